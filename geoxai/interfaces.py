@@ -1,0 +1,241 @@
+"""The three interfaces every model, explainer and segmenter implements.
+
+A plugin needs nothing from geoxai but this module, ``geoxai.types``, ``geoxai.targets`` and
+the ``hookimpl`` marker.
+"""
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .geodesy import great_circle_km
+from .types import CellScore, GeoPrediction, ImageBatch, Partitioning
+
+if TYPE_CHECKING:
+    from .targets import Target
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class GeoModel(nn.Module, abc.ABC):
+    """A photo-geolocation classifier over cells of the earth.
+
+    Subclasses set ``partitionings`` (ordered coarse -> fine; the last one is the *finest*, over
+    which ``forward`` scores) and implement ``forward``. Everything else has a default that follows
+    the usual ImageNet-style evaluation protocol: resize the short side to ``resize_size``, centre
+    crop ``input_size``, normalise with ``mean``/``std``.
+    """
+
+    name: str = "geomodel"
+    input_size: int = 224
+    resize_size: int = 256
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    #: friendly layer names for CAM explainers -> dotted module paths (``model.get_submodule``)
+    cam_layers: dict[str, str] = {}
+    default_cam_layer: str | None = None
+
+    partitionings: list[Partitioning]
+
+    # ---- preprocessing -------------------------------------------------------------------
+    def view(self, image: np.ndarray) -> torch.Tensor:
+        """The single view of an RGB uint8 image [H, W, 3] that is explained: uint8 [3, S, S]."""
+        from .io.images import resize_short_side, center_crop
+
+        return _to_chw(center_crop(resize_short_side(image, self.resize_size), self.input_size))
+
+    def test_time_views(self, image: np.ndarray) -> torch.Tensor:
+        """The views whose softmax is averaged by ``predict`` on raw images: uint8 [n, 3, S, S]."""
+        return self.view(image)[None]
+
+    def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
+        """uint8 [B, 3, H, W] -> the float input ``forward`` expects."""
+        x = pixels.float().div_(255.0)
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        return (x - mean) / std
+
+    def prepare(self, images: Sequence[np.ndarray], ids: Sequence[str] | None = None) -> ImageBatch:
+        return ImageBatch.stack([self.view(im) for im in images], ids)
+
+    def as_input(self, images: ImageBatch | torch.Tensor) -> torch.Tensor:
+        """Accept an ImageBatch or a ready float input; return the float input on the model's device."""
+        device = self.device
+        if isinstance(images, ImageBatch):
+            return self.normalize(images.pixels.to(device))
+        if images.dtype == torch.uint8:
+            return self.normalize(images.to(device))
+        return images.to(device)
+
+    @property
+    def device(self) -> torch.device:
+        for p in self.parameters():
+            return p.device
+        return torch.device("cpu")
+
+    # ---- the model -----------------------------------------------------------------------
+    @property
+    def finest(self) -> Partitioning:
+        return self.partitionings[-1]
+
+    @abc.abstractmethod
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Differentiable scores [B, C] over the finest cells; ``softmax`` of them is the model's
+        distribution over those cells."""
+
+    def cell_probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """Probabilities [B, C] over the finest cells for a float input batch."""
+        return torch.softmax(self(x), dim=-1)
+
+    def predict_views(self, x: torch.Tensor) -> torch.Tensor:
+        """Probabilities [C] for several views [n, 3, S, S] of ONE image (test-time crops).
+        Default: the mean of the views' probabilities."""
+        return self.cell_probabilities(x).mean(0)
+
+    @torch.no_grad()
+    def predict(
+        self,
+        images: ImageBatch | torch.Tensor | Sequence[np.ndarray],
+        top_k: int = 5,
+        ids: Sequence[str] | None = None,
+    ) -> list[GeoPrediction]:
+        """Predict the cell and location of each image.
+
+        Raw RGB arrays go through ``test_time_views`` (the multi-crop protocol); an ImageBatch or
+        tensor is taken as already prepared single views.
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            if isinstance(images, (ImageBatch, torch.Tensor)):
+                probs = self.cell_probabilities(self.as_input(images))
+                if ids is None and isinstance(images, ImageBatch):
+                    ids = images.ids
+            else:
+                probs = torch.stack(
+                    [self.predict_views(self.as_input(self.test_time_views(im))) for im in images]
+                )
+        finally:
+            self.train(was_training)
+        return self.predictions_from_probabilities(probs, top_k=top_k, ids=ids)
+
+    def predictions_from_probabilities(
+        self, probs: torch.Tensor, top_k: int = 5, ids: Sequence[str] | None = None
+    ) -> list[GeoPrediction]:
+        part = self.finest
+        k = max(1, min(top_k, probs.shape[-1]))
+        values, cells = probs.float().topk(k, dim=-1)
+        out = []
+        for b in range(probs.shape[0]):
+            top = [
+                CellScore(int(c), float(v), float(part.lat[c]), float(part.lon[c]), part.label(int(c)))
+                for v, c in zip(values[b].tolist(), cells[b].tolist())
+            ]
+            best = top[0]
+            out.append(GeoPrediction(
+                cell=best.cell, lat=best.lat, lon=best.lon, label=best.label,
+                probability=best.probability, top_k=top,
+                image_id=str(ids[b]) if ids is not None else None,
+            ))
+        return out
+
+    # ---- layers and regions --------------------------------------------------------------
+    def layer(self, name: str | None = None) -> nn.Module:
+        """A module by friendly name (``cam_layers``) or dotted path; None gives the default CAM layer."""
+        name = name or self.default_cam_layer
+        if name is None:
+            raise ValueError(f"model {self.name!r} declares no default CAM layer; pass a layer name")
+        path = self.cam_layers.get(name, name)
+        try:
+            return self.get_submodule(path)
+        except AttributeError:
+            known = sorted(self.cam_layers) or [n for n, _ in self.named_modules() if n][:20]
+            raise ValueError(f"model {self.name!r} has no layer {name!r}; known: {', '.join(known)}") from None
+
+    def cells_within(self, lat: float, lon: float, radius_km: float) -> torch.Tensor:
+        """Indices of the finest cells whose location is within ``radius_km`` of (lat, lon)."""
+        d = great_circle_km(lat, lon, self.finest.lat, self.finest.lon)
+        return torch.as_tensor(np.flatnonzero(np.asarray(d) <= radius_km), dtype=torch.long)
+
+    def region_cells(self, node: str) -> torch.Tensor:
+        """Indices of the finest cells below a hierarchy node, named by cell key or label.
+
+        Looks through every partitioning (coarse to fine) for a cell whose key or label equals
+        ``node`` (case-insensitive) and follows ``parent`` links down to the finest partitioning.
+        """
+        wanted = node.casefold()
+        parts = self.partitionings
+        for level, part in enumerate(parts):
+            hits = [i for i, k in enumerate(part.keys) if k.casefold() == wanted]
+            if not hits and part.labels:
+                hits = [i for i, lab in enumerate(part.labels) if lab.casefold() == wanted]
+            if not hits:
+                continue
+            members = np.zeros(len(part), dtype=bool)
+            members[hits] = True
+            for finer in parts[level + 1:]:
+                if finer.parent is None:
+                    raise ValueError(f"model {self.name!r}: partitioning {finer.name!r} has no parent links")
+                members = members[finer.parent] & (finer.parent >= 0)
+            return torch.as_tensor(np.flatnonzero(members), dtype=torch.long)
+        raise ValueError(f"model {self.name!r} has no region {node!r} in its partitionings")
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "partitionings": {p.name: len(p) for p in self.partitionings},
+            "input_size": self.input_size,
+            "cam_layers": dict(self.cam_layers),
+            "default_cam_layer": self.default_cam_layer,
+        }
+
+
+class Explainer(abc.ABC):
+    """Explains a batch: one map per image at the model's input resolution.
+
+    Options are keyword arguments of the constructor (``load_explainer(name, **opts)``) and may be
+    overridden per call.
+    """
+
+    name: str = "explainer"
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+
+    @abc.abstractmethod
+    def explain(
+        self,
+        model: GeoModel,
+        images: ImageBatch | torch.Tensor,
+        target: "Target | str | None" = None,
+        **options: Any,
+    ) -> torch.Tensor:
+        """Return float32 [B, H, W] maps (on CPU) for ``images`` and ``target`` (default: the
+        predicted cell)."""
+
+
+class Segmenter(abc.ABC):
+    """Assigns a concept to every pixel of an image batch."""
+
+    name: str = "segmenter"
+    concepts: list[str]
+
+    @abc.abstractmethod
+    def segment(self, images: ImageBatch | torch.Tensor) -> torch.Tensor:
+        """LongTensor [B, H, W] of indices into ``concepts``, at the images' resolution.
+        ``images`` are uint8 RGB [B, 3, H, W] (an ImageBatch or its pixels)."""
+
+    def concept_index(self, name: str) -> int:
+        try:
+            return self.concepts.index(name)
+        except ValueError:
+            raise KeyError(f"segmenter {self.name!r} has no concept {name!r}") from None
+
+
+def _to_chw(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).contiguous()

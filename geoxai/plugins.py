@@ -1,0 +1,193 @@
+"""The plugin manager: finds models, explainers, segmenters and weight files through entry points.
+
+Every entry point in group ``geoxai`` is loaded, geoxai's own built-ins included. A plugin that
+fails to import or to register is reported with a warning and skipped; the rest keep working.
+"""
+from __future__ import annotations
+
+import importlib
+import warnings
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Callable
+
+import pluggy
+
+from . import hookspecs
+
+KINDS = ("model", "explainer", "segmenter")
+_HOOKS = {"model": "register_models", "explainer": "register_explainers", "segmenter": "register_segmenters"}
+
+
+class PluginWarning(UserWarning):
+    """A plugin could not be loaded or registered; geoxai carries on without it."""
+
+
+class UnknownPluginError(KeyError):
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class PluginConflictError(RuntimeError):
+    pass
+
+
+@dataclass
+class Registration:
+    kind: str
+    name: str
+    factory: Callable[..., Any] | str
+    distribution: str
+    description: str = ""
+
+    def build(self, **options: Any) -> Any:
+        factory = self.factory
+        if isinstance(factory, str):
+            module, _, attr = factory.partition(":")
+            factory = getattr(importlib.import_module(module), attr)
+        return factory(**options)
+
+
+@dataclass
+class Registry:
+    entries: dict[str, dict[str, Registration]] = field(default_factory=lambda: {k: {} for k in KINDS})
+    conflicts: dict[tuple[str, str], list[Registration]] = field(default_factory=dict)
+    weights: dict[str, Any] = field(default_factory=dict)
+    plugins: dict[str, str] = field(default_factory=dict)  # plugin name -> distribution
+
+    def add(self, reg: Registration) -> None:
+        existing = self.entries[reg.kind].get(reg.name)
+        if existing is not None and existing.distribution != reg.distribution:
+            clash = self.conflicts.setdefault((reg.kind, reg.name), [existing])
+            clash.append(reg)
+            warnings.warn(
+                f"{reg.kind} {reg.name!r} is registered by both {existing.distribution!r} and "
+                f"{reg.distribution!r}; loading it will fail until one is uninstalled",
+                PluginWarning, stacklevel=2,
+            )
+            return
+        self.entries[reg.kind][reg.name] = reg
+
+    def get(self, kind: str, name: str) -> Registration:
+        clash = self.conflicts.get((kind, name))
+        if clash:
+            dists = " and ".join(repr(r.distribution) for r in clash)
+            raise PluginConflictError(f"{kind} {name!r} is provided by {dists}; uninstall one of them")
+        try:
+            return self.entries[kind][name]
+        except KeyError:
+            known = ", ".join(sorted(self.entries[kind])) or "none"
+            raise UnknownPluginError(f"unknown {kind} {name!r}; known {kind}s: {known}") from None
+
+
+class _PluginManager(pluggy.PluginManager):
+    def __init__(self) -> None:
+        super().__init__("geoxai")
+        self.add_hookspecs(hookspecs)
+
+
+_registry: Registry | None = None
+
+
+def registry() -> Registry:
+    """The registry, built on first use from the installed entry points."""
+    global _registry
+    if _registry is None:
+        _registry = _build_registry()
+    return _registry
+
+
+def reload() -> Registry:
+    """Forget what was loaded and read the entry points again (after a pip install, in tests)."""
+    global _registry
+    importlib.invalidate_caches()
+    _registry = None
+    return registry()
+
+
+def _build_registry() -> Registry:
+    reg = Registry()
+    pm = _PluginManager()
+    for ep in sorted(entry_points(group="geoxai"), key=lambda e: (e.dist.name if e.dist else "", e.name)):
+        dist = ep.dist.name if ep.dist is not None else "?"
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # a broken third-party plugin must not take geoxai down
+            warnings.warn(f"geoxai plugin {ep.name!r} from {dist!r} failed to load: {exc!r}", PluginWarning)
+            continue
+        register_plugin(plugin, dist, name=f"{dist}:{ep.name}", registry=reg, manager=pm)
+    return reg
+
+
+def register_plugin(plugin: Any, distribution: str, name: str | None = None,
+                    registry: Registry | None = None, manager: pluggy.PluginManager | None = None) -> None:
+    """Register a plugin object (a module or instance with ``@hookimpl`` functions) at run time.
+
+    Used by geoxai itself for every entry point, and by tests or notebooks to add a plugin
+    without installing a distribution.
+    """
+    from .weights import WeightFile
+
+    reg = registry if registry is not None else globals()["registry"]()
+    pm = manager or _PluginManager()
+    name = name or f"{distribution}:{getattr(plugin, '__name__', type(plugin).__name__)}"
+    try:
+        pm.register(plugin, name=name)
+    except Exception as exc:
+        warnings.warn(f"geoxai plugin {name!r} could not be registered: {exc!r}", PluginWarning)
+        return
+    reg.plugins[name] = distribution
+    for kind, hook_name in _HOOKS.items():
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            if impl.plugin is not plugin:
+                continue
+
+            def register(obj_name: str, factory, description: str = "", _kind=kind) -> None:
+                reg.add(Registration(_kind, obj_name, factory, distribution, description))
+
+            _call_hook(impl, register, name)
+    for impl in pm.hook.register_weights.get_hookimpls():
+        if impl.plugin is plugin:
+            def register_weight(wf: WeightFile) -> None:
+                reg.weights[wf.name] = wf
+            _call_hook(impl, register_weight, name)
+
+
+def _call_hook(impl, register, plugin_name: str) -> None:
+    try:
+        impl.function(register=register)
+    except Exception as exc:
+        warnings.warn(f"geoxai plugin {plugin_name!r} failed in {impl.function.__name__}: {exc!r}", PluginWarning)
+
+
+def available() -> dict[str, list[dict[str, str]]]:
+    """Names by kind, with the distribution each comes from and a description."""
+    reg = registry()
+    out: dict[str, list[dict[str, str]]] = {}
+    for kind in KINDS:
+        rows = [
+            {"name": r.name, "distribution": r.distribution, "description": r.description}
+            for r in sorted(reg.entries[kind].values(), key=lambda r: r.name)
+        ]
+        for (k, n), clash in reg.conflicts.items():
+            if k == kind:
+                for row in rows:
+                    if row["name"] == n:
+                        row["distribution"] = " / ".join(r.distribution for r in clash)
+                        row["description"] = "CONFLICT: " + row["description"]
+        out[kind + "s"] = rows
+    return out
+
+
+def load_model(name: str, **options: Any):
+    """Build a registered GeoModel by name, in eval mode."""
+    model = registry().get("model", name).build(**options)
+    return model.eval()
+
+
+def load_explainer(name: str, **options: Any):
+    return registry().get("explainer", name).build(**options)
+
+
+def load_segmenter(name: str, **options: Any):
+    return registry().get("segmenter", name).build(**options)

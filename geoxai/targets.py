@@ -1,0 +1,132 @@
+"""What is explained: a scalar per image computed from a model's scores over its finest cells.
+
+* ``PredictedCell()`` (default): the score (logit) of each image's top cell.
+* ``Cell(i)``: the score of a given cell.
+* ``Region(...)``: the summed softmax probability of a set of cells: a hierarchy node
+  (``region:ES``), all cells within r km of a point (``within:41.39,2.17,25``) or explicit cells.
+
+Cell targets use the raw score, as captum and pytorch-grad-cam do for classifiers; a region has no
+single logit, so it uses the probability mass the model puts on it.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from .interfaces import GeoModel
+
+
+class Target(abc.ABC):
+    @abc.abstractmethod
+    def score(self, model: "GeoModel", scores: torch.Tensor) -> torch.Tensor:
+        """[B, C] finest-cell scores -> [B] scalar to explain (differentiable)."""
+
+    def cells(self, model: "GeoModel", scores: torch.Tensor) -> torch.Tensor | None:
+        """The single cell per image [B] for cell targets, or None for regions."""
+        return None
+
+    def describe(self) -> str:
+        return str(self)
+
+
+@dataclass(frozen=True)
+class PredictedCell(Target):
+    def score(self, model, scores):
+        return scores.gather(1, self.cells(model, scores)[:, None])[:, 0]
+
+    def cells(self, model, scores):
+        return scores.detach().argmax(dim=1)
+
+    def __str__(self) -> str:
+        return "predicted"
+
+
+@dataclass(frozen=True)
+class Cell(Target):
+    index: int
+
+    def score(self, model, scores):
+        return scores[:, self._checked(scores)]
+
+    def cells(self, model, scores):
+        return torch.full((scores.shape[0],), self._checked(scores), dtype=torch.long, device=scores.device)
+
+    def _checked(self, scores) -> int:
+        if not 0 <= self.index < scores.shape[1]:
+            raise ValueError(f"cell {self.index} is out of range: the model has {scores.shape[1]} cells")
+        return self.index
+
+    def __str__(self) -> str:
+        return f"cell:{self.index}"
+
+
+@dataclass(frozen=True)
+class Region(Target):
+    node: str | None = None
+    within: tuple[float, float, float] | None = None
+    cell_indices: tuple[int, ...] | None = None
+
+    def resolve(self, model: "GeoModel") -> torch.Tensor:
+        if self.cell_indices is not None:
+            cells = torch.as_tensor(self.cell_indices, dtype=torch.long)
+        elif self.node is not None:
+            cells = model.region_cells(self.node)
+        elif self.within is not None:
+            cells = model.cells_within(*self.within)
+        else:
+            raise ValueError("a Region needs a node, a 'within' circle or cell indices")
+        if cells.numel() == 0:
+            raise ValueError(f"target {self} contains no cell of model {model.name!r}")
+        return cells
+
+    def score(self, model, scores):
+        cells = self.resolve(model).to(scores.device)
+        return torch.softmax(scores, dim=1).index_select(1, cells).sum(dim=1)
+
+    def __str__(self) -> str:
+        if self.node is not None:
+            return f"region:{self.node}"
+        if self.within is not None:
+            return "within:{},{},{}".format(*self.within)
+        return "cells:" + ",".join(map(str, self.cell_indices or ()))
+
+
+def parse_target(spec: "str | int | Target | None") -> Target:
+    """Parse ``predicted``, ``cell:1234``, ``region:ES``, ``within:LAT,LON,KM`` or ``cells:1,2,3``."""
+    if spec is None:
+        return PredictedCell()
+    if isinstance(spec, Target):
+        return spec
+    if isinstance(spec, int):
+        return Cell(spec)
+    text = str(spec).strip()
+    kind, _, arg = text.partition(":")
+    kind = kind.lower()
+    try:
+        if kind in ("predicted", "pred", "") and not arg:
+            return PredictedCell()
+        if kind == "cell":
+            return Cell(int(arg))
+        if kind == "region" and arg:
+            return Region(node=arg)
+        if kind == "within":
+            lat, lon, km = (float(v) for v in arg.split(","))
+            if not (-90 <= lat <= 90 and -180 <= lon <= 180 and km > 0):
+                raise ValueError("out of range")
+            return Region(within=(lat, lon, km))
+        if kind == "cells":
+            return Region(cell_indices=tuple(int(v) for v in arg.split(",")))
+    except ValueError:
+        pass
+    raise ValueError(
+        f"invalid target {text!r}: use predicted, cell:INDEX, region:NODE, within:LAT,LON,KM or cells:I,J,..."
+    )
+
+
+def target_scores(model: "GeoModel", scores: torch.Tensor, target: "Target | str | None") -> torch.Tensor:
+    return parse_target(target).score(model, scores)
+

@@ -1,0 +1,149 @@
+"""Official weight files: a registry, a cache, verified downloads and a local-file override.
+
+Plugins add files through the ``register_weights`` hook. Files live in ``$GEOXAI_HOME/weights``
+(default: the user cache directory). A download goes to a temporary file, is checked against
+its sha256 and only then renamed into place, so an interrupted download never leaves a file
+that looks complete.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from platformdirs import user_cache_dir
+
+
+class WeightsUnavailableError(FileNotFoundError):
+    """The weights are not in the cache and could not be downloaded."""
+
+
+class ChecksumError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    name: str
+    url: str
+    filename: str
+    sha256: str | None = None  # None where the publisher gives no checksum; then size is checked
+    size: int | None = None
+    description: str = ""
+    license: str = ""
+
+
+def geoxai_home() -> Path:
+    return Path(os.environ.get("GEOXAI_HOME") or user_cache_dir("geoxai"))
+
+
+def cache_dir() -> Path:
+    return geoxai_home() / "weights"
+
+
+def registered() -> dict[str, WeightFile]:
+    from .plugins import registry
+
+    return dict(sorted(registry().weights.items()))
+
+
+def get(name: str) -> WeightFile:
+    files = registered()
+    try:
+        return files[name]
+    except KeyError:
+        raise KeyError(f"unknown weight file {name!r}; known: {', '.join(files) or 'none'}") from None
+
+
+def cached_path(wf: WeightFile) -> Path:
+    return cache_dir() / wf.name / wf.filename
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify(wf: WeightFile, path: Path) -> None:
+    if wf.size is not None and path.stat().st_size != wf.size:
+        raise ChecksumError(f"{path}: size {path.stat().st_size} bytes, expected {wf.size} for {wf.name!r}")
+    if wf.sha256 is not None and sha256_of(path) != wf.sha256.lower():
+        raise ChecksumError(f"{path}: sha256 does not match the published checksum of {wf.name!r}")
+
+
+def download(wf: WeightFile | str, progress: bool = True, force: bool = False, timeout: float = 60.0) -> Path:
+    """Download (or find in the cache) a registered weight file and return its path."""
+    wf = get(wf) if isinstance(wf, str) else wf
+    dest = cached_path(wf)
+    if dest.exists() and not force:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + f".part-{os.getpid()}")
+    try:
+        with urllib.request.urlopen(wf.url, timeout=timeout) as resp, open(tmp, "wb") as out:
+            total = int(resp.headers.get("Content-Length") or 0) or wf.size
+            bar = _progress(total, f"{wf.name}", progress)
+            for block in iter(lambda: resp.read(1 << 20), b""):
+                out.write(block)
+                bar.update(len(block))
+            bar.close()
+        verify(wf, tmp)
+        os.replace(tmp, dest)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, ChecksumError):
+            raise
+        raise WeightsUnavailableError(missing_message(wf, reason=str(getattr(exc, "reason", exc)))) from None
+    return dest
+
+
+def missing_message(wf: WeightFile, reason: str = "") -> str:
+    why = f" ({reason})" if reason else ""
+    return (
+        f"weights {wf.name!r} are not available: {cached_path(wf)} does not exist and the download from "
+        f"{wf.url} failed{why}. Download that file on a machine with internet access and place it at "
+        f"{cached_path(wf)}, or pass its path with --weights PATH (weights=PATH in Python)."
+    )
+
+
+def resolve(name: str, weights: str | os.PathLike | None = None, download_missing: bool = True,
+            progress: bool = True) -> Path:
+    """The local path of weight file ``name``: ``weights`` if given, else the cache, else a download."""
+    if weights is not None:
+        path = Path(weights).expanduser()
+        if not path.exists():
+            raise WeightsUnavailableError(f"{path}: weights file does not exist")
+        return path
+    wf = get(name)
+    path = cached_path(wf)
+    if path.exists():
+        return path
+    if not download_missing:
+        raise WeightsUnavailableError(missing_message(wf, "not downloaded; downloads disabled"))
+    return download(wf, progress=progress)
+
+
+def install_local(name: str, source: str | os.PathLike, copy: bool = True) -> Path:
+    """Put a file obtained elsewhere into the cache after checking it."""
+    wf = get(name)
+    dest = cached_path(wf)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    verify(wf, Path(source))
+    tmp = dest.with_name(dest.name + ".tmp")
+    (shutil.copyfile if copy else shutil.move)(source, tmp)
+    os.replace(tmp, dest)
+    return dest
+
+
+def _progress(total: int | None, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total or None, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
+                disable=not enabled, leave=False)

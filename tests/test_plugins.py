@@ -1,0 +1,120 @@
+"""The plugin system: entry points, built-ins, throwaway third-party distributions, failures."""
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import pytest
+
+import geoxai
+from geoxai import plugins
+from geoxai.hookspecs import hookimpl
+from geoxai.plugins import PluginConflictError, PluginWarning, Registry, UnknownPluginError, register_plugin
+
+
+def test_builtins_come_from_geoxai_distribution():
+    table = geoxai.available()
+    assert set(table) == {"models", "explainers", "segmenters"}
+    tiny = [r for r in table["models"] if r["name"] == "tiny"]
+    assert tiny and tiny[0]["distribution"] == "geoxai"
+    model = geoxai.load_model("tiny", seed=3)
+    assert isinstance(model, geoxai.GeoModel) and not model.training
+
+
+def test_unknown_name_lists_known_names():
+    with pytest.raises(UnknownPluginError, match=r"unknown model 'nope'; known models: .*tiny"):
+        geoxai.load_model("nope")
+    with pytest.raises(UnknownPluginError, match="unknown segmenter 'x'"):
+        geoxai.load_segmenter("x")
+
+
+class _Plugin:
+    def __init__(self, name):
+        self.name = name
+
+    @hookimpl
+    def register_models(self, register):
+        register(self.name, "geoxai.testing:TinyGeoModel", description="lazy")
+
+
+def test_same_name_from_two_distributions_is_an_error_naming_both():
+    reg = Registry()
+    register_plugin(_Plugin("dup"), "dist-one", registry=reg)
+    with pytest.warns(PluginWarning, match="dist-one.*dist-two"):
+        register_plugin(_Plugin("dup"), "dist-two", registry=reg)
+    with pytest.raises(PluginConflictError, match="'dist-one' and 'dist-two'"):
+        reg.get("model", "dup")
+
+
+def test_plugin_that_raises_while_registering_is_a_warning():
+    class Broken:
+        @hookimpl
+        def register_models(self, register):
+            raise RuntimeError("boom")
+
+    reg = Registry()
+    with pytest.warns(PluginWarning, match="boom"):
+        register_plugin(Broken(), "broken-dist", registry=reg)
+    register_plugin(_Plugin("fine"), "ok-dist", registry=reg)
+    assert reg.get("model", "fine").build(seed=1).name == "tiny"
+
+
+def _write_dist(root, name, module_files, entry_points):
+    (root / name).mkdir()
+    for fname, text in module_files.items():
+        (root / name / fname).write_text(textwrap.dedent(text))
+    eps = "\n".join(f'{k} = "{v}"' for k, v in entry_points.items())
+    (root / "pyproject.toml").write_text(textwrap.dedent(f"""
+        [build-system]
+        requires = ["setuptools"]
+        build-backend = "setuptools.build_meta"
+        [project]
+        name = "{name.replace('_', '-')}"
+        version = "0.0.1"
+        [project.entry-points.geoxai]
+        """) + eps + "\n" + f'[tool.setuptools]\npackages = ["{name}"]\n')
+
+
+def _pip(*args):
+    return subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.timeout(600)
+def test_throwaway_distribution_is_listed_then_removed_and_broken_module_only_warns(tmp_path):
+    _write_dist(tmp_path, "geoxai_throwaway_plugin", {
+        "__init__.py": "",
+        "good.py": """
+            from geoxai import hookimpl
+            from geoxai.testing import TinyGeoModel
+
+            class ThrowawayModel(TinyGeoModel):
+                name = "throwaway"
+
+            @hookimpl
+            def register_models(register):
+                register("throwaway", ThrowawayModel, description="from a throwaway distribution")
+        """,
+        "broken.py": "raise ImportError('this plugin is broken on purpose')\n",
+    }, {"good": "geoxai_throwaway_plugin.good", "broken": "geoxai_throwaway_plugin.broken"})
+    result = _pip("install", "--no-deps", "--no-build-isolation", "--no-index", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    try:
+        cli = subprocess.run([sys.executable, "-m", "geoxai.cli", "plugins"], capture_output=True, text=True)
+        assert cli.returncode == 0, cli.stderr
+        assert "throwaway" in cli.stdout and "geoxai-throwaway-plugin" in cli.stdout
+        assert "tiny" in cli.stdout  # built-ins still load
+        assert "broken on purpose" in cli.stderr and "warning" in cli.stderr
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            plugins.reload()
+        assert any("broken on purpose" in str(w.message) for w in caught)
+        assert geoxai.load_model("throwaway").name == "throwaway"
+    finally:
+        result = _pip("uninstall", "-y", "geoxai-throwaway-plugin")
+        assert result.returncode == 0, result.stderr
+        plugins.reload()
+    cli = subprocess.run([sys.executable, "-m", "geoxai.cli", "plugins"], capture_output=True, text=True)
+    assert cli.returncode == 0 and "throwaway" not in cli.stdout
+    with pytest.raises(UnknownPluginError):
+        geoxai.load_model("throwaway")
