@@ -41,3 +41,22 @@ def parse_options(pairs: tuple[str, ...]) -> dict:
         except json.JSONDecodeError:
             out[key.replace("-", "_")] = value
     return out
+
+
+def model_options(func):
+    """The options every command that builds a model shares."""
+    func = click.option("--model-option", "model_opts", multiple=True, metavar="KEY=VALUE",
+                        help="Option passed to the model factory (repeatable), e.g. hierarchical=false.")(func)
+    func = click.option("--weights", type=click.Path(dir_okay=True), default=None,
+                        help="Local weights file (or release archive/folder) instead of the registry download.")(func)
+    func = click.option("--model", "-m", "model_name", required=True, help="Model name (see `geoxai plugins`).")(func)
+    return func
+
+
+def build_model(model_name: str, weights: str | None, model_opts: tuple[str, ...]):
+    from ..plugins import load_model
+
+    options = parse_options(model_opts)
+    if weights is not None:
+        options["weights"] = weights
+    return load_model(model_name, **options)

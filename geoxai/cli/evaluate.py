@@ -1,0 +1,35 @@
+"""``geoxai evaluate``: the accuracy table at 1/25/200/750/2500 km."""
+from __future__ import annotations
+
+import click
+
+from ._common import build_model, friendly_errors, model_options
+
+
+@click.command("evaluate")
+@model_options
+@click.option("--data", required=True, type=click.Path(exists=True),
+              help="Dataset: CSV with image,lat,lon[,id]; CSV with img_id,latitude,longitude and images in img/; "
+                   "or a folder of EXIF-geotagged photos.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder for accuracy.csv, accuracy.json, predictions.csv (and failed.csv).")
+@click.option("--batch-size", default=16, show_default=True)
+@click.option("--workers", default=2, show_default=True, help="Image-decoding threads.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@friendly_errors
+def command(model_name, weights, model_opts, data, out, batch_size, workers, quiet):
+    """Evaluate a model's geolocation accuracy on a dataset (a_r, GCD < r km)."""
+    from ..evaluation import evaluate, format_table
+    from ..io.datasets import read_dataset
+
+    samples = read_dataset(data)
+    model = build_model(model_name, weights, model_opts)
+    result = evaluate(model, samples, batch_size=batch_size, workers=workers, progress=not quiet)
+    click.echo(format_table(result.table()))
+    if result.failed:
+        click.echo(f"{len(result.failed)} image(s) failed and were left out:", err=True)
+        for image_id, reason in result.failed[:20]:
+            click.echo(f"  {image_id}: {reason}", err=True)
+    if out:
+        for path in result.write(out):
+            click.echo(f"wrote {path}", err=True)

@@ -1,0 +1,42 @@
+"""``geoxai predict``: where does a model put each photo?"""
+from __future__ import annotations
+
+import json
+
+import click
+
+from ._common import build_model, friendly_errors, model_options
+
+
+@click.command("predict")
+@click.argument("images", nargs=-1, required=True, type=click.Path())
+@model_options
+@click.option("--top-k", default=5, show_default=True, help="Number of top cells to report per image.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image.")
+@friendly_errors
+def command(images, model_name, weights, model_opts, top_k, as_json):
+    """Predict the location of IMAGES (files or folders) with a geolocation model.
+
+    Uses the model's test-time crops. A file that cannot be read is reported on one line and
+    skipped; the exit status is 1 if any was.
+    """
+    from ..io.images import ImageError, list_images, load_image
+
+    model = build_model(model_name, weights, model_opts)
+    failures = 0
+    for path in list_images(images):
+        try:
+            image = load_image(path)
+        except ImageError as exc:
+            click.echo(f"error: {exc}", err=True)
+            failures += 1
+            continue
+        (pred,) = model.predict([image], top_k=top_k, ids=[str(path)])
+        if as_json:
+            click.echo(json.dumps(pred.to_dict()))
+            continue
+        click.echo(f"{path}: {pred.label} ({pred.lat:.4f}, {pred.lon:.4f}) p={pred.probability:.3f}")
+        for rank, cell in enumerate(pred.top_k[1:], start=2):
+            click.echo(f"  {rank}. {cell.label} ({cell.lat:.4f}, {cell.lon:.4f}) p={cell.probability:.3f}")
+    if failures:
+        raise SystemExit(1)

@@ -1,0 +1,112 @@
+"""Geolocation accuracy of a model on a dataset (the papers' a_r table at 1/25/200/750/2500 km)."""
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import pandas as pd
+
+from .geodesy import ACCURACY_RADII_KM, accuracy_at, great_circle_km
+from .io.datasets import Sample
+from .io.images import ImageError, load_image
+
+
+@dataclass
+class Evaluation:
+    model: str
+    predictions: pd.DataFrame  # one row per evaluated image
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (image id, reason)
+
+    @property
+    def accuracy(self) -> dict[float, float]:
+        return accuracy_at(self.predictions["gcd_km"].to_numpy())
+
+    def table(self) -> pd.DataFrame:
+        """One row (the model) and a column per radius, in percent, as the papers print it."""
+        acc = self.accuracy
+        row = {f"{r} km": round(100.0 * acc[r], 1) for r in ACCURACY_RADII_KM}
+        return pd.DataFrame([row], index=pd.Index([self.model], name="model")).assign(images=len(self.predictions))
+
+    def write(self, out_dir: str | os.PathLike) -> list[Path]:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        written = [
+            _atomic_text(out / "accuracy.csv", self.table().to_csv()),
+            _atomic_text(out / "accuracy.json", json.dumps({
+                "model": self.model, "images": len(self.predictions), "failed": len(self.failed),
+                "accuracy": {str(r): v for r, v in self.accuracy.items()},
+            }, indent=2)),
+            _atomic_text(out / "predictions.csv", self.predictions.to_csv(index=False)),
+        ]
+        if self.failed:
+            written.append(_atomic_text(out / "failed.csv", pd.DataFrame(self.failed, columns=["id", "reason"]).to_csv(index=False)))
+        return written
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """A plain-text table in the papers' layout: approach | a_r [%] @ 1 25 200 750 2500 km."""
+    radii = [c for c in table.columns if c.endswith(" km")]
+    head = f"{'model':<24}" + "".join(f"{c:>9}" for c in radii) + f"{'images':>9}"
+    lines = ["a_r [%] @ km".rjust(len(head)), head]
+    for name, row in table.iterrows():
+        lines.append(f"{str(name):<24}" + "".join(f"{row[c]:>9.1f}" for c in radii) + f"{int(row['images']):>9d}")
+    return "\n".join(lines)
+
+
+def evaluate(model, samples: Sequence[Sample], batch_size: int = 16, workers: int = 2,
+             progress: bool = True, top_k: int = 1) -> Evaluation:
+    """Predict every sample (with the model's test-time crops) and measure the GCD errors."""
+    from tqdm.auto import tqdm
+
+    rows, failed = [], []
+    bar = tqdm(total=len(samples), desc=f"evaluate {model.name}", unit="img", disable=not progress)
+    for chunk, images in _decoded_batches(samples, batch_size, workers):
+        good = [(s, im) for s, im in zip(chunk, images) if not isinstance(im, Exception)]
+        failed.extend((s.id, str(im)) for s, im in zip(chunk, images) if isinstance(im, Exception))
+        if good:
+            preds = model.predict([im for _, im in good], top_k=top_k, ids=[s.id for s, _ in good])
+            for (s, _), p in zip(good, preds):
+                rows.append({
+                    "id": s.id, "lat": s.lat, "lon": s.lon, "pred_cell": p.cell, "pred_lat": p.lat,
+                    "pred_lon": p.lon, "pred_label": p.label, "probability": p.probability,
+                    "gcd_km": float(great_circle_km(s.lat, s.lon, p.lat, p.lon)),
+                })
+        bar.update(len(chunk))
+    bar.close()
+    columns = ["id", "lat", "lon", "pred_cell", "pred_lat", "pred_lon", "pred_label", "probability", "gcd_km"]
+    return Evaluation(model.name, pd.DataFrame(rows, columns=columns), failed)
+
+
+def _decoded_batches(samples: Sequence[Sample], batch_size: int, workers: int) -> Iterator[tuple[list, list]]:
+    """Decode the next batch in background threads while the current one is predicted."""
+    chunks = [list(samples[i:i + batch_size]) for i in range(0, len(samples), batch_size)]
+    if not chunks:
+        return
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        pending = [pool.submit(_load_all, chunks[0])]
+        for i, chunk in enumerate(chunks):
+            if i + 1 < len(chunks):
+                pending.append(pool.submit(_load_all, chunks[i + 1]))
+            yield chunk, pending.pop(0).result()
+
+
+def _load_all(chunk: Iterable[Sample]) -> list:
+    out = []
+    for s in chunk:
+        try:
+            out.append(load_image(s.image))
+        except ImageError as exc:
+            out.append(exc)
+    return out
+
+
+def _atomic_text(path: Path, text: str) -> Path:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
