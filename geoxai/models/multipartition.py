@@ -11,6 +11,7 @@ PyTorch Lightning modules, so their ``state_dict`` loads with strict key matchin
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 from pathlib import Path
@@ -41,6 +42,7 @@ class MultiPartitionGeoModel(GeoModel):
             crops (the releases: ``(256,)`` for GeoEstimation, ``(320, 256)`` for the WACV'22 code).
         crop_aggregation: how the per-partitioning softmax of the crops is combined before the
             hierarchical product: ``max`` (what both public releases do) or ``mean`` (the paper).
+        init_weights: False leaves the weights uninitialised, for a strict checkpoint load next.
     """
 
     name = "multipartition"
@@ -54,6 +56,7 @@ class MultiPartitionGeoModel(GeoModel):
         resize_size: int = 256,
         tta_resizes: Sequence[int] | None = None,
         crop_aggregation: str = "max",
+        init_weights: bool = True,
     ) -> None:
         super().__init__()
         if not partitionings:
@@ -67,10 +70,15 @@ class MultiPartitionGeoModel(GeoModel):
         self.resize_size = int(resize_size)
         self.tta_resizes = tuple(int(s) for s in (tta_resizes or (self.resize_size,)))
         self.crop_aggregation = crop_aggregation
-        self.model, self.n_features, layers, default = build_backbone(self.backbone_name)
+        # init_weights=False skips the random initialisation (allocated on the meta device, then
+        # left uninitialised) for a model whose every tensor is about to come from a checkpoint.
+        with torch.device("meta") if not init_weights else contextlib.nullcontext():
+            self.model, self.n_features, layers, default = build_backbone(self.backbone_name)
+            self.classifier = nn.ModuleList(nn.Linear(self.n_features, len(p)) for p in self.partitionings)
+        if not init_weights:
+            self.to_empty(device="cpu")
         self.cam_layers = {k: f"model.{v}" for k, v in layers.items()}
         self.default_cam_layer = default
-        self.classifier = nn.ModuleList(nn.Linear(self.n_features, len(p)) for p in self.partitionings)
         # ancestors[l, c]: index at level l of the finest cell c's ancestor (identity at the finest level)
         self.register_buffer("ancestors", torch.as_tensor(self._ancestor_table()), persistent=False)
         self.eval()

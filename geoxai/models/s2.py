@@ -68,7 +68,7 @@ class S2Model(MultiPartitionGeoModel):
                     _named(read_s2_partitionings(rel.partition_files()), rel.shortnames())
                 size = input_size or rel.image_size
                 self._build(parts, arch, hierarchical, size, 256 if size < 250 else 320,
-                            (320, 256) if size < 250 else (320,), crop_aggregation)
+                            (320, 256) if size < 250 else (320,), crop_aggregation, init_weights=not strict)
                 self.load_checkpoint(rel.checkpoint, strict=strict)
                 self.weights_source = str(rel.source)
             return
@@ -99,15 +99,17 @@ class S2Model(MultiPartitionGeoModel):
                 raise ValueError(f"num_classes={num_classes} but the partition files have {got} cells")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self._build(parts, arch, hierarchical, size, round(size * 256 / 224), None, crop_aggregation)
+            self._build(parts, arch, hierarchical, size, round(size * 256 / 224), None, crop_aggregation,
+                        init_weights=weights is None or not strict)
         self.weights_source = None
         if weights is not None:
             self.load_checkpoint(weights, strict=strict)
             self.weights_source = str(weights)
 
-    def _build(self, parts, arch, hierarchical, size, resize, tta, crop_aggregation) -> None:
+    def _build(self, parts, arch, hierarchical, size, resize, tta, crop_aggregation, init_weights=True) -> None:
         super().__init__(parts, backbone=arch, hierarchical=hierarchical, input_size=size,
-                         resize_size=resize, tta_resizes=tta, crop_aggregation=crop_aggregation)
+                         resize_size=resize, tta_resizes=tta, crop_aggregation=crop_aggregation,
+                         init_weights=init_weights)
 
     def describe(self):
         info = super().describe()

@@ -120,19 +120,20 @@ def test_efficientnet_b4_matches_timm_tf_port():
     """Our efficientnet_pytorch-layout B4 computes what timm's TF-ported B4 computes."""
     timm = pytest.importorskip("timm")
     torch.manual_seed(0)
-    model = MultiPartitionGeoModel(tiny_partitionings(), backbone="efficientnet-b4", input_size=64)
-    _randomise_bn(model, seed=3)
+    model = MultiPartitionGeoModel(tiny_partitionings(), backbone="efficientnet-b4", input_size=64,
+                                   init_weights=False)
     ours = model.model.state_dict()
     assert "_blocks.0._depthwise_conv.weight" in ours and "_blocks.2._expand_conv.weight" in ours and "_blocks.1._expand_conv.weight" not in ours
     assert "_conv_head.weight" in ours and not any(k.startswith("_fc") for k in ours)
     ref = timm.create_model("tf_efficientnet_b4", pretrained=False, num_classes=0).eval()
-    ref_keys = list(ref.state_dict())
-    assert len(ref_keys) == len(ours)
+    _randomise_bn(ref, seed=3)
+    ref_state = ref.state_dict()
+    assert len(ref_state) == len(ours)
     mapped = {}
-    for (k, v), rk in zip(ours.items(), ref_keys):  # same parameter order, checked by shape
-        assert ref.state_dict()[rk].shape == v.shape, (k, rk)
-        mapped[rk] = v
-    ref.load_state_dict(mapped)
+    for k, (rk, rv) in zip(ours, ref_state.items()):  # same parameter order, checked by shape
+        assert ours[k].shape == rv.shape, (k, rk)
+        mapped[k] = rv
+    model.model.load_state_dict(mapped)
     x = torch.randn(2, 3, 67, 64)  # odd size exercises the asymmetric 'same' padding
     with torch.no_grad():
         torch.testing.assert_close(model.features(x), ref(x), rtol=1e-4, atol=1e-4)
