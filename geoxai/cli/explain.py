@@ -1,4 +1,5 @@
-"""``geoxai explain``: explanation maps for photos, written as .npy + overlay .png + .json."""
+"""``geoxai explain``: explanation maps for photos, written as .npy + overlay .png + .json; with
+``--segmenter`` also concept-influence scores, the explanation figure and (``--map``) the world map."""
 from __future__ import annotations
 
 import json
@@ -31,11 +32,11 @@ class ImageRecord:
 
 
 def explain_batch(model, explainer, images: list[np.ndarray], paths: list[Path], stems: list[str],
-                  target, options: dict[str, Any]) -> list[ImageRecord]:
+                  target, options: dict[str, Any], top_k: int = 5) -> list[ImageRecord]:
     """Explain one batch of loaded RGB images; returns one record per image."""
     batch = model.prepare(images, ids=stems)
     maps = explainer.explain(model, batch, target, **options)
-    predictions = model.predict(images, ids=stems)
+    predictions = model.predict(images, top_k=top_k, ids=stems)
     cells = None
     cell_fn = getattr(target, "cells", None)
     if cell_fn is not None:
@@ -80,6 +81,84 @@ def _atomic(path: Path, write: Callable) -> None:
         raise
 
 
+@dataclass
+class ConceptStage:
+    """The optional stage after explaining: segment the explained views, score concept influence,
+    draw the explanation figure and/or the world map, and put the scores into each record's JSON."""
+
+    segmenter: Any = None
+    segmenter_name: str | None = None
+    k: int = 1000
+    min_size: float = 0.1
+    dilation: int = 0
+    truth: tuple[float, float] | None = None
+    world_map: str = "none"  # none | world | zoom
+
+    def apply(self, out_dir: Path, records: list[ImageRecord]) -> None:
+        from ..geodesy import great_circle_km
+        from ..types import CellScore, GeoPrediction
+
+        predictions = []
+        for record in records:
+            doc = dict(record.prediction)
+            doc["top_k"] = [CellScore(**c) for c in doc.get("top_k", [])]
+            predictions.append(GeoPrediction(**doc))
+            if self.truth is not None:
+                record.extra["ground_truth"] = {
+                    "lat": self.truth[0], "lon": self.truth[1],
+                    "gcd_km": float(great_circle_km(doc["lat"], doc["lon"], self.truth[0], self.truth[1])),
+                }
+        if self.segmenter is not None:
+            self._concepts(out_dir, records, predictions)
+        if self.world_map != "none":
+            from ..viz.worldmap import world_map
+
+            for record, prediction in zip(records, predictions):
+                world_map(prediction, out_dir / f"{record.stem}_map.png", ground_truth=self.truth,
+                          zoom=self.world_map == "zoom")
+                record.extra.setdefault("files", {})["map"] = f"{record.stem}_map.png"
+
+    def _concepts(self, out_dir: Path, records: list[ImageRecord], predictions) -> None:
+        from ..concept_influence import concept_influence
+        from ..types import ImageBatch
+        from ..viz.figure import explanation_figure
+
+        batch = ImageBatch(torch.stack([r.view for r in records]), [r.stem for r in records])
+        segmentation = self.segmenter.segment(batch).cpu()
+        concepts = list(self.segmenter.concepts)
+        heat = torch.stack([r.heat for r in records]).float()
+        result = concept_influence(heat, segmentation, k=self.k, min_size=self.min_size, dilation=self.dilation,
+                                   num_concepts=len(concepts))
+        rows = result.records(concepts, batch.ids)
+        for i, record in enumerate(records):
+            scores = [{key: row[key] for key in ("concept", "concept_index", "rank", "ci", "tki", "size",
+                                                   "mask_pixels", "intersection_pixels")}
+                      for row in rows if row["image_id"] == record.stem]
+            record.extra["concept_influence"] = {
+                "segmenter": self.segmenter_name, "k": int(result.k[i]), "min_size": self.min_size,
+                "dilation": self.dilation, "scores": scores,
+            }
+            explanation_figure(record.view.permute(1, 2, 0).numpy(), record.heat, segmentation[i], concepts, scores,
+                               predictions[i], ground_truth=self.truth, k=self.k,
+                               path=out_dir / f"{record.stem}_figure.png")
+            record.extra.setdefault("files", {})["figure"] = f"{record.stem}_figure.png"
+
+
+def parse_truth(text: str | None) -> tuple[float, float] | None:
+    """'LAT,LON' -> (lat, lon), validated."""
+    from ..geodesy import validate_coordinates
+
+    if text is None:
+        return None
+    parts = text.split(",")
+    try:
+        lat, lon = (float(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"--truth must be LAT,LON in degrees (e.g. 41.39,2.17), got {text!r}") from None
+    validate_coordinates(lat, lon, "--truth")
+    return lat, lon
+
+
 def unique_stems(paths: list[Path]) -> list[str]:
     seen: dict[str, int] = {}
     stems = []
@@ -111,14 +190,30 @@ def explainer_options(explainer, overrides: dict[str, Any]) -> dict[str, Any]:
               help="Images explained together.")
 @click.option("--out", "-O", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="Output folder (created if missing).")
+@click.option("--segmenter", "-s", "segmenter_name", default=None,
+              help="Registered segmenter: adds concept-influence scores to each JSON and writes <stem>_figure.png.")
+@click.option("--segmenter-option", "segmenter_options", multiple=True, metavar="KEY=VALUE",
+              help="Segmenter option, repeatable.")
+@click.option("--k", "k", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Top-k pixels of the map used for concept influence.")
+@click.option("--min-size", default=0.1, show_default=True, type=click.FloatRange(0.0, 1.0),
+              help="Smallest scored concept, as a fraction of the image.")
+@click.option("--dilation", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Grow each concept mask by this many pixels (beta) before scoring.")
+@click.option("--truth", default=None, metavar="LAT,LON",
+              help="Ground-truth location of the photo(s): adds the GCD error to the JSON, figure and map.")
+@click.option("--map", "world_map", type=click.Choice(["none", "world", "zoom"]), default="none", show_default=True,
+              help="Also write <stem>_map.png: the top-25 cells on a world map (zoom: the region around them).")
 @friendly_errors
-def command(images, model_name, explainer_name, target, options, model_options, weights, batch_size, out_dir):
+def command(images, model_name, explainer_name, target, options, model_options, weights, batch_size, out_dir,
+            segmenter_name, segmenter_options, k, min_size, dilation, truth, world_map):
     """Explain where MODEL put each IMAGE (files or folders).
 
     Writes per image <stem>.npy (raw map at the model input size), <stem>_overlay.png (the map
-    over the explained view) and <stem>.json (prediction, target, explainer and options). An
-    unreadable image gets a one-line error; the others are still explained, and the exit status
-    is 1 at the end.
+    over the explained view) and <stem>.json (prediction, target, explainer and options). With
+    --segmenter, the JSON also holds the concept-influence (ci) scores and <stem>_figure.png shows
+    view, map, top-k pixels, segmentation, ci scores and the world map. An unreadable image gets a
+    one-line error; the others are still explained, and the exit status is 1 at the end.
     """
     from ..io.images import list_images, load_image
     from ..plugins import load_explainer, load_model
@@ -134,6 +229,18 @@ def command(images, model_name, explainer_name, target, options, model_options, 
         raise ValueError(f"model {model_name!r} does not accept these options ({exc})") from None
     explainer_opts = parse_options(options)
     explainer = load_explainer(explainer_name)
+    stage = ConceptStage(k=k, min_size=min_size, dilation=dilation, truth=parse_truth(truth), world_map=world_map)
+    if segmenter_name is not None:
+        from ..plugins import load_segmenter
+
+        try:
+            stage.segmenter = load_segmenter(segmenter_name, **parse_options(segmenter_options))
+        except TypeError as exc:
+            raise ValueError(f"segmenter {segmenter_name!r} does not accept these options ({exc})") from None
+        stage.segmenter_name = segmenter_name
+    elif segmenter_options:
+        raise ValueError("--segmenter-option needs --segmenter")
+    needs_stage = segmenter_name is not None or world_map != "none" or truth is not None
     meta = {
         "model": model_name,
         "explainer": explainer_name,
@@ -160,7 +267,11 @@ def command(images, model_name, explainer_name, target, options, model_options, 
             ok_stems.append(stem)
         if not loaded:
             continue
-        for record in explain_batch(model, explainer, loaded, ok_paths, ok_stems, parsed_target, explainer_opts):
+        records = explain_batch(model, explainer, loaded, ok_paths, ok_stems, parsed_target, explainer_opts,
+                                top_k=25 if needs_stage else 5)
+        if needs_stage:
+            stage.apply(out_dir, records)
+        for record in records:
             write_record(out_dir, record, meta)
             written += 1
     click.echo(f"explained {written} image(s) into {out_dir}" + (f"; {failures} failed" if failures else ""))
