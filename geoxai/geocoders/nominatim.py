@@ -41,7 +41,8 @@ def parse_reverse(answer: dict) -> Address:
         return []
     items = [(k, str(v)) for k, v in fields.items()
              if k not in SKIPPED_FIELDS and not k.startswith("ISO3166") and v not in (None, "")]
-    admin1_at = next((i for i, (k, _) in enumerate(items) if k in ADMIN1_FIELDS), None)
+    fields_at = {k: i for i, (k, _) in enumerate(items)}
+    admin1_at = next((fields_at[f] for f in ADMIN1_FIELDS if f in fields_at), None)
     admin1 = items[admin1_at][1] if admin1_at is not None else None
     address: Address = []
     for i, (field, name) in enumerate(items):

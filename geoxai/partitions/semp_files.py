@@ -78,29 +78,41 @@ def load_semp(directory: str | os.PathLike) -> tuple[list[Partitioning], SemPHie
     return parts, hierarchy
 
 
-def read_public_partitioning(path: str | os.PathLike, name: str | None = None) -> Partitioning:
-    """One ``m_<n>.csv`` (class_index, class_label, latitude_mean, longitude_mean[, name])."""
+def read_public_partitioning(path: str | os.PathLike, name: str | None = None, index_col: str = "class_index",
+                             col_class_label: str = "class_label", col_latitude: str = "latitude_mean",
+                             col_longitude: str = "longitude_mean") -> Partitioning:
+    """One ``m_<n>.csv`` (class_index, class_label, latitude_mean, longitude_mean[, name, count]).
+
+    The column names default to the release's ``base_part_kwargs`` and can be overridden the same way.
+    """
     path = Path(path)
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    need = {"class_index", "class_label", "latitude_mean", "longitude_mean"}
-    if not rows or not need <= set(rows[0]):
-        raise ValueError(f"{path}: not a SemP partitioning file (needs columns {', '.join(sorted(need))})")
-    rows.sort(key=lambda r: int(r["class_index"]))
-    if [int(r["class_index"]) for r in rows] != list(range(len(rows))):
-        raise ValueError(f"{path}: class_index must run from 0 to {len(rows) - 1} without gaps")
+    need = [index_col, col_class_label, col_latitude, col_longitude]
+    if not rows or not set(need) <= set(rows[0]):
+        raise ValueError(f"{path}: not a SemP partitioning file (needs columns {', '.join(need)})")
+    try:
+        rows.sort(key=lambda r: int(r[index_col]))
+        lat = [float(r[col_latitude]) for r in rows]
+        lon = [float(r[col_longitude]) for r in rows]
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    if [int(r[index_col]) for r in rows] != list(range(len(rows))):
+        raise ValueError(f"{path}: {index_col} must run from 0 to {len(rows) - 1} without gaps")
     name_col = next((c for c in NAME_COLUMNS if c in rows[0]), None)
+    keys = [r[col_class_label] for r in rows]
     return Partitioning(
-        name=name or path.stem, keys=[r["class_label"] for r in rows],
-        lat=[float(r["latitude_mean"]) for r in rows], lon=[float(r["longitude_mean"]) for r in rows],
-        labels=[r[name_col] or r["class_label"] for r in rows] if name_col else None,
-        counts=[int(r["count"]) for r in rows] if rows and all(r.get("count") for r in rows) else None,
+        name=name or path.stem, keys=keys, lat=lat, lon=lon,
+        labels=[r[name_col] or r[col_class_label] for r in rows] if name_col else None,
+        counts=[int(r["count"]) for r in rows] if all(r.get("count") for r in rows) else None,
     )
 
 
-def read_public_partitionings(files: Sequence[str | os.PathLike], h_dict: dict | None) -> list[Partitioning]:
+def read_public_partitionings(files: Sequence[str | os.PathLike], h_dict: dict | None,
+                              names: Sequence[str] | None = None, **columns: str) -> list[Partitioning]:
     """Public partitioning files ordered coarse -> fine, linked by ``h_dict`` (fine -> coarser parent)."""
-    parts = [read_public_partitioning(f) for f in files]
+    names = list(names) if names else [None] * len(files)
+    parts = [read_public_partitioning(f, name=n, **columns) for f, n in zip(files, names)]
     parts[0].parent = np.full(len(parts[0]), -1, dtype=np.int64)
     for coarse, fine in zip(parts[:-1], parts[1:]):
         if h_dict is None:
