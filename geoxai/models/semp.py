@@ -8,6 +8,8 @@ Each cell is a real place, so predictions come with a label such as
 """
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from pathlib import Path
 from typing import Sequence
@@ -18,15 +20,16 @@ from ..partitions.semp import SemPHierarchy
 from ..partitions.semp_files import HIERARCHY, load_semp, read_hierarchy, read_public_partitionings
 from ..types import Partitioning
 from .multipartition import MultiPartitionGeoModel, read_checkpoint
+from .release import Release, is_release, open_release
 
-RELEASE_WEIGHTS = "semp_100_125_250"
+RELEASE_WEIGHTS = "semp-wacv22-efficientnet-b4"
 
 
 class SemPModel(MultiPartitionGeoModel):
     """SemP geolocator.
 
     Options:
-        pretrained: load the public release (``semp_100_125_250``, downloaded into the weights
+        pretrained: load the public release (weight file ``semp-wacv22-efficientnet-b4``, downloaded into the weights
             cache) when ``weights`` is not given. With ``pretrained=False`` and no ``weights`` the
             network is randomly initialised over ``partitions``.
         weights: the release ``.zip``, its unpacked folder, its ``hparams.yaml``, or a checkpoint file
@@ -62,24 +65,24 @@ class SemPModel(MultiPartitionGeoModel):
             from ..weights import resolve
 
             weights = resolve(RELEASE_WEIGHTS)
-        release = None
+        state = None
         if weights is not None:
             path = Path(weights).expanduser()
             if not path.exists():
                 raise FileNotFoundError(f"{path}: SemP weights do not exist")
-            if path.is_dir() or path.suffix in (".zip", ".yaml", ".yml"):
-                from .semp_release import open_release
-
-                release = open_release(path)
-                checkpoint = release.checkpoint
-                backbone = backbone or release.arch
-                input_size = input_size or release.image_size
-                if parts is None:
-                    parts = _release_partitionings(release)
-                    if (release.directory / HIERARCHY).exists():
-                        hierarchy = read_hierarchy(release.directory / HIERARCHY)
+            if path.suffix in (".yaml", ".yml"):
+                path = path.parent
+            if is_release(path):
+                with open_release(path) as release:
+                    state, checkpoint = read_checkpoint(release.checkpoint), path
+                    backbone = backbone or release.arch
+                    input_size = input_size or release.image_size
+                    if parts is None:
+                        parts = _release_partitionings(release)
+                        with contextlib.suppress(FileNotFoundError):
+                            hierarchy = read_hierarchy(release.find(HIERARCHY))
             else:
-                checkpoint = path
+                state, checkpoint = read_checkpoint(path), path
         if parts is None:
             raise ValueError("the semp model needs its partitionings: pass partitions=DIR "
                              "(from `geoxai partition build --kind semp`) or the release with weights=PATH")
@@ -93,8 +96,8 @@ class SemPModel(MultiPartitionGeoModel):
         self.hierarchy = hierarchy
         if hierarchy is not None:
             _label_from_hierarchy(self.partitionings, hierarchy)
-        if checkpoint is not None:
-            self.from_state_dict(read_checkpoint(checkpoint), strict=strict, source=str(checkpoint))
+        if state is not None:
+            self.from_state_dict(state, strict=strict, source=str(checkpoint))
         self.eval()
 
     def region_cells(self, node: str) -> torch.Tensor:
@@ -115,12 +118,25 @@ class SemPModel(MultiPartitionGeoModel):
         return info
 
 
-def _release_partitionings(release) -> list[Partitioning]:
-    import json
-
-    h_dict = json.loads(release.h_dict.read_text(encoding="utf-8")) if release.h_dict else None
-    names = release.shortnames if len(release.shortnames) == len(release.partition_files) else None
-    return read_public_partitionings(release.partition_files, h_dict, names=names, **release.columns)
+def _release_partitionings(release: Release) -> list[Partitioning]:
+    """The release's partitionings (coarse -> fine as ``hparams.yaml`` lists them), linked by h_dict."""
+    spec = release.partitioning
+    if spec.get("ptype", "semp") != "semp":
+        raise ValueError(f"{release.source}: partitioning type {spec.get('ptype')!r} is not semp (use model s2)")
+    files = release.partition_files()
+    h_dict = None
+    if len(files) > 1:
+        if not spec.get("h_dict"):
+            raise ValueError(f"{release.source}: hparams.yaml names no h_dict linking the partitionings")
+        h_dict = json.loads(release.find(str(spec["h_dict"])).read_text(encoding="utf-8"))
+    kw = spec.get("base_part_kwargs") or {}
+    columns = {"index_col": kw.get("index_col", "class_index"),
+               "col_class_label": kw.get("col_class_label", "class_label"),
+               # the authors' config spells it 'col_latitute'
+               "col_latitude": kw.get("col_latitute", kw.get("col_latitude", "latitude_mean")),
+               "col_longitude": kw.get("col_longitude", "longitude_mean")}
+    names = release.shortnames()
+    return read_public_partitionings(files, h_dict, names=names if len(names) == len(files) else None, **columns)
 
 
 def _label_from_hierarchy(parts: Sequence[Partitioning], hierarchy: SemPHierarchy) -> None:
