@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import zipfile
 from collections import OrderedDict
 
-import numpy as np
 import pytest
 import torch
 import yaml
