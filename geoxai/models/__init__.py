@@ -11,6 +11,8 @@ WITHDRAWN = (" Withdrawn by the authors in Dec 2025 (see the TIBHannover/GeoEsti
 def register_models(register):
     register("s2", "geoxai.models.s2:S2Model",
              description="s2 base(M, f*): ResNet-50/EfficientNet-B4, 3 S2 partitionings (Müller-Budack et al. 2018)")
+    register("semp", "geoxai.models.semp:SemPModel",
+             description="SemP({100,125,250}, f): semantic places with readable labels (Theiner et al., WACV 2022)")
 
 
 @hookimpl
