@@ -16,6 +16,7 @@ Pieces and where they come from:
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -34,8 +35,6 @@ DEFAULT_BACKBONE = "openai/clip-vit-large-patch14"
 #: a random CLIP vision tower small enough for CPU tests; projection 768 keeps geoclip's MLP usable
 TINY_BACKBONE = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
                      image_size=32, patch_size=8, projection_dim=768)
-#: CAM layers offered: the normalised input of each of the last blocks (see TokenGrid)
-CAM_BLOCKS = 3
 
 
 class TokenGrid(nn.Module):
@@ -128,13 +127,16 @@ class GeoCLIPModel(GeoModel):
         self.resize_size = self.input_size  # CLIP: short side to the crop size, then centre crop
         side = cfg.image_size // cfg.patch_size
         layers = clip.vision_model.encoder.layers
-        self.cam_layers = {}
-        for back in range(min(CAM_BLOCKS, len(layers))):
-            i = len(layers) - 1 - back
-            if not isinstance(layers[i].layer_norm1, TokenGrid):
-                layers[i].layer_norm1 = TokenGrid(layers[i].layer_norm1, (side, side))
-            name = "last" if back == 0 else f"last-{back}"
-            self.cam_layers[name] = f"image_encoder.clip.vision_model.encoder.layers.{i}.layer_norm1.spatial"
+        prefix = "image_encoder.clip.vision_model.encoder.layers"
+        taps = []
+        for i, layer in enumerate(layers):
+            if not isinstance(layer.layer_norm1, TokenGrid):
+                layer.layer_norm1 = TokenGrid(layer.layer_norm1, (side, side))
+            taps.append(f"{prefix}.{i}.layer_norm1.spatial")
+        #: Combi-CAM's blocks, in forward order: the spatial tap of every transformer block
+        self.cam_blocks = taps
+        self.cam_layers = {f"block{i}": tap for i, tap in enumerate(taps)}
+        self.cam_layers["last"] = taps[-1]
         self.default_cam_layer = "last"
         self.image_encoder = ImageTower(clip, mlp)
         self.location_encoder = location_encoder
@@ -169,7 +171,25 @@ class GeoCLIPModel(GeoModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logit-scaled cosine similarity [B, N] of each photo to every gallery point."""
+        _refuse_lrp(self.image_encoder.mlp[0])
         return self.logit_scale.exp() * self.image_features(x) @ self.gallery_features.t()
+
+
+LRP_UNSUPPORTED = (
+    "lrp does not apply to geoclip: zennit has LRP rules for linear and conv layers only, so on a "
+    "ViT the attention, LayerNorm and cosine-similarity steps would pass plain gradients and the "
+    "map would not be LRP; use ig-smoothgrad, gradcam or combicam"
+)
+
+
+def _refuse_lrp(probe: nn.Module) -> None:
+    """Raise when zennit rules are attached (they hook every Linear, the probe included)."""
+    core = sys.modules.get("zennit.core")
+    if core is None:
+        return
+    for hook in probe._forward_hooks.values():
+        if isinstance(getattr(hook, "__self__", None), core.Hook):
+            raise ValueError(LRP_UNSUPPORTED)
 
 
 def _vision_tower(backbone, local_files_only: bool) -> nn.Module:
