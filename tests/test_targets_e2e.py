@@ -74,3 +74,26 @@ def test_geoclip_region_score_equals_its_gallery_points_probabilities(geoclip_mo
     assert us
     torch.testing.assert_close(geoxai.parse_target("region:US").score(geoclip_model, scores),
                                _independent_region_mass(probs, us))
+
+
+def test_cli_explains_a_within_target_on_the_geoclip_plugin(tmp_path, photo_files):
+    pytest.importorskip("geoxai_geoclip", reason="install plugins/geoxai-geoclip (README set-up)")
+    import json
+
+    from click.testing import CliRunner
+
+    from geoxai.cli import main
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, [
+        "explain", "--model", "geoclip", "--model-option", "backbone=tiny", "--model-option", "gallery_size=60",
+        "--explainer", "gradcam", "--target", "within:41.39,2.17,2500", str(photo_files[0]), "--out", str(out),
+    ])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(next(out.glob("*.json")).read_text())
+    assert "within:41.39,2.17,2500" in json.dumps(doc)
+    assert doc["map"]["shape"] == [32, 32]
+    bad = CliRunner().invoke(main, ["explain", "--model", "geoclip", "--model-option", "backbone=tiny",
+                                    "--model-option", "gallery_size=60", "--explainer", "lrp",
+                                    str(photo_files[0]), "--out", str(out)])
+    assert bad.exit_code != 0 and "lrp does not apply to geoclip" in bad.output
