@@ -44,6 +44,11 @@ def resnet_batch(resnet_model, photos):
     return resnet_model.prepare(photos[:2], ids=["a", "b"])
 
 
-def hook_counts(model: torch.nn.Module) -> int:
+@pytest.fixture
+def hook_counts():
+    return _hook_counts
+
+
+def _hook_counts(model: torch.nn.Module) -> int:
     return sum(len(m._forward_hooks) + len(m._backward_hooks) + len(m._forward_pre_hooks)
                + len(getattr(m, "_forward_hooks_with_kwargs", {})) for m in model.modules())
