@@ -69,10 +69,11 @@ class ADE20kHRNet(ScaledSegmenter):
                  max_size: int = RELEASE_MAX_SIZE, padding: int = RELEASE_PADDING, batch_size: int = 2,
                  device=None, seed: int = 0) -> None:
         concepts = ade20k_concepts()
+        # paths first: a wrong folder or a missing download fails before the 65M-parameter build
+        encoder_path, decoder_path = self._weight_paths(pretrained, weights, encoder_weights, decoder_weights)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             encoder, decoder = HRNetV2(), C1(len(concepts), OUT_CHANNELS)
-        encoder_path, decoder_path = self._weight_paths(pretrained, weights, encoder_weights, decoder_weights)
         if encoder_path is not None:
             load_strict(encoder, encoder_path, "HRNetV2-W48 encoder", optional=_BOOKKEEPING)
         if decoder_path is not None:
@@ -90,6 +91,9 @@ class ADE20kHRNet(ScaledSegmenter):
                                  f"{DECODER_FILE} (use encoder_weights= / decoder_weights= for single files)")
             encoder_weights = encoder_weights if encoder_weights is not None else folder / ENCODER_FILE
             decoder_weights = decoder_weights if decoder_weights is not None else folder / DECODER_FILE
+        for given in (encoder_weights, decoder_weights):
+            if given is not None and not Path(given).expanduser().is_file():
+                raise FileNotFoundError(f"{Path(given).expanduser()}: ade20k-hrnet weights file not found")
         if pretrained:
             from ..weights import resolve
 
