@@ -45,7 +45,7 @@ def parse_scales(scales) -> tuple[int, ...]:
     return out
 
 
-def test_size(height: int, width: int, short: int, max_size: int, padding: int) -> tuple[int, int]:
+def network_input_size(height: int, width: int, short: int, max_size: int, padding: int) -> tuple[int, int]:
     """Network input size for one scale, as the release's TestDataset computes it."""
     scale = min(short / min(height, width), max_size / max(height, width))
     h, w = int(height * scale), int(width * scale)
@@ -136,7 +136,7 @@ class ScaledSegmenter(Segmenter):
 
     def prepare(self, pixels: torch.Tensor, short: int) -> torch.Tensor:
         """uint8 [B, 3, H, W] -> normalised network input at one test scale."""
-        size = test_size(pixels.shape[-2], pixels.shape[-1], short, self.max_size, self.padding)
+        size = network_input_size(pixels.shape[-2], pixels.shape[-1], short, self.max_size, self.padding)
         x = pixels.to(self.device, torch.float32)
         if size != tuple(x.shape[-2:]):
             # antialiased bilinear resizing stands in for the release's PIL bilinear resize
