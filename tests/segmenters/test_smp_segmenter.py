@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from geoxai.plugins import load_segmenter
+from geoxai.types import ImageBatch
 from geoxai.segmenters.smp import SmpSegmenter, read_classes
 
 SMALL = dict(arch="FPN", encoder="mobilenet_v2", scales=32, device="cpu")
@@ -40,6 +41,7 @@ def test_default_is_ade20k_and_downloads_nothing(no_downloads, images):
     assert labels.shape == (3, 30, 44) and labels.dtype == torch.long
     assert int(labels.max()) < 150
     assert torch.equal(labels, seg.segment(images))
+    assert torch.equal(labels, seg.segment(ImageBatch(images, ids=["a", "b", "c"])))
 
 
 def test_encoder_weights_option_is_ignored_not_downloaded(no_downloads):
