@@ -52,19 +52,15 @@ def network_input_size(height: int, width: int, short: int, max_size: int, paddi
     return max(padding, math.ceil(h / padding) * padding), max(padding, math.ceil(w / padding) * padding)
 
 
-def bilinear_matrix(out_size: int, in_size: int, device=None) -> torch.Tensor:
-    """[out, in] weights of 1-D bilinear resampling with align_corners=False (torch's convention),
-    so that ``A @ x`` equals ``F.interpolate`` along one axis."""
+def bilinear_taps(out_size: int, in_size: int, device=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """1-D bilinear resampling with align_corners=False (torch's convention): output i reads input
+    rows ``lo[i]`` and ``hi[i]`` with weights ``1 - frac[i]`` and ``frac[i]``."""
     dst = torch.arange(out_size, dtype=torch.float64, device=device)
     src = ((dst + 0.5) * (in_size / out_size) - 0.5).clamp(min=0)
     lo = src.floor().long().clamp(max=in_size - 1)
     hi = (lo + 1).clamp(max=in_size - 1)
-    frac = (src - lo).clamp(0, 1)
-    mat = torch.zeros(out_size, in_size, dtype=torch.float64, device=device)
-    rows = torch.arange(out_size, device=device)
-    mat.index_put_((rows, lo), 1 - frac, accumulate=True)
-    mat.index_put_((rows, hi), frac, accumulate=True)
-    return mat.float()
+    frac = (src - lo).clamp(0, 1).float()
+    return lo, hi, frac
 
 
 def upsample_argmax(logits: Sequence[torch.Tensor], size: tuple[int, int],
@@ -73,22 +69,32 @@ def upsample_argmax(logits: Sequence[torch.Tensor], size: tuple[int, int],
 
     Equals argmax over the mean of softmax(interpolate(l, size, bilinear)) but upsamples one band
     of output rows at a time, so a 12-megapixel photo never needs its full [C, H, W] score volume.
+    Bilinear resampling is separable: each band's few input rows are resized along the width by
+    torch, then blended along the height.
     """
     height, width = size
     batch, classes = logits[0].shape[:2]
     device = logits[0].device
-    rows_y = [bilinear_matrix(height, l.shape[-2], device) for l in logits]
-    cols_x = [bilinear_matrix(width, l.shape[-1], device).T.contiguous() for l in logits]
+    taps = [bilinear_taps(height, l.shape[-2], device) for l in logits]
     band = max(1, band_bytes // max(1, batch * classes * width * 4))
+    if band >= height:  # small enough to upsample in one go (the usual 224-px views)
+        total = None
+        for l in logits:
+            part = F.interpolate(l.float(), size=size, mode="bilinear", align_corners=False)
+            part = part.softmax(1) if len(logits) > 1 else part
+            total = part if total is None else total + part
+        return total.argmax(1)
     labels = torch.empty(batch, height, width, dtype=torch.long, device=device)
     for top in range(0, height, band):
         bottom = min(height, top + band)
         total = None
-        for l, wy, wx in zip(logits, rows_y, cols_x):
-            wy = wy[top:bottom]
-            used = wy.abs().sum(0).nonzero()  # the few input rows this band reads
-            first, last = int(used.min()), int(used.max()) + 1
-            part = wy[:, first:last] @ (l[:, :, first:last].float() @ wx)
+        for l, (lo, hi, frac) in zip(logits, taps):
+            lo, hi, frac = lo[top:bottom], hi[top:bottom], frac[top:bottom]
+            first, last = int(lo.min()), int(hi.max()) + 1  # the few input rows this band reads
+            rows = F.interpolate(l[:, :, first:last].float(), size=(last - first, width), mode="bilinear",
+                                 align_corners=False)
+            f = frac.view(1, 1, -1, 1)
+            part = rows[:, :, lo - first] * (1 - f) + rows[:, :, hi - first] * f
             if len(logits) > 1:  # argmax of one scale's probabilities is argmax of its scores
                 part = part.softmax(1)
             total = part if total is None else total + part

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from geoxai.segmenters._base import (RELEASE_SCALES, bilinear_matrix, parse_scales, network_input_size,
+from geoxai.segmenters._base import (RELEASE_SCALES, bilinear_taps, parse_scales, network_input_size,
                                      upsample_argmax)
 
 
@@ -19,17 +19,22 @@ def test_test_size_matches_release_arithmetic(h, w, short, expected):
 
 
 @pytest.mark.parametrize("out_size, in_size", [(7, 3), (3, 7), (50, 13), (13, 13), (1, 5), (5, 1)])
-def test_bilinear_matrix_equals_torch_interpolate(out_size, in_size):
+def test_bilinear_taps_equal_torch_interpolate(out_size, in_size):
     x = torch.randn(2, 4, in_size, 6)
-    ours = torch.einsum("oi,bciw->bcow", bilinear_matrix(out_size, in_size), x)
+    lo, hi, frac = bilinear_taps(out_size, in_size)
+    f = frac.view(1, 1, -1, 1)
+    ours = x[:, :, lo] * (1 - f) + x[:, :, hi] * f
     ref = F.interpolate(x, size=(out_size, 6), mode="bilinear", align_corners=False)
     assert torch.allclose(ours, ref, atol=1e-5)
 
 
-def test_bilinear_matrix_hand_computed():
-    # 2 -> 4: output pixel centres map to -0.25 (clamped to 0), 0.25, 0.75, 1.25 (clamped row)
-    expected = torch.tensor([[1.0, 0.0], [0.75, 0.25], [0.25, 0.75], [0.0, 1.0]])
-    assert torch.allclose(bilinear_matrix(4, 2), expected)
+def test_bilinear_taps_hand_computed():
+    # 2 -> 4: output pixel centres map to -0.25 (clamped to 0), 0.25, 0.75, 1.25 (last row repeats)
+    lo, hi, frac = bilinear_taps(4, 2)
+    weights = torch.zeros(4, 2)
+    weights[torch.arange(4), lo] += 1 - frac
+    weights[torch.arange(4), hi] += frac
+    assert torch.allclose(weights, torch.tensor([[1.0, 0.0], [0.75, 0.25], [0.25, 0.75], [0.0, 1.0]]))
 
 
 def test_banded_fusion_equals_full_softmax_average():
@@ -38,6 +43,8 @@ def test_banded_fusion_equals_full_softmax_average():
     full = sum(F.interpolate(l, size=(37, 53), mode="bilinear", align_corners=False).softmax(1) for l in logits)
     banded = upsample_argmax(logits, (37, 53), band_bytes=2 * 5 * 53 * 4 * 3)  # 3 rows per band
     assert (banded == full.argmax(1)).float().mean() > 0.999
+    unbanded = upsample_argmax(logits, (37, 53))  # fits in one band: plain interpolate path
+    assert (unbanded == banded).float().mean() > 0.999
     single = upsample_argmax(logits[:1], (37, 53), band_bytes=1)
     ref = F.interpolate(logits[0], size=(37, 53), mode="bilinear", align_corners=False).argmax(1)
     assert (single == ref).float().mean() > 0.999
