@@ -1,0 +1,73 @@
+"""``geoxai segment``: concept label maps and concept area fractions for photos."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ._common import friendly_errors, parse_options
+
+
+def _output_stems(paths: list[Path]) -> list[str]:
+    """File stems, made unique (``photo``, ``photo-2``) when folders hold same-named photos."""
+    seen: dict[str, int] = {}
+    out = []
+    for p in paths:
+        stem = p.stem
+        seen[stem] = seen.get(stem, 0) + 1
+        out.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
+    return out
+
+
+@click.command("segment")
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--segmenter", "segmenter_name", default="ade20k-hrnet", show_default=True,
+              help="Registered segmenter (see `geoxai plugins`).")
+@click.option("--weights", type=click.Path(path_type=Path), default=None,
+              help="Local weights: for ade20k-hrnet a folder with encoder_epoch_30.pth and "
+                   "decoder_epoch_30.pth, for smp a state_dict file.")
+@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
+              help="Segmenter option, repeatable (e.g. -o scales=[300,450] -o device=cuda).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for <image>.png (paletted label map) and <image>.json (area fractions).")
+@friendly_errors
+def command(images: tuple[Path, ...], segmenter_name: str, weights: Path | None, options: tuple[str, ...],
+            out_dir: Path) -> None:
+    """Segment IMAGE files (or folders of images) into ADE20k concepts.
+
+    For each image, writes a label map as a paletted PNG (pixel value = concept index, colours =
+    ADE20k palette) and a JSON object mapping each concept present to the fraction of the image
+    it covers, largest first. Images that cannot be read are reported and skipped; the command
+    then exits with status 1.
+    """
+    from ..io.images import ImageError, list_images, load_image
+    from ..plugins import load_segmenter
+    from ..segmenters.label_maps import concept_fractions, save_fractions, save_label_map
+    import torch
+
+    opts = parse_options(options)
+    if weights is not None:
+        opts["weights"] = str(weights)
+    paths = list_images(images)
+    if not paths:
+        raise click.ClickException("no images found in " + ", ".join(map(str, images)))
+    segmenter = load_segmenter(segmenter_name, **opts)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    for path, stem in zip(paths, _output_stems(paths)):
+        try:
+            image = load_image(path)
+        except ImageError as exc:
+            click.echo(f"error: {exc}", err=True)
+            failures += 1
+            continue
+        pixels = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).contiguous()
+        labels = segmenter.segment(pixels)[0]
+        save_label_map(out_dir / f"{stem}.png", labels, len(segmenter.concepts))
+        fractions = concept_fractions(labels, segmenter.concepts)
+        save_fractions(out_dir / f"{stem}.json", fractions)
+        top = ", ".join(f"{name} {share:.0%}" for name, share in list(fractions.items())[:3])
+        click.echo(f"{path}: {top}")
+    if failures:
+        click.echo(f"{failures} of {len(paths)} images failed", err=True)
+        raise SystemExit(1)

@@ -1,0 +1,80 @@
+"""Label maps as files: paletted PNGs in the ADE20k colours and per-concept area fractions."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..concepts import ade20k_palette
+
+
+def palette(num_concepts: int) -> np.ndarray:
+    """uint8 [n, 3]: the ADE20k colours first, then fixed pseudo-random colours past class 150."""
+    if not 0 < num_concepts <= 256:
+        raise ValueError(f"a paletted PNG holds 1 to 256 classes, not {num_concepts}")
+    colours = ade20k_palette()
+    if num_concepts > len(colours):
+        extra = np.random.default_rng(150).integers(0, 256, size=(num_concepts - len(colours), 3), dtype=np.uint8)
+        colours = np.concatenate([colours, extra])
+    return colours[:num_concepts]
+
+
+def _labels_array(labels: torch.Tensor | np.ndarray) -> np.ndarray:
+    array = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    if array.ndim != 2:
+        raise ValueError(f"a label map is [H, W], got shape {array.shape}")
+    return array
+
+
+def label_map_image(labels: torch.Tensor | np.ndarray, num_concepts: int = 150) -> Image.Image:
+    """A ``P``-mode image whose pixel values are the concept indices and whose palette is ADE20k's."""
+    array = _labels_array(labels)
+    if array.size and (array.min() < 0 or array.max() >= num_concepts):
+        raise ValueError(f"label map has values outside 0..{num_concepts - 1}")
+    image = Image.fromarray(array.astype(np.uint8), mode="P")
+    image.putpalette(palette(num_concepts).reshape(-1).tolist())
+    return image
+
+
+def concept_fractions(labels: torch.Tensor | np.ndarray, concepts: Sequence[str]) -> dict[str, float]:
+    """Concept name -> share of the pixels it covers, largest first (absent concepts left out)."""
+    array = _labels_array(labels)
+    counts = np.bincount(array.reshape(-1), minlength=len(concepts))[: len(concepts)]
+    total = counts.sum()
+    if total == 0:
+        return {}
+    order = sorted(np.flatnonzero(counts), key=lambda i: (-counts[i], i))
+    return {concepts[i]: float(counts[i] / total) for i in order}
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_label_map(path: str | os.PathLike, labels: torch.Tensor | np.ndarray, num_concepts: int = 150) -> Path:
+    """Write the label map as a paletted PNG (atomically) and return its path."""
+    path = Path(path)
+    image = label_map_image(labels, num_concepts)
+    _atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
+    return path
+
+
+def save_fractions(path: str | os.PathLike, fractions: dict[str, float]) -> Path:
+    path = Path(path)
+    text = json.dumps(fractions, indent=2) + "\n"
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return path
