@@ -1,7 +1,14 @@
-"""Built-in explainers, registered through geoxai's own entry point."""
+"""Built-in explainers, registered through geoxai's own entry point (lazy "module:attr" strings)."""
 from ..hookspecs import hookimpl
 
 
 @hookimpl
 def register_explainers(register):
-    pass
+    register("ig-smoothgrad", "geoxai.explainers.ig_smoothgrad:IGSmoothGrad",
+             description="Integrated Gradients + SmoothGrad^2, max over channels (SemP paper)")
+    register("gradcam", "geoxai.explainers.gradcam:GradCAM",
+             description="Grad-CAM at one layer (pytorch-grad-cam conventions)")
+    register("combicam", "geoxai.explainers.combicam:CombiCAM",
+             description="Combi-CAM: Grad-CAM summed over several layers/blocks, one pass")
+    register("lrp", "geoxai.explainers.lrp:LRP",
+             description="LRP, zennit EpsilonPlusFlat with ResNet canonizers")

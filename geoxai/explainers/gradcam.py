@@ -1,0 +1,33 @@
+"""Grad-CAM (Selvaraju et al. 2017) at one named layer.
+
+Raw map: ReLU of the channel sum of activations weighted by the spatial mean of the target
+score's gradients, bilinearly upsampled to the input size (half-pixel centres, like
+``cv2.resize``). ``normalize=True`` applies pytorch-grad-cam's per-image (m - min) / (max + 1e-7)
+scaling the way it does (once at the layer's resolution, once after resizing), which makes the
+output equal to ``pytorch_grad_cam.GradCAM`` (see the tests). The raw map is that output before
+scaling: the two differ by a per-image shift and positive factor only (up to the 1e-7).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..interfaces import GeoModel
+from ._cam import CAMExplainer, minmax, upsample
+
+
+class GradCAM(CAMExplainer):
+    name = "gradcam"
+    defaults: dict[str, Any] = {"layer": None, "normalize": False, "align_corners": False}
+
+    def layers(self, model: GeoModel, opts: dict[str, Any]) -> list[str]:
+        return [opts["layer"] or model.default_cam_layer or ""]
+
+    def combine(self, cams: list[torch.Tensor], size: tuple[int, int], opts: dict[str, Any]) -> torch.Tensor:
+        (cam,) = cams
+        if not opts["normalize"]:
+            return upsample(cam, size, bool(opts["align_corners"]))
+        # pytorch-grad-cam scales before resizing and again after (its layer aggregation); the
+        # 1e-7 in each scaling matters for maps with small values, so both steps are kept
+        return minmax(upsample(minmax(cam), size, bool(opts["align_corners"])))
