@@ -36,6 +36,7 @@ def _default_workers() -> int:
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: this process plus decoding workers; ray: a Ray cluster via Ray Data.")
 @click.option("--ray-address", default=None, help="Ray cluster address [default: $RAY_ADDRESS or a local Ray].")
+@click.option("--replicas", default=None, type=int, help="Ray: model replicas [default: one per GPU, else CPUs/2].")
 @click.option("--seed", default=0, show_default=True, help="Seed for stochastic explainers.")
 @click.option("--examples", default=0, show_default=True, help="Per-image example figures in the HTML report.")
 @click.option("--part-size", default=256, show_default=True, help="Images per Parquet part (the unit of resume).")
@@ -44,7 +45,7 @@ def _default_workers() -> int:
 @click.pass_context
 @friendly_errors
 def command(ctx, model, explainer, segmenter, data, out, radius, dilation, k, min_size, min_images, batch_size,
-            workers, model_option, explainer_option, segmenter_option, weights, shard, engine, ray_address, seed,
+            workers, model_option, explainer_option, segmenter_option, weights, shard, engine, ray_address, replicas, seed,
             examples, part_size, device, quiet) -> None:
     """Compute a concept-influence report over a dataset.
 
@@ -82,7 +83,7 @@ def command(ctx, model, explainer, segmenter, data, out, radius, dilation, k, mi
     options = RunOptions(
         batch_size=batch_size, workers=_default_workers() if workers is None else max(0, workers),
         shard=parse_shard(shard), engine=engine, part_size=part_size, progress=not quiet, device=device,
-        ray_address=ray_address,
+        ray_address=ray_address, replicas=replicas,
     )
     summary = run_report(config, data, out, options, radius_km=radius, min_images=min_images, examples=examples)
     _print_summary(summary, out, quiet)

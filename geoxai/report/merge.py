@@ -50,7 +50,7 @@ def merge_reports(dirs: Sequence[str | os.PathLike], out: str | os.PathLike, rad
                 continue  # merged before
             if set(ids) & seen:
                 raise ValueError(f"{source}/{IMAGES}/{name} overlaps images already in {out}")
-            _copy_part(store, target, name, f"m{len(seen)}-{name}")
+            _copy_part(store, target, name, name)  # part names are unique (time + random)
             seen.update(ids)
     target.write_manifest()
     return finalize(out, radius_km=radius_km, min_images=min_images)

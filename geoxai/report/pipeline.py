@@ -32,6 +32,7 @@ class RunOptions:
     progress: bool = True
     device: str | None = None
     ray_address: str | None = None
+    replicas: int | None = None       # Ray: model replicas (default: one per GPU, else CPUs // 2)
 
 
 def plan(config: ReportConfig, data: str | Path, out: str | Path, shard: tuple[int, int]):

@@ -82,6 +82,8 @@ class ReportWorker:
         )
         ci, tki = influence.ci.cpu().numpy(), influence.tki.cpu().numpy()
         size, valid = influence.size.cpu().numpy(), influence.valid.cpu().numpy()
+        # present = the concept has pixels of its own (a dilated mask may reach beyond them)
+        present = getattr(influence, "concept_pixels", influence.size).cpu().numpy() > 0
         keys = model.finest.keys
         image_rows, concept_rows = [], []
         for b, (record, pred) in enumerate(zip(records, predictions)):
@@ -90,7 +92,7 @@ class ReportWorker:
                 pred_label=pred.label, pred_lat=pred.lat, pred_lon=pred.lon, pred_prob=pred.probability,
                 gcd_km=float(great_circle_km(record["lat"], record["lon"], pred.lat, pred.lon)),
             ))
-            for c in np.flatnonzero(size[b] > 0):
+            for c in np.flatnonzero(present[b]):
                 concept_rows.append({
                     "image_id": record["image_id"], "concept": self.concepts[c], "concept_index": int(c),
                     "ci": float(ci[b, c]), "tki": float(tki[b, c]), "size": float(size[b, c]),
