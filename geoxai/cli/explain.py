@@ -1,0 +1,279 @@
+"""``geoxai explain``: explanation maps for photos, written as .npy + overlay .png + .json; with
+``--segmenter`` also concept-influence scores, the explanation figure and (``--map``) the world map."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+import numpy as np
+import torch
+
+from ._common import friendly_errors, parse_options
+
+
+@dataclass
+class ImageRecord:
+    """Everything known about one explained image; ``extra`` is where later stages (e.g. a
+    segmenter) add their results before writing."""
+
+    stem: str
+    path: Path
+    view: torch.Tensor          # uint8 [3, S, S], the explained view
+    heat: torch.Tensor          # float32 [S, S], the raw map
+    prediction: dict[str, Any]
+    explained_cell: int | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def explain_batch(model, explainer, images: list[np.ndarray], paths: list[Path], stems: list[str],
+                  target, options: dict[str, Any], top_k: int = 5) -> list[ImageRecord]:
+    """Explain one batch of loaded RGB images; returns one record per image."""
+    batch = model.prepare(images, ids=stems)
+    maps = explainer.explain(model, batch, target, **options)
+    predictions = model.predict(images, top_k=top_k, ids=stems)
+    cells = None
+    cell_fn = getattr(target, "cells", None)
+    if cell_fn is not None:
+        with torch.no_grad():
+            picked = target.cells(model, model(model.as_input(batch)))
+        cells = None if picked is None else picked.tolist()
+    return [
+        ImageRecord(stem=stem, path=path, view=batch.pixels[i], heat=maps[i], prediction=predictions[i].to_dict(),
+                    explained_cell=None if cells is None else int(cells[i]))
+        for i, (stem, path) in enumerate(zip(stems, paths))
+    ]
+
+
+def write_record(out_dir: Path, record: ImageRecord, meta: dict[str, Any]) -> None:
+    """``<stem>.npy``, ``<stem>_overlay.png``, ``<stem>.json``, each written atomically."""
+    from ..viz.overlay import save_overlay
+
+    heat = record.heat.numpy().astype(np.float32)
+    _atomic(out_dir / f"{record.stem}.npy", lambda fh: np.save(fh, heat))
+    save_overlay(out_dir / f"{record.stem}_overlay.png", record.view, heat)
+    doc = {
+        "image": str(record.path),
+        **meta,
+        "explained_cell": record.explained_cell,
+        "prediction": record.prediction,
+        "map": {"file": f"{record.stem}.npy", "shape": list(heat.shape),
+                "min": float(heat.min()), "max": float(heat.max())},
+        **record.extra,
+    }
+    text = json.dumps(doc, indent=2, default=str)
+    _atomic(out_dir / f"{record.stem}.json", lambda fh: fh.write(text.encode()))
+
+
+def _atomic(path: Path, write: Callable) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class ConceptStage:
+    """The optional stage after explaining: segment the explained views, score concept influence,
+    draw the explanation figure and/or the world map, and put the scores into each record's JSON."""
+
+    segmenter: Any = None
+    segmenter_name: str | None = None
+    k: int = 1000
+    min_size: float = 0.1
+    dilation: int = 0
+    truth: tuple[float, float] | None = None
+    world_map: str = "none"  # none | world | zoom
+
+    def apply(self, out_dir: Path, records: list[ImageRecord]) -> None:
+        from ..geodesy import great_circle_km
+        from ..types import CellScore, GeoPrediction
+
+        predictions = []
+        for record in records:
+            doc = dict(record.prediction)
+            doc["top_k"] = [CellScore(**c) for c in doc.get("top_k", [])]
+            predictions.append(GeoPrediction(**doc))
+            if self.truth is not None:
+                record.extra["ground_truth"] = {
+                    "lat": self.truth[0], "lon": self.truth[1],
+                    "gcd_km": float(great_circle_km(doc["lat"], doc["lon"], self.truth[0], self.truth[1])),
+                }
+        if self.segmenter is not None:
+            self._concepts(out_dir, records, predictions)
+        if self.world_map != "none":
+            from ..viz.worldmap import world_map
+
+            for record, prediction in zip(records, predictions):
+                world_map(prediction, out_dir / f"{record.stem}_map.png", ground_truth=self.truth,
+                          zoom=self.world_map == "zoom")
+                record.extra.setdefault("files", {})["map"] = f"{record.stem}_map.png"
+
+    def _concepts(self, out_dir: Path, records: list[ImageRecord], predictions) -> None:
+        from ..concept_influence import concept_influence
+        from ..types import ImageBatch
+        from ..viz.figure import explanation_figure
+
+        batch = ImageBatch(torch.stack([r.view for r in records]), [r.stem for r in records])
+        segmentation = self.segmenter.segment(batch).cpu()
+        concepts = list(self.segmenter.concepts)
+        heat = torch.stack([r.heat for r in records]).float()
+        result = concept_influence(heat, segmentation, k=self.k, min_size=self.min_size, dilation=self.dilation,
+                                   num_concepts=len(concepts))
+        rows = result.records(concepts, batch.ids)
+        for i, record in enumerate(records):
+            scores = [{key: row[key] for key in ("concept", "concept_index", "rank", "ci", "tki", "size",
+                                                   "mask_pixels", "intersection_pixels")}
+                      for row in rows if row["image_id"] == record.stem]
+            record.extra["concept_influence"] = {
+                "segmenter": self.segmenter_name, "k": int(result.k[i]), "min_size": self.min_size,
+                "dilation": self.dilation, "scores": scores,
+            }
+            explanation_figure(record.view.permute(1, 2, 0).numpy(), record.heat, segmentation[i], concepts, scores,
+                               predictions[i], ground_truth=self.truth, k=self.k,
+                               path=out_dir / f"{record.stem}_figure.png")
+            record.extra.setdefault("files", {})["figure"] = f"{record.stem}_figure.png"
+
+
+def parse_truth(text: str | None) -> tuple[float, float] | None:
+    """'LAT,LON' -> (lat, lon), validated."""
+    from ..geodesy import validate_coordinates
+
+    if text is None:
+        return None
+    parts = text.split(",")
+    try:
+        lat, lon = (float(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"--truth must be LAT,LON in degrees (e.g. 41.39,2.17), got {text!r}") from None
+    validate_coordinates(lat, lon, "--truth")
+    return lat, lon
+
+
+def unique_stems(paths: list[Path]) -> list[str]:
+    seen: dict[str, int] = {}
+    stems = []
+    for p in paths:
+        n = seen.get(p.stem, 0)
+        seen[p.stem] = n + 1
+        stems.append(p.stem if n == 0 else f"{p.stem}_{n + 1}")
+    return stems
+
+
+def explainer_options(explainer, overrides: dict[str, Any]) -> dict[str, Any]:
+    resolved = getattr(explainer, "resolved_options", None)
+    return resolved(**overrides) if resolved else {**explainer.options, **overrides}
+
+
+@click.command("explain")
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--model", "-m", "model_name", required=True, help="Registered model name (see `geoxai plugins`).")
+@click.option("--explainer", "-e", "explainer_name", default="ig-smoothgrad", show_default=True,
+              help="Registered explainer name.")
+@click.option("--target", "-t", default="predicted", show_default=True,
+              help="What to explain: predicted, cell:N, region:NODE, within:LAT,LON,KM or cells:I,J.")
+@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
+              help="Explainer option, repeatable (e.g. -o n_steps=20 -o layer=stage2).")
+@click.option("--model-option", "model_options", multiple=True, metavar="KEY=VALUE",
+              help="Model option, repeatable.")
+@click.option("--weights", type=click.Path(path_type=Path), default=None, help="Model weight file to use.")
+@click.option("--batch-size", "-b", default=8, show_default=True, type=click.IntRange(min=1),
+              help="Images explained together.")
+@click.option("--out", "-O", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Output folder (created if missing).")
+@click.option("--segmenter", "-s", "segmenter_name", default=None,
+              help="Registered segmenter: adds concept-influence scores to each JSON and writes <stem>_figure.png.")
+@click.option("--segmenter-option", "segmenter_options", multiple=True, metavar="KEY=VALUE",
+              help="Segmenter option, repeatable.")
+@click.option("--k", "k", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Top-k pixels of the map used for concept influence.")
+@click.option("--min-size", default=0.1, show_default=True, type=click.FloatRange(0.0, 1.0),
+              help="Smallest scored concept, as a fraction of the image.")
+@click.option("--dilation", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Grow each concept mask by this many pixels (beta) before scoring.")
+@click.option("--truth", default=None, metavar="LAT,LON",
+              help="Ground-truth location of the photo(s): adds the GCD error to the JSON, figure and map.")
+@click.option("--map", "world_map", type=click.Choice(["none", "world", "zoom"]), default="none", show_default=True,
+              help="Also write <stem>_map.png: the top-25 cells on a world map (zoom: the region around them).")
+@friendly_errors
+def command(images, model_name, explainer_name, target, options, model_options, weights, batch_size, out_dir,
+            segmenter_name, segmenter_options, k, min_size, dilation, truth, world_map):
+    """Explain where MODEL put each IMAGE (files or folders).
+
+    Writes per image <stem>.npy (raw map at the model input size), <stem>_overlay.png (the map
+    over the explained view) and <stem>.json (prediction, target, explainer and options). With
+    --segmenter, the JSON also holds the concept-influence (ci) scores and <stem>_figure.png shows
+    view, map, top-k pixels, segmentation, ci scores and the world map. An unreadable image gets a
+    one-line error; the others are still explained, and the exit status is 1 at the end.
+    """
+    from ..io.images import list_images, load_image
+    from ..plugins import load_explainer, load_model
+    from ..targets import parse_target
+
+    parsed_target = parse_target(target)
+    model_opts = parse_options(model_options)
+    if weights is not None:
+        model_opts["weights"] = str(weights)
+    try:
+        model = load_model(model_name, **model_opts)
+    except TypeError as exc:
+        raise ValueError(f"model {model_name!r} does not accept these options ({exc})") from None
+    explainer_opts = parse_options(options)
+    explainer = load_explainer(explainer_name)
+    stage = ConceptStage(k=k, min_size=min_size, dilation=dilation, truth=parse_truth(truth), world_map=world_map)
+    if segmenter_name is not None:
+        from ..plugins import load_segmenter
+
+        try:
+            stage.segmenter = load_segmenter(segmenter_name, **parse_options(segmenter_options))
+        except TypeError as exc:
+            raise ValueError(f"segmenter {segmenter_name!r} does not accept these options ({exc})") from None
+        stage.segmenter_name = segmenter_name
+    elif segmenter_options:
+        raise ValueError("--segmenter-option needs --segmenter")
+    needs_stage = segmenter_name is not None or world_map != "none" or truth is not None
+    meta = {
+        "model": model_name,
+        "explainer": explainer_name,
+        "options": explainer_options(explainer, explainer_opts),
+        "target": str(parsed_target),
+    }
+    paths = list_images(images)
+    if not paths:
+        raise ValueError("no images found in " + ", ".join(map(str, images)))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stems = unique_stems(paths)
+    failures = written = 0
+    for start in range(0, len(paths), batch_size):
+        loaded, ok_paths, ok_stems = [], [], []
+        for path, stem in zip(paths[start:start + batch_size], stems[start:start + batch_size]):
+            try:
+                loaded.append(load_image(path))
+            except (OSError, ValueError) as exc:
+                failures += 1
+                message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+                click.echo(f"error: {message}".splitlines()[0], err=True)
+                continue
+            ok_paths.append(path)
+            ok_stems.append(stem)
+        if not loaded:
+            continue
+        records = explain_batch(model, explainer, loaded, ok_paths, ok_stems, parsed_target, explainer_opts,
+                                top_k=25 if needs_stage else 5)
+        if needs_stage:
+            stage.apply(out_dir, records)
+        for record in records:
+            write_record(out_dir, record, meta)
+            written += 1
+    click.echo(f"explained {written} image(s) into {out_dir}" + (f"; {failures} failed" if failures else ""))
+    if failures:
+        sys.exit(1)
