@@ -66,9 +66,15 @@ def keep_records(batch: list[dict]) -> list[dict]:
     return batch
 
 
+def _quiet_worker(_: int) -> None:
+    # Decoding needs no intra-op threads; leaving torch's default here would oversubscribe the
+    # cores the model is using.
+    torch.set_num_threads(1)
+
+
 def data_loader(samples: Sequence[Any], view, batch_size: int, workers: int) -> torch.utils.data.DataLoader:
     """Batches of decoded records, in dataset order, prefetched by ``workers`` processes."""
-    extra = {"prefetch_factor": 4, "persistent_workers": False} if workers > 0 else {}
+    extra = {"prefetch_factor": 4, "worker_init_fn": _quiet_worker} if workers > 0 else {}
     return torch.utils.data.DataLoader(
         DecodingDataset(samples, view), batch_size=batch_size, shuffle=False, num_workers=workers,
         collate_fn=keep_records, **extra,

@@ -39,7 +39,8 @@ def finalize(out: Path, radius_km: float = 750.0, min_images: int = 100, example
     if examples > 0:
         from .examples import write_examples
 
-        example_rows = write_examples(out, config, images, examples, components=components, device=device)
+        example_rows = write_examples(out, config, images, examples, components=components, device=device,
+                                      radius_km=radius_km)
     write_html(out / "report.html", render_html(summary, plots, example_rows))
     return summary
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+import torch
 from tqdm.auto import tqdm
 
 from .config import ReportConfig, bind_config, dataset_hash
@@ -32,6 +33,7 @@ class RunOptions:
     progress: bool = True
     device: str | None = None
     ray_address: str | None = None
+    threads: int | None = None        # torch intra-op threads for the compute stage
     replicas: int | None = None       # Ray: model replicas (default: one per GPU, else CPUs // 2)
 
 
@@ -103,6 +105,8 @@ def run_local(config: ReportConfig, pending: Sequence[Any], store: PartStore, op
     if not pending:
         return 0
     shard = f"{options.shard[0]}/{options.shard[1]}"
+    if options.threads:
+        torch.set_num_threads(options.threads)
     worker = ReportWorker(config, shard=shard, device=options.device, components=components)
     loader = data_loader(pending, view_function(worker.model), options.batch_size, options.workers)
     writer = PartWriter(store, options.part_size, shard_tag(options.shard))

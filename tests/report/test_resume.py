@@ -23,7 +23,8 @@ def _cli(dataset, out, *extra):
 
 def test_kill9_then_resume_equals_uninterrupted_run(dataset, reference_report, tmp_path):
     out = tmp_path / "killed"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")]),
+               OMP_NUM_THREADS="1")
     # part size 2: many small commits, so the kill lands between, or in the middle of, part writes
     cmd = [sys.executable, "-m", "geoxai", *_cli(dataset, out, "--part-size", "2")]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -38,12 +38,33 @@ def test_sharded_runs_merged_equal_a_single_run(dataset, reference_report, tmp_p
     assert_same_rows(merged, reference_report)
 
 
-def test_merge_refuses_different_configurations(dataset, tmp_path):
-    _run(dataset, tmp_path / "a", "--shard", "0/2")
-    _run(dataset, tmp_path / "b", "--shard", "1/2", "--k", "200")
-    result = CliRunner().invoke(main, ["report", "merge", str(tmp_path / "a"), str(tmp_path / "b"),
-                                       "--out", str(tmp_path / "m")])
-    assert result.exit_code != 0 and "different configuration" in result.output and "k" in result.output
+def test_merge_refuses_different_configurations(reference_report, tmp_path):
+    import shutil
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(reference_report, a)
+    shutil.copytree(reference_report, b)
+    config = json.loads((b / "config.json").read_text())
+    config["k"] = 200
+    (b / "config.json").write_text(json.dumps(config))
+    result = CliRunner().invoke(main, ["report", "merge", str(a), str(b), "--out", str(tmp_path / "m")])
+    assert result.exit_code != 0 and "different configuration" in result.output and "differs in k" in result.output
+
+
+def test_merge_refuses_the_same_image_from_two_folders_with_other_rows(reference_report, tmp_path):
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(reference_report, a)
+    shutil.copytree(reference_report, b)
+    for part in (b / "images").glob("part-*.parquet"):  # same images, other part names
+        part.rename(part.with_name(part.name.replace("part-", "part-x")))
+    for part in (b / "concepts").glob("part-*.parquet"):
+        part.rename(part.with_name(part.name.replace("part-", "part-x")))
+    result = CliRunner().invoke(main, ["report", "merge", str(a), str(b), "--out", str(tmp_path / "m")])
+    assert result.exit_code != 0 and "is in both" in result.output
 
 
 def test_shard_spec_and_torchrun_environment():
@@ -60,7 +81,7 @@ def test_ray_engine_rows_equal_local_engine(dataset, reference_report, tmp_path)
     ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
     try:
         out = tmp_path / "ray"
-        _run(dataset, out, "--engine", "ray", "--replicas", "1")
+        _run(dataset, out, "--engine", "ray", "--replicas", "1", "--part-size", "5")
     finally:
         ray.shutdown()
     assert_same_rows(out, reference_report)

@@ -68,6 +68,7 @@ def test_rows_are_the_models_predictions_and_distances(reference_report, dataset
     # valid rows have ci = tki / size and cover at least min_size; sizes of an image sum to at most 1
     valid = concepts[concepts.valid]
     np.testing.assert_allclose(valid.ci, valid.tki / valid["size"], rtol=1e-9)
+    assert concepts[~concepts.valid].ci.isna().all()
     assert (valid["size"] >= 0.1).all() and not concepts[~concepts.valid]["size"].ge(0.1).any()
     assert (concepts.groupby("image_id")["size"].sum() <= 1 + 1e-9).all()
 
@@ -100,5 +101,7 @@ def test_outputs_exist_and_html_is_offline(reference_report):
     html = (reference_report / "report.html").read_text()
     assert "http://" not in html and "https://" not in html
     assert "plots/ci_median.png" in html and "<table>" in html
+    figures = sorted((reference_report / "examples").glob("*.png"))
+    assert len(figures) == 2 and all(f"examples/{f.name}" in html for f in figures)
     manifest = (reference_report / "manifest.txt").read_text().split()
     assert manifest == sorted(f"img{i:03d}" for i in range(24))
