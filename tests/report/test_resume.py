@@ -25,8 +25,11 @@ def test_kill9_then_resume_equals_uninterrupted_run(dataset, reference_report, t
     out = tmp_path / "killed"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")]),
                OMP_NUM_THREADS="1")
-    # part size 2: many small commits, so the kill lands between, or in the middle of, part writes
-    cmd = [sys.executable, "-m", "geoxai", *_cli(dataset, out, "--part-size", "2")]
+    # one image per batch and per part: 24 small commits, so the kill lands between, or in the
+    # middle of, part writes, long before the last one
+    args = _cli(dataset, out, "--part-size", "1")
+    args[args.index("--batch-size") + 1] = "1"
+    cmd = [sys.executable, "-m", "geoxai", *args]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wanted_parts = random.Random(0).randint(2, 5)
     deadline = time.monotonic() + 120
