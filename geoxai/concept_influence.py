@@ -17,11 +17,10 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 __all__ = ["ConceptInfluence", "concept_influence", "topk_mask", "resize_nearest", "dilate"]
 
-# Bound on the one-hot tensor built for dilation (elements); larger batches are split by image.
+# Bound on the bool one-hot masks built for dilation (elements); larger batches are split by image.
 _MAX_ONE_HOT = 1 << 26
 
 
@@ -130,15 +129,25 @@ def resize_nearest(segmentations: torch.Tensor, size: tuple[int, int]) -> torch.
 def dilate(masks: torch.Tensor, beta: int) -> torch.Tensor:
     """Binary dilation of bool masks [..., H, W] by ``beta`` pixels with the 8-neighbourhood.
 
-    beta iterations of a 3x3 square structuring element equal one (2 beta + 1) square, which a
-    stride-1 max-pool computes in one pass; pixels outside the image count as background.
+    beta iterations of a 3x3 square structuring element equal one (2 beta + 1) square, which is
+    separable: a (2 beta + 1)-wide max along the rows, then along the columns. Done as shifted ORs
+    on bool tensors (a loop over the beta shifts, never over concepts), several times faster on
+    CPU than a float max-pool. Pixels outside the image count as background.
     """
     if beta <= 0:
         return masks
-    shape = masks.shape
-    x = masks.reshape(-1, 1, shape[-2], shape[-1]).to(torch.float32)
-    x = F.max_pool2d(x, kernel_size=2 * beta + 1, stride=1, padding=beta)
-    return (x > 0).reshape(shape)
+    masks = masks.to(torch.bool)
+    h, w = masks.shape[-2], masks.shape[-1]
+    grown = masks.clone()
+    for d in range(1, min(beta, w - 1) + 1):
+        grown[..., :, d:] |= masks[..., :, :-d]
+        grown[..., :, :-d] |= masks[..., :, d:]
+    rows = grown
+    grown = rows.clone()
+    for d in range(1, min(beta, h - 1) + 1):
+        grown[..., d:, :] |= rows[..., :-d, :]
+        grown[..., :-d, :] |= rows[..., d:, :]
+    return grown
 
 
 def _as_tensor(x, name: str) -> torch.Tensor:
@@ -211,7 +220,7 @@ def concept_influence(explanations, segmentations, k: int = 1000, min_size: floa
         hit = labelled & top.reshape(b, n)
         intersection = torch.bincount(index[hit], minlength=b * c).view(b, c)
     else:
-        mask_pixels, intersection = _dilated_counts(labels, top, c, dilation)
+        mask_pixels, intersection = _dilated_counts(labels, top, concept_pixels > 0, dilation)
 
     k_eff = torch.full((b,), min(k, n), dtype=torch.long)
     size = mask_pixels.double() / n
@@ -225,21 +234,32 @@ def concept_influence(explanations, segmentations, k: int = 1000, min_size: floa
     )
 
 
-def _dilated_counts(labels: torch.Tensor, top: torch.Tensor, c: int, beta: int):
-    """(mask pixels, intersection pixels) [B, C] of dilated concept masks, batched over the concepts
-    present in the batch; images are processed in chunks to bound the one-hot tensor's memory."""
+def _dilated_counts(labels: torch.Tensor, top: torch.Tensor, present: torch.Tensor, beta: int):
+    """(mask pixels, intersection pixels) [B, C] of the dilated concept masks.
+
+    Each image only builds masks for its own concepts (``present`` [B, C] bool), padded to the
+    largest count in its chunk of images; chunks bound the memory of the bool masks.
+    """
     b, h, w = labels.shape
-    present = torch.unique(labels[labels >= 0])
+    c = present.shape[1]
     mask_pixels = torch.zeros(b, c, dtype=torch.long, device=labels.device)
     intersection = torch.zeros_like(mask_pixels)
-    if present.numel() == 0:
+    counts = present.sum(1)
+    if c == 0 or int(counts.max()) == 0:
         return mask_pixels, intersection
-    per_image = present.numel() * h * w
-    chunk = max(1, _MAX_ONE_HOT // per_image)
+    # concept ids of each image, present ones first (stable keeps them in index order)
+    order = torch.argsort((~present).to(torch.int8), dim=1, stable=True)
+    chunk = max(1, _MAX_ONE_HOT // (int(counts.max()) * h * w))
     for start in range(0, b, chunk):
-        lab = labels[start:start + chunk]
-        one_hot = lab[:, None] == present[None, :, None, None]  # [b', P, H, W]
-        grown = dilate(one_hot, beta)
-        mask_pixels[start:start + chunk, present] = grown.sum(dim=(2, 3))
-        intersection[start:start + chunk, present] = (grown & top[start:start + chunk, None]).sum(dim=(2, 3))
+        stop = min(start + chunk, b)
+        slots = int(counts[start:stop].max())
+        ids = order[start:stop, :slots]
+        in_use = torch.arange(slots, device=labels.device)[None] < counts[start:stop, None]
+        wanted = torch.where(in_use, ids, torch.full_like(ids, -2))  # -2 never matches a label
+        grown = dilate(labels[start:stop, None] == wanted[:, :, None, None], beta)  # [b', slots, H, W]
+        area = grown.flatten(2).view(torch.uint8).sum(-1, dtype=torch.int64)
+        hits = (grown & top[start:stop, None]).flatten(2).view(torch.uint8).sum(-1, dtype=torch.int64)
+        # padded slots point at absent concepts and carry zeros: scattering them is harmless
+        mask_pixels[start:stop].scatter_(1, ids, area)
+        intersection[start:stop].scatter_(1, ids, hits)
     return mask_pixels, intersection

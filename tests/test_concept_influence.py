@@ -207,3 +207,26 @@ def test_bad_inputs():
         concept_influence(torch.rand(2, 3, 3), torch.zeros(1, 3, 3, dtype=torch.long))
     with pytest.raises(ValueError, match="segmentations integer"):
         concept_influence(torch.rand(3, 3), torch.zeros(3, 3))
+
+
+@pytest.mark.parametrize("max_one_hot", [1 << 26, 1])  # 1: every image is its own chunk
+def test_images_with_different_concept_sets(monkeypatch, max_one_hot):
+    import importlib
+
+    # (geoxai.concept_influence the attribute is the function; the module is in sys.modules)
+    module = importlib.import_module("geoxai.concept_influence")
+
+    monkeypatch.setattr(module, "_MAX_ONE_HOT", max_one_hot)
+    rng = np.random.default_rng(7)
+    h, w = 16, 20
+    blocks = rng.integers(0, 4, size=(3, 4, 5)).repeat(4, axis=1).repeat(4, axis=2)
+    seg = np.stack([np.array([0, 1, 0, 1])[blocks[0]],      # concepts {0, 1}
+                    np.array([2, 3, 4, 5])[blocks[1]],      # concepts {2, 3, 4, 5}
+                    np.full((h, w), 7)])                     # only concept 7
+    seg[2, :3, :3] = -1  # some unlabelled pixels
+    expl = rng.random((3, h, w)).astype(np.float32)
+    for beta in (0, 1, 2):
+        r = concept_influence(torch.from_numpy(expl), torch.from_numpy(seg), k=40, min_size=0.0, dilation=beta,
+                              num_concepts=9)
+        np.testing.assert_allclose(r.ci.numpy(), reference_ci(expl, seg, 40, 0.0, beta, 9), rtol=1e-12,
+                                   equal_nan=True)

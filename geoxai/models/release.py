@@ -1,0 +1,161 @@
+"""Reading the authors' public release archives (jtheiner/semantic_geo_partitioning, WACV'22).
+
+``s2.zip`` and ``semp_100_125_250.zip`` each hold a PyTorch Lightning checkpoint ``base.ckpt``, the
+``hparams.yaml`` it was trained with (backbone ``arch``, ``image_size``, ``partitionings`` with
+``files``/``shortnames``/``ptype``/``base_part_kwargs``) and the partition / class-mapping files that
+``hparams.yaml`` names with paths of the authors' machine. ``open_release`` accepts the zip or its
+unpacked folder and finds every named file by its path inside the archive or, failing that, by its
+file name anywhere in it.
+
+    with open_release("s2.zip") as release:
+        release.hparams["arch"], release.checkpoint, release.partition_files()
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterator
+
+import yaml
+
+CHECKPOINT_NAMES = ("base.ckpt",)
+
+
+class _LenientLoader(yaml.SafeLoader):
+    """safe_load that reads unknown python tags (``!!python/object:argparse.Namespace`` ...) as the
+    plain mapping / list / scalar they wrap, without constructing any object."""
+
+
+def _construct_plain(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_scalar(node)
+
+
+_LenientLoader.add_multi_constructor("tag:yaml.org,2002:python/", _construct_plain)
+_LenientLoader.add_multi_constructor("!", _construct_plain)
+
+
+def read_hparams(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.load(fh, Loader=_LenientLoader)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of hyper-parameters")
+    # Lightning may nest the module's hparams (e.g. under "hparams" or "model_params")
+    for key in ("hparams", "model_params"):
+        if "arch" not in data and isinstance(data.get(key), dict):
+            data = data[key]
+    return data
+
+
+@dataclass
+class Release:
+    """An opened release: ``root`` is the unpacked folder (a temporary one for a zip)."""
+
+    source: Path
+    root: Path
+    hparams: dict[str, Any]
+    checkpoint: Path
+    _index: dict[str, list[Path]] = field(default_factory=dict, repr=False)
+
+    @property
+    def arch(self) -> str:
+        if "arch" not in self.hparams:
+            raise ValueError(f"{self.source}: hparams.yaml names no backbone 'arch'")
+        return str(self.hparams["arch"])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.hparams.get("image_size") or 224)
+
+    @property
+    def partitioning(self) -> dict[str, Any]:
+        part = self.hparams.get("partitionings")
+        if not isinstance(part, dict) or not part.get("files"):
+            raise ValueError(f"{self.source}: hparams.yaml has no partitionings.files")
+        return part
+
+    def shortnames(self) -> list[str]:
+        files = self.partitioning["files"]
+        names = self.partitioning.get("shortnames") or [Path(str(f)).stem for f in files]
+        return [str(n) for n in names]
+
+    def find(self, name: str) -> Path:
+        """A file the hparams name: by its path relative to the archive, else by its file name."""
+        rel = PurePosixPath(str(name).replace("\\", "/"))
+        parts = [p for p in rel.parts if p not in ("..", ".", "/")]
+        for start in range(len(parts)):
+            candidate = self.root.joinpath(*parts[start:])
+            if candidate.is_file():
+                return candidate
+        hits = self._index.get(rel.name, [])
+        if len(hits) == 1:
+            return hits[0]
+        why = "no file" if not hits else f"{len(hits)} files"
+        raise FileNotFoundError(f"{self.source}: {why} named {rel.name!r} in the archive (hparams.yaml names {name!r})")
+
+    def partition_files(self) -> list[Path]:
+        return [self.find(str(f)) for f in self.partitioning["files"]]
+
+
+def _index_files(root: Path) -> dict[str, list[Path]]:
+    index: dict[str, list[Path]] = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and "__MACOSX" not in p.parts:
+            index.setdefault(p.name, []).append(p)
+    return index
+
+
+def is_release(path: str | os.PathLike) -> bool:
+    """True for a zip file or a folder holding an ``hparams.yaml`` (a release archive). A torch
+    checkpoint is a zip too, but never holds an hparams.yaml."""
+    path = Path(path)
+    if path.is_dir():
+        return any(path.rglob("hparams.yaml"))
+    if not (path.is_file() and zipfile.is_zipfile(path)):
+        return False
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return any(PurePosixPath(n).name == "hparams.yaml" for n in zf.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+@contextlib.contextmanager
+def open_release(source: str | os.PathLike) -> Iterator[Release]:
+    """Open a release zip or folder; a zip is unpacked into a temporary folder for the duration."""
+    source = Path(source).expanduser()
+    if not source.exists():
+        raise FileNotFoundError(f"{source}: release archive does not exist")
+    with contextlib.ExitStack() as stack:
+        if source.is_dir():
+            root = source
+        else:
+            if not zipfile.is_zipfile(source):
+                raise ValueError(f"{source}: not a zip archive or folder")
+            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="geoxai-release-")))
+            try:
+                with zipfile.ZipFile(source) as zf:
+                    zf.extractall(root)  # ZipFile sanitises absolute and '..' member names
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise ValueError(f"{source}: unreadable zip archive ({exc})") from None
+        index = _index_files(root)
+        hparams_files = index.get("hparams.yaml", [])
+        if len(hparams_files) != 1:
+            raise ValueError(f"{source}: expected one hparams.yaml in the archive, found {len(hparams_files)}")
+        ckpts = [p for n in CHECKPOINT_NAMES for p in index.get(n, [])] or \
+            [p for name, ps in index.items() if name.endswith(".ckpt") for p in ps]
+        if len(ckpts) != 1:
+            raise ValueError(f"{source}: expected one checkpoint (base.ckpt) in the archive, found {len(ckpts)}")
+        yield Release(source=source, root=root, hparams=read_hparams(hparams_files[0]),
+                      checkpoint=ckpts[0], _index=index)

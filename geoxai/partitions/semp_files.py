@@ -1,0 +1,184 @@
+"""Reading and writing SemP partitionings.
+
+A directory written by :func:`write_semp` holds two equivalent descriptions:
+
+* geoxai's own: ``semp.json`` (manifest, coarse -> fine), one ``Partitioning.to_csv`` file per
+  partitioning (``semp_<tau_min>.csv``) and ``hierarchy.csv`` (``key,name,parent,count``: the
+  location hierarchy, needed for region targets and for assigning new datasets);
+* the public release's (jtheiner/semantic_geo_partitioning): one ``m_<number of classes>.csv``
+  per partitioning with ``class_index,class_label,latitude_mean,longitude_mean`` (+ ``name``,
+  ``count``), ``h_dict.json`` (``{"m_<n>": {location: parent location in the next coarser
+  partitioning}}`` for every partitioning but the coarsest) and ``target_mapping.json``
+  (``{sample id: [class index per partitioning, coarse -> fine]}``).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..types import Partitioning
+from .semp import SemPHierarchy, SemPResult
+
+MANIFEST = "semp.json"
+HIERARCHY = "hierarchy.csv"
+#: columns of the public partitioning CSVs that may carry a readable name (first found wins)
+NAME_COLUMNS = ("label", "name", "name_en", "localname", "display_name", "class_name")
+
+
+def write_semp(result: SemPResult, out_dir: str | os.PathLike, ids: Sequence[str] | None = None,
+               geocoder: str | None = None) -> Path:
+    """Write ``result`` to ``out_dir`` in both formats; returns the manifest's path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    parts = result.partitionings
+    for part in parts:
+        part.to_csv(out / f"{part.name}.csv")
+    # the whole hierarchy, not only classes: new samples may name a location that is no class
+    write_hierarchy(result.hierarchy, out / HIERARCHY)
+    sizes = [len(p) for p in parts]
+    public = len(set(sizes)) == len(sizes)
+    if public:
+        _write_public(result, out, ids)
+    else:
+        warnings.warn(f"{out}: two partitionings have {sizes} classes; the public m_<n>.csv naming "
+                      "cannot tell them apart, so only geoxai's format was written")
+    manifest = {
+        "kind": "semp", "tau_d": result.tau_d, "tau_min": result.tau_min, "geocoder": geocoder,
+        "partitionings": [f"{p.name}.csv" for p in parts], "hierarchy": HIERARCHY,
+        "public_format": [f"m_{n}.csv" for n in sizes] if public else None,
+    }
+    return _write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+
+
+def load_semp(directory: str | os.PathLike) -> tuple[list[Partitioning], SemPHierarchy | None]:
+    """Partitionings (coarse -> fine) and hierarchy from a directory in either format."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise FileNotFoundError(f"{d}: partition directory does not exist")
+    manifest = d / MANIFEST
+    if manifest.exists():
+        info = json.loads(manifest.read_text(encoding="utf-8"))
+        parts = [Partitioning.from_csv(d / f) for f in info["partitionings"]]
+        hierarchy = read_hierarchy(d / info["hierarchy"]) if info.get("hierarchy") else None
+        return parts, hierarchy
+    files = sorted(d.glob("m_*.csv"), key=lambda p: _public_size(p))
+    if not files:
+        raise FileNotFoundError(f"{d}: neither {MANIFEST} nor public m_<n>.csv partitioning files found")
+    h_dict = d / "h_dict.json"
+    parents = json.loads(h_dict.read_text(encoding="utf-8")) if h_dict.exists() else None
+    parts = read_public_partitionings(files, parents)
+    hierarchy = read_hierarchy(d / HIERARCHY) if (d / HIERARCHY).exists() else None
+    return parts, hierarchy
+
+
+def read_public_partitioning(path: str | os.PathLike, name: str | None = None, index_col: str = "class_index",
+                             col_class_label: str = "class_label", col_latitude: str = "latitude_mean",
+                             col_longitude: str = "longitude_mean") -> Partitioning:
+    """One ``m_<n>.csv`` (class_index, class_label, latitude_mean, longitude_mean[, name, count]).
+
+    The column names default to the release's ``base_part_kwargs`` and can be overridden the same way.
+    """
+    path = Path(path)
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    need = [index_col, col_class_label, col_latitude, col_longitude]
+    if not rows or not set(need) <= set(rows[0]):
+        raise ValueError(f"{path}: not a SemP partitioning file (needs columns {', '.join(need)})")
+    try:
+        rows.sort(key=lambda r: int(r[index_col]))
+        lat = [float(r[col_latitude]) for r in rows]
+        lon = [float(r[col_longitude]) for r in rows]
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    if [int(r[index_col]) for r in rows] != list(range(len(rows))):
+        raise ValueError(f"{path}: {index_col} must run from 0 to {len(rows) - 1} without gaps")
+    name_col = next((c for c in NAME_COLUMNS if c in rows[0]), None)
+    keys = [r[col_class_label] for r in rows]
+    return Partitioning(
+        name=name or path.stem, keys=keys, lat=lat, lon=lon,
+        labels=[r[name_col] or r[col_class_label] for r in rows] if name_col else None,
+        counts=[int(r["count"]) for r in rows] if all(r.get("count") for r in rows) else None,
+    )
+
+
+def read_public_partitionings(files: Sequence[str | os.PathLike], h_dict: dict | None,
+                              names: Sequence[str] | None = None, **columns: str) -> list[Partitioning]:
+    """Public partitioning files ordered coarse -> fine, linked by ``h_dict`` (fine -> coarser parent)."""
+    names = list(names) if names else [None] * len(files)
+    parts = [read_public_partitioning(f, name=n, **columns) for f, n in zip(files, names)]
+    parts[0].parent = np.full(len(parts[0]), -1, dtype=np.int64)
+    for coarse, fine in zip(parts[:-1], parts[1:]):
+        if h_dict is None:
+            raise ValueError("several SemP partitionings need h_dict.json to link them")
+        links = h_dict.get(f"m_{len(fine)}")
+        if links is None:
+            raise ValueError(f"h_dict.json has no entry 'm_{len(fine)}' for partitioning {fine.name!r}")
+        missing = [k for k in fine.keys if k not in links]
+        if missing:
+            raise ValueError(f"h_dict.json 'm_{len(fine)}' has no parent for {len(missing)} classes, e.g. {missing[0]!r}")
+        fine.parent = np.array([coarse.index_of(links[k]) for k in fine.keys], dtype=np.int64)
+    return parts
+
+
+def write_hierarchy(hierarchy: SemPHierarchy, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["key", "name", "parent", "count"])
+        for key in sorted(hierarchy.parent):
+            w.writerow([key, hierarchy.names.get(key, key), hierarchy.parent[key] or "",
+                        hierarchy.counts.get(key, "")])
+    os.replace(tmp, path)
+
+
+def read_hierarchy(path: Path) -> SemPHierarchy:
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    if rows and not {"key", "parent"} <= set(rows[0]):
+        raise ValueError(f"{path}: not a SemP hierarchy file (needs columns key,name,parent,count)")
+    parent = {r["key"]: (r["parent"] or None) for r in rows}
+    unknown = [p for p in parent.values() if p is not None and p not in parent]
+    if unknown:
+        raise ValueError(f"{path}: parent {unknown[0]!r} is not a location of the file")
+    return SemPHierarchy(parent=parent, names={r["key"]: r.get("name") or r["key"] for r in rows},
+                         counts={r["key"]: int(r["count"]) for r in rows if r.get("count")})
+
+
+def _write_public(result: SemPResult, out: Path, ids: Sequence[str] | None) -> None:
+    parts = result.partitionings
+    for part in parts:
+        tmp = out / f"m_{len(part)}.csv.tmp"
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["class_index", "class_label", "latitude_mean", "longitude_mean", "name", "count"])
+            for i, key in enumerate(part.keys):
+                w.writerow([i, key, repr(float(part.lat[i])), repr(float(part.lon[i])), part.label(i),
+                            int(part.counts[i]) if part.counts is not None else ""])
+        os.replace(tmp, out / f"m_{len(part)}.csv")
+    h_dict = {f"m_{len(fine)}": {k: coarse.keys[p] for k, p in zip(fine.keys, fine.parent)}
+              for coarse, fine in zip(parts[:-1], parts[1:])}
+    _write_text(out / "h_dict.json", json.dumps(h_dict, ensure_ascii=False) + "\n")
+    ids = [str(i) for i in ids] if ids is not None else [str(i) for i in range(len(result.targets))]
+    mapping = {ids[i]: result.targets[i].tolist() for i in range(len(ids)) if result.targets[i, 0] >= 0}
+    _write_text(out / "target_mapping.json", json.dumps(mapping) + "\n")
+
+
+def _public_size(path: Path) -> int:
+    m = re.fullmatch(r"m_(\d+)", path.stem)
+    if not m:
+        raise ValueError(f"{path}: public SemP partitioning files are named m_<number of classes>.csv")
+    return int(m.group(1))
+
+
+def _write_text(path: Path, text: str) -> Path:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,217 @@
+"""GeoCLIP (Vivanco Cepeda et al., NeurIPS 2023) as a geoxai GeoModel.
+
+GeoCLIP embeds a photo (CLIP ViT-L/14 vision tower -> 768-d projection -> MLP -> 512) and GPS
+coordinates (random-Fourier-feature location encoder -> 512) into one space; it predicts the
+gallery coordinate most similar to the photo. geoxai sees this as a classifier whose cells are the
+gallery points: ``forward`` returns ``logit_scale * cos(image, gallery point)`` for every point, and
+its softmax is the distribution geoclip's own ``predict`` ranks. Cell, ``within:`` and
+``region:<country>`` targets therefore work unchanged.
+
+Pieces and where they come from:
+
+* CLIP vision tower: Hugging Face ``openai/clip-vit-large-patch14`` (downloaded by transformers on
+  first use, or a local folder); ``backbone="tiny"`` or a config dict builds a random-weight one.
+* image MLP, location encoder, logit scale and the 100K GPS gallery: shipped in the geoclip wheel.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from geoxai.interfaces import GeoModel
+
+from .gallery import gallery_partitionings, read_gallery
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+DEFAULT_BACKBONE = "openai/clip-vit-large-patch14"
+#: a random CLIP vision tower small enough for CPU tests; projection 768 keeps geoclip's MLP usable
+TINY_BACKBONE = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                     image_size=32, patch_size=8, projection_dim=768)
+
+
+class TokenGrid(nn.Module):
+    """Wraps a ViT block's first LayerNorm so its patch tokens pass through a spatial tap.
+
+    ``self.spatial`` sees the patch tokens as a feature map [B, C, h, w]; CAM explainers hook it
+    like a conv layer, no reshape needed. The normalised *input* of a block is used rather than a
+    block's output because CLIP pools the class token of the last block: the last block's output
+    patch tokens never reach the prediction, so their gradients are zero.
+    """
+
+    def __init__(self, norm: nn.Module, grid: tuple[int, int]) -> None:
+        super().__init__()
+        self.norm = norm
+        self.grid = grid
+        self.spatial = nn.Identity()
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        y = self.norm(tokens)
+        b, n, c = y.shape
+        h, w = self.grid
+        prefix, patches = y[:, : n - h * w], y[:, n - h * w:]
+        grid = self.spatial(patches.transpose(1, 2).reshape(b, c, h, w))
+        return torch.cat([prefix, grid.flatten(2).transpose(1, 2)], dim=1)
+
+
+class ImageTower(nn.Module):
+    """CLIP vision model + visual projection + GeoCLIP's MLP: photo -> 512-d embedding."""
+
+    def __init__(self, clip: nn.Module, mlp: nn.Module) -> None:
+        super().__init__()
+        self.clip = clip  # CLIPModel or CLIPVisionModelWithProjection: both have these two parts
+        self.mlp = mlp
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        pooled = self.clip.vision_model(pixel_values=pixels).pooler_output
+        return self.mlp(self.clip.visual_projection(pooled))
+
+
+class GeoCLIPModel(GeoModel):
+    """GeoCLIP over its GPS gallery.
+
+    Options: ``backbone`` (Hugging Face id or folder of a CLIP model, ``"tiny"``, or a dict of
+    ``CLIPVisionConfig`` fields for a random tower), ``heads`` (``"geoclip"``: the MLP, location
+    encoder and logit scale shipped with geoclip; ``"random"``), ``gallery`` (CSV with LAT/LON
+    columns; default geoclip's 100K points), ``gallery_size`` (keep the first N points),
+    ``countries`` (add the country partitioning), ``seed`` (random parts), ``local_files_only``.
+    """
+
+    name = "geoclip"
+    mean = CLIP_MEAN
+    std = CLIP_STD
+
+    def __init__(self, backbone: str | dict | Any = DEFAULT_BACKBONE, heads: str = "geoclip",
+                 gallery: str | os.PathLike | None = None, gallery_size: int | None = None,
+                 countries: bool = True, seed: int = 0, local_files_only: bool = False) -> None:
+        super().__init__()
+        if heads not in ("geoclip", "random"):
+            raise ValueError(f"heads must be 'geoclip' or 'random', got {heads!r}")
+        from geoclip import LocationEncoder
+
+        rng_state = torch.random.get_rng_state()
+        torch.manual_seed(seed)
+        try:
+            clip = _vision_tower(backbone, local_files_only)
+            mlp = nn.Sequential(nn.Linear(768, 768), nn.ReLU(), nn.Linear(768, 512))
+            location_encoder = LocationEncoder(from_pretrained=heads == "geoclip")
+            logit_scale = torch.tensor(float(np.log(1 / 0.07)))
+        finally:
+            torch.random.set_rng_state(rng_state)
+        if heads == "geoclip":
+            mlp.load_state_dict(_shipped_weights("image_encoder_mlp_weights.pth"))
+            logit_scale = _shipped_weights("logit_scale_weights.pth")
+        self._assemble(clip, mlp, location_encoder, logit_scale, read_gallery(gallery, gallery_size), countries)
+
+    @classmethod
+    def from_geoclip(cls, geoclip_model: nn.Module, countries: bool = True) -> "GeoCLIPModel":
+        """Wrap a ready ``geoclip.GeoCLIP`` (e.g. from ``GeoCLIP.from_pretrained``), sharing its modules."""
+        self = cls.__new__(cls)
+        GeoModel.__init__(self)
+        encoder = geoclip_model.image_encoder
+        self._assemble(encoder.CLIP, encoder.mlp, geoclip_model.location_encoder,
+                       geoclip_model.logit_scale.detach(), geoclip_model.gps_gallery.double().cpu().numpy(),
+                       countries)
+        return self
+
+    def _assemble(self, clip, mlp, location_encoder, logit_scale, coords: np.ndarray, countries: bool) -> None:
+        cfg = clip.config.vision_config if hasattr(clip.config, "vision_config") else clip.config
+        self.input_size = int(cfg.image_size)
+        self.resize_size = self.input_size  # CLIP: short side to the crop size, then centre crop
+        side = cfg.image_size // cfg.patch_size
+        layers = clip.vision_model.encoder.layers
+        prefix = "image_encoder.clip.vision_model.encoder.layers"
+        taps = []
+        for i, layer in enumerate(layers):
+            if not isinstance(layer.layer_norm1, TokenGrid):
+                layer.layer_norm1 = TokenGrid(layer.layer_norm1, (side, side))
+            taps.append(f"{prefix}.{i}.layer_norm1.spatial")
+        #: Combi-CAM's blocks, in forward order: the spatial tap of every transformer block
+        self.cam_blocks = taps
+        self.cam_layers = {f"block{i}": tap for i, tap in enumerate(taps)}
+        self.cam_layers["last"] = taps[-1]
+        self.default_cam_layer = "last"
+        self.image_encoder = ImageTower(clip, mlp)
+        self.location_encoder = location_encoder
+        self.register_buffer("logit_scale", torch.as_tensor(logit_scale, dtype=torch.float32).reshape(()).clone())
+        self.register_buffer("gallery_gps", torch.as_tensor(coords, dtype=torch.float32))
+        self.register_buffer("gallery_features", self._encode_gallery(), persistent=False)
+        self.partitionings = gallery_partitionings(coords, countries=countries)
+        for p in self.parameters():  # explanations need input gradients, not weight gradients
+            p.requires_grad_(False)
+        self.eval()
+
+    @torch.no_grad()
+    def _encode_gallery(self, chunk: int = 8192) -> torch.Tensor:
+        """Unit-length location embeddings of every gallery point, computed once."""
+        self.location_encoder.eval()
+        parts = [F.normalize(self.location_encoder(self.gallery_gps[i:i + chunk]), dim=1)
+                 for i in range(0, len(self.gallery_gps), chunk)]
+        return torch.cat(parts)
+
+    def view(self, image: np.ndarray) -> torch.Tensor:
+        """CLIP's evaluation view: bicubic resize of the short side, centre crop."""
+        h, w = image.shape[:2]
+        scale = self.resize_size / min(h, w)
+        size = (max(self.resize_size, round(w * scale)), max(self.resize_size, round(h * scale)))
+        resized = np.array(Image.fromarray(image).resize(size, Image.BICUBIC))
+        top, left = (resized.shape[0] - self.input_size) // 2, (resized.shape[1] - self.input_size) // 2
+        crop = resized[top:top + self.input_size, left:left + self.input_size]
+        return torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).contiguous()
+
+    def image_features(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.image_encoder(x), dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logit-scaled cosine similarity [B, N] of each photo to every gallery point."""
+        _refuse_lrp(self.image_encoder.mlp[0])
+        return self.logit_scale.exp() * self.image_features(x) @ self.gallery_features.t()
+
+
+LRP_UNSUPPORTED = (
+    "lrp does not apply to geoclip: zennit has LRP rules for linear and conv layers only, so on a "
+    "ViT the attention, LayerNorm and cosine-similarity steps would pass plain gradients and the "
+    "map would not be LRP; use ig-smoothgrad, gradcam or combicam"
+)
+
+
+def _refuse_lrp(probe: nn.Module) -> None:
+    """Raise when zennit rules are attached (they hook every Linear, the probe included)."""
+    core = sys.modules.get("zennit.core")
+    if core is None:
+        return
+    for hook in probe._forward_hooks.values():
+        if isinstance(getattr(hook, "__self__", None), core.Hook):
+            raise ValueError(LRP_UNSUPPORTED)
+
+
+def _vision_tower(backbone, local_files_only: bool) -> nn.Module:
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    if isinstance(backbone, CLIPVisionConfig):
+        config = backbone
+    elif isinstance(backbone, dict) or backbone == "tiny":
+        config = CLIPVisionConfig(**(TINY_BACKBONE if backbone == "tiny" else {"projection_dim": 768, **backbone}))
+    else:
+        try:
+            return CLIPVisionModelWithProjection.from_pretrained(str(backbone), local_files_only=local_files_only)
+        except OSError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise OSError(f"CLIP backbone {backbone!r} could not be loaded (Hugging Face hub or local "
+                          f"folder): {first}") from None
+    if config.projection_dim != 768:
+        raise ValueError(f"GeoCLIP's image MLP needs a 768-d CLIP projection, backbone has {config.projection_dim}")
+    return CLIPVisionModelWithProjection(config)
+
+
+def _shipped_weights(filename: str):
+    from geoclip.model.misc import file_dir
+
+    return torch.load(os.path.join(file_dir, "weights", filename), map_location="cpu", weights_only=True)

@@ -1,0 +1,16 @@
+"""Fixtures for the timm template's tests: isolated cache, seeds."""
+import numpy as np
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("GEOXAI_HOME", str(tmp_path_factory.getbasetemp() / "geoxai-home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the hub must never be asked during tests
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    torch.manual_seed(0)
+    np.random.seed(0)

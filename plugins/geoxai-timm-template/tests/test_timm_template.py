@@ -1,0 +1,64 @@
+"""The template plugin: any timm net over a cells CSV, built with pretrained=False."""
+import pytest
+import torch
+
+import geoxai
+from geoxai.contract import check_explainer, check_model
+from geoxai_timm_template.model import TimmCellModel, read_cells
+
+FAST = {"ig-smoothgrad": {"n_samples": 2, "n_steps": 4}}
+
+
+@pytest.fixture
+def cells(tmp_path):
+    path = tmp_path / "cells.csv"
+    path.write_text("lat,lon,label\n41.39,2.17,Barcelona\n48.86,2.35,Paris\n40.71,-74.01,New York\n"
+                    "35.68,139.65,Tokyo\n-33.87,151.21,Sydney\n")
+    return path
+
+
+@pytest.fixture
+def model(cells):
+    return geoxai.load_model("timm-cells", cells=cells, arch="resnet18", input_size=48)
+
+
+def test_registered_from_its_distribution_and_built_through_load_model(model):
+    rows = {r["name"]: r for r in geoxai.available()["models"]}
+    assert rows["timm-cells"]["distribution"] == "geoxai-timm-template"
+    assert isinstance(model, TimmCellModel) and not model.training
+    assert model.finest.labels[3] == "Tokyo" and model.cam_layers["stage5"] == "net.layer4"
+
+
+def test_contract_holds(model):
+    check_model(model)
+
+
+def test_checkpoint_is_loaded(cells, tmp_path):
+    torch.manual_seed(1)
+    trained = TimmCellModel(cells, arch="resnet18", input_size=64)
+    torch.save(trained.net.state_dict(), tmp_path / "net.pt")
+    torch.manual_seed(2)
+    fresh = TimmCellModel(cells, arch="resnet18", input_size=64, checkpoint=tmp_path / "net.pt")
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(x), trained(x))
+
+
+@pytest.mark.parametrize("name", ["ig-smoothgrad", "gradcam", "combicam", "lrp"])
+def test_every_builtin_explainer_runs_with_a_region_target(model, name):
+    check_explainer(geoxai.load_explainer(name, **FAST.get(name, {})), model, target="region:Paris")
+    check_explainer(geoxai.load_explainer(name, **FAST.get(name, {})), model, target="within:45,2,1000")
+
+
+def test_bad_cells_files_are_one_line_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.csv: cells file not found"):
+        read_cells(tmp_path / "missing.csv")
+    (tmp_path / "nolat.csv").write_text("y,x\n1,2\n")
+    with pytest.raises(ValueError, match="nolat.csv: a cells file needs a lat,lon"):
+        read_cells(tmp_path / "nolat.csv")
+    (tmp_path / "text.csv").write_text("lat,lon\nnorth,2\n")
+    with pytest.raises(ValueError, match="text.csv: bad coordinate"):
+        read_cells(tmp_path / "text.csv")
+    (tmp_path / "far.csv").write_text("lat,lon\n10,200\n")
+    with pytest.raises(ValueError, match="far.csv: 1 coordinate"):
+        read_cells(tmp_path / "far.csv")
