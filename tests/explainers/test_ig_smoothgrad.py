@@ -1,0 +1,126 @@
+import pytest
+import torch
+from captum.attr import IntegratedGradients, NoiseTunnel
+
+from geoxai.explainers.ig_smoothgrad import IGSmoothGrad, integration_rule
+from geoxai.targets import Region
+
+
+def _captum_ig(model, x, baseline, cells, **kw):
+    return IntegratedGradients(model).attribute(x, baselines=baseline, target=cells, **kw)
+
+
+@pytest.mark.parametrize("method", ["gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right",
+                                    "riemann_middle"])
+def test_raw_ig_equals_captum(tiny_model, tiny_batch, method):
+    x = tiny_model.as_input(tiny_batch)
+    cells = tiny_model(x).argmax(1)
+    explainer = IGSmoothGrad(n_steps=12, batch_size=5)
+    ours = explainer.attribute_raw(tiny_model, tiny_batch, method=method)
+    ref = _captum_ig(tiny_model, x, explainer.baseline(tiny_model, x, "black"), cells, n_steps=12, method=method)
+    torch.testing.assert_close(ours, ref.detach(), rtol=1e-5, atol=1e-6 * ref.abs().max().item())
+
+
+def test_one_sample_without_noise_equals_captum_ig_channel_max(tiny_model, tiny_batch):
+    x = tiny_model.as_input(tiny_batch)
+    cells = tiny_model(x).argmax(1)
+    maps = IGSmoothGrad(n_samples=1, stdev=0.0, n_steps=10).explain(tiny_model, tiny_batch)
+    ref = _captum_ig(tiny_model, x, IGSmoothGrad.baseline(tiny_model, x, "black"), cells, n_steps=10)
+    expected = ref.detach().pow(2).amax(1)
+    assert maps.shape == (4, 64, 64) and maps.dtype == torch.float32
+    torch.testing.assert_close(maps, expected, rtol=1e-5, atol=1e-7 * expected.max().item())
+
+
+def test_noise_tunnel_smoothgrad_sq_equals_captum_with_same_noise(tiny_model, tiny_batch, monkeypatch):
+    x = tiny_model.as_input(tiny_batch)
+    cells = tiny_model(x).argmax(1)
+    noisy = IGSmoothGrad.noisy_inputs(x, 3, 0.15, seed=7)
+    # captum draws its own noise; hand it ours so both integrate the same noisy copies
+    monkeypatch.setattr(NoiseTunnel, "_add_noise_to_input", staticmethod(lambda inp, stdev, n: noisy.clone()))
+    ref = NoiseTunnel(IntegratedGradients(tiny_model)).attribute(
+        x, nt_type="smoothgrad_sq", nt_samples=3, stdevs=0.15, n_steps=8,
+        baselines=IGSmoothGrad.baseline(tiny_model, x, "black"), target=cells).amax(1)
+    ours = IGSmoothGrad(n_samples=3, n_steps=8, seed=7, batch_size=10).explain(tiny_model, tiny_batch)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-7 * ref.max().item())
+
+
+def test_noise_scale_is_fraction_of_value_range(tiny_model, tiny_batch):
+    x = tiny_model.as_input(tiny_batch)
+    noisy = IGSmoothGrad.noisy_inputs(x, 50, 0.2, seed=0)
+    for i in range(x.shape[0]):
+        spread = (noisy[i * 50:(i + 1) * 50] - x[i]).std().item()
+        expected = 0.2 * (x[i].max() - x[i].min()).item()
+        assert abs(spread - expected) < 0.02 * expected
+
+
+def test_seeded_and_batch_size_invariant(tiny_model, tiny_batch):
+    a = IGSmoothGrad(n_steps=6, n_samples=2, seed=3, batch_size=5).explain(tiny_model, tiny_batch)
+    b = IGSmoothGrad(n_steps=6, n_samples=2, seed=3, internal_batch_size=48).explain(tiny_model, tiny_batch)
+    c = IGSmoothGrad(n_steps=6, n_samples=2, seed=4).explain(tiny_model, tiny_batch)
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7 * a.max().item())
+    assert (a - c).abs().max() > 0.01 * a.max()
+
+
+@pytest.mark.parametrize("target", [None, "cell:2", Region(node="EU")])
+def test_completeness_error_shrinks_with_steps(tiny_model, tiny_batch, target):
+    x = tiny_model.as_input(tiny_batch)[:2]
+    explainer = IGSmoothGrad(method="riemann_trapezoid")
+    base = explainer.baseline(tiny_model, x, "black").expand_as(x)
+    from geoxai.explainers._common import fixed_target
+
+    _, score = fixed_target(tiny_model, x, target)
+    rows = torch.arange(2)
+    with torch.no_grad():
+        gap = score(tiny_model(x), rows) - score(tiny_model(base), rows)
+    errors = []
+    for steps in (3, 48):
+        total = explainer.attribute_raw(tiny_model, x, target, n_steps=steps).sum(dim=(1, 2, 3))
+        errors.append(((total - gap).abs() / gap.abs()).max().item())
+    assert errors[1] < 0.5 * errors[0]
+    assert errors[1] < 0.1
+
+
+def test_integration_rules_match_captum():
+    from captum.attr._utils.approximation_methods import approximation_parameters
+
+    for method in ("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_middle", "riemann_right"):
+        step_sizes, alphas = approximation_parameters(method)
+        ours_alpha, ours_w = integration_rule(method, 7)
+        assert ours_alpha == pytest.approx(alphas(7), abs=1e-12)
+        assert ours_w == pytest.approx(step_sizes(7), abs=1e-12)
+
+
+def test_channels_last_agrees_with_float32(resnet_model, resnet_batch):
+    ref = IGSmoothGrad(n_steps=2, n_samples=1, method="riemann_trapezoid").explain(resnet_model, resnet_batch)
+    fast = IGSmoothGrad(n_steps=2, n_samples=1, method="riemann_trapezoid",
+                        channels_last=True).explain(resnet_model, resnet_batch)
+    # other conv kernels, other rounding: equal up to float32 noise relative to the map's scale
+    torch.testing.assert_close(fast, ref, rtol=0, atol=1e-2 * ref.max().item())
+
+
+def test_bfloat16_rank_agrees(tiny_model, tiny_batch):
+    ref = IGSmoothGrad(n_steps=8, n_samples=2).explain(tiny_model, tiny_batch)
+    bf16 = IGSmoothGrad(n_steps=8, n_samples=2, dtype="bfloat16").explain(tiny_model, tiny_batch)
+    assert bf16.dtype == torch.float32 and torch.isfinite(bf16).all()
+    ranks = lambda t: t.flatten().argsort().argsort().float()
+    corr = torch.corrcoef(torch.stack([ranks(ref[0]), ranks(bf16[0])]))[0, 1]
+    assert corr > 0.8
+
+
+def test_bad_options(tiny_model, tiny_batch):
+    with pytest.raises(ValueError, match="no option"):
+        IGSmoothGrad(n_step=3)
+    with pytest.raises(ValueError, match="integration method"):
+        IGSmoothGrad(method="simpson").explain(tiny_model, tiny_batch)
+    with pytest.raises(ValueError, match="baseline"):
+        IGSmoothGrad(baseline="grey").explain(tiny_model, tiny_batch)
+
+
+def test_baselines(tiny_model, tiny_batch):
+    x = tiny_model.as_input(tiny_batch)
+    black = IGSmoothGrad.baseline(tiny_model, x, "black")
+    torch.testing.assert_close(black[0, :, 0, 0], -torch.tensor(tiny_model.mean) / torch.tensor(tiny_model.std))
+    assert IGSmoothGrad.baseline(tiny_model, x, 0.5).unique().tolist() == [0.5]
+    assert IGSmoothGrad.baseline(tiny_model, x, "zeros").abs().sum() == 0
+    custom = torch.rand(3, 64, 64)
+    torch.testing.assert_close(IGSmoothGrad.baseline(tiny_model, x, custom)[0], custom)
