@@ -1,0 +1,61 @@
+"""Everything a report folder shows besides its rows: summary tables, plots, examples, HTML.
+
+Computed from the Parquet parts alone, so it is the same after a single run, a resume, or a merge
+of shards, and it can be redone with another radius or ``min_images`` without recomputing rows.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from .config import read_config, write_text_atomic
+from .html import render_html, write_html
+from .store import PartStore
+from .summary import ReportSummary, accuracy_table_text, concept_table_text, summarize
+
+PLOTS_DIR = "plots"
+
+
+def finalize(out: Path, radius_km: float = 750.0, min_images: int = 100, examples: int = 0,
+             components=None, device: str | None = None) -> ReportSummary:
+    out = Path(out)
+    config = read_config(out)
+    store = PartStore(out)
+    images = store.read_images()
+    concepts = store.read_concepts(columns=["image_id", "concept", "ci", "valid"])
+    summary = summarize(images, concepts, radius_km=radius_km, min_images=min_images, config=asdict(config))
+
+    summary.concepts.to_csv(out / ".summary.csv.tmp", index=False)
+    (out / ".summary.csv.tmp").replace(out / "summary.csv")
+    write_text_atomic(out / "summary.json", summary.to_json())
+    markdown = (f"# Concept influence\n\n{concept_table_text(summary, markdown=True)}\n"
+                f"# Accuracy\n\n{accuracy_table_text(summary, markdown=True)}")
+    write_text_atomic(out / "summary.md", markdown)
+
+    plots = write_plots(out, summary, images, concepts)
+    example_rows = []
+    if examples > 0:
+        from .examples import write_examples
+
+        example_rows = write_examples(out, config, images, examples, components=components, device=device,
+                                      radius_km=radius_km)
+    write_html(out / "report.html", render_html(summary, plots, example_rows))
+    return summary
+
+
+def write_plots(out: Path, summary: ReportSummary, images, concepts) -> dict[str, str]:
+    from .plots import plot_distributions, plot_medians
+
+    folder = out / PLOTS_DIR
+    folder.mkdir(exist_ok=True)
+    plot_medians(summary.concepts, summary.radius_km, folder / "ci_median.png")
+    ok = images[images["status"] == "ok"]
+    correct = ok.set_index("image_id")["gcd_km"] <= summary.radius_km
+    rows = concepts[concepts["valid"] & concepts["image_id"].isin(correct.index)].copy()
+    rows["split"] = np.where(rows["image_id"].map(correct).astype(bool), "correct", "incorrect")
+    names = summary.concepts["concept"].tolist()
+    plot_distributions(rows, names, folder / "ci_distribution.png")
+    return {"Median ci, correct vs incorrect": f"{PLOTS_DIR}/ci_median.png",
+            "ci distributions": f"{PLOTS_DIR}/ci_distribution.png"}

@@ -1,0 +1,152 @@
+"""``run_report``: the streaming report pipeline (local engine) and what local and Ray share.
+
+decode (DataLoader worker processes) -> model/explainer/segmenter in batches (this process) ->
+Parquet parts (a writer thread). Each stage overlaps the others; memory stays bounded by the
+prefetch depth, the open part and one pending write, however many images there are.
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from .config import ReportConfig, bind_config, dataset_hash
+from .loading import data_loader, view_function
+from .store import PartStore
+
+DEFAULT_PART_SIZE = 256
+FLUSH_SECONDS = 120.0
+
+
+@dataclass
+class RunOptions:
+    batch_size: int = 16
+    workers: int = 2
+    shard: tuple[int, int] = (0, 1)
+    engine: str = "local"
+    part_size: int = DEFAULT_PART_SIZE
+    progress: bool = True
+    device: str | None = None
+    ray_address: str | None = None
+    threads: int | None = None        # torch intra-op threads for the compute stage
+    replicas: int | None = None       # Ray: model replicas (default: one per GPU, else CPUs // 2)
+
+
+def plan(config: ReportConfig, data: str | Path, out: str | Path, shard: tuple[int, int]):
+    """Read the dataset, bind the output folder to the config, and list this shard's open work."""
+    from ..io.datasets import read_dataset
+
+    data = Path(data)
+    samples = read_dataset(data)
+    config.data = str(data)
+    config.data_hash = dataset_hash(samples, data if data.is_dir() else data.parent)
+    out = Path(out)
+    bind_config(out, config)
+    store = PartStore(out)
+    store.prepare()
+    done = store.finished_ids()
+    index, count = shard
+    mine = [s for i, s in enumerate(samples) if i % count == index]
+    return store, [s for s in mine if s.id not in done], len(mine)
+
+
+class PartWriter:
+    """Collects rows and writes them as parts from a background thread (one write in flight)."""
+
+    def __init__(self, store: PartStore, part_size: int, tag: str) -> None:
+        self.store, self.part_size, self.tag = store, max(1, part_size), tag
+        self.images: list[dict] = []
+        self.concepts: list[dict] = []
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geoxai-parts")
+        self.pending: Future | None = None
+        self.last_flush = time.monotonic()
+
+    def add(self, image_rows: list[dict], concept_rows: list[dict]) -> None:
+        self.images.extend(image_rows)
+        self.concepts.extend(concept_rows)
+        if len(self.images) >= self.part_size or time.monotonic() - self.last_flush > FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.images:
+            return
+        self.wait()
+        images, concepts, self.images, self.concepts = self.images, self.concepts, [], []
+        self.pending = self.pool.submit(self.store.write_part, images, concepts, self.tag)
+        self.last_flush = time.monotonic()
+
+    def wait(self) -> None:
+        if self.pending is not None:
+            self.pending.result()  # re-raises a failed write here, in the main thread
+            self.pending = None
+
+    def close(self) -> None:
+        try:
+            self.flush()
+            self.wait()
+        finally:
+            self.pool.shutdown(wait=True)
+
+
+def shard_tag(shard: tuple[int, int]) -> str:
+    return f"s{shard[0]}of{shard[1]}-"
+
+
+def run_local(config: ReportConfig, pending: Sequence[Any], store: PartStore, options: RunOptions,
+              components=None) -> int:
+    """Process ``pending`` samples in this process; returns how many images were written."""
+    from .worker import ReportWorker
+
+    if not pending:
+        return 0
+    shard = f"{options.shard[0]}/{options.shard[1]}"
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    worker = ReportWorker(config, shard=shard, device=options.device, components=components)
+    loader = data_loader(pending, view_function(worker.model), options.batch_size, options.workers)
+    writer = PartWriter(store, options.part_size, shard_tag(options.shard))
+    written = 0
+    with progress_bar(len(pending), options.progress) as bar:
+        try:
+            for records in loader:
+                image_rows, concept_rows = worker.process(records)
+                writer.add(image_rows, concept_rows)
+                written += len(image_rows)
+                bar.update(len(image_rows))
+        finally:
+            writer.close()
+    return written
+
+
+def progress_bar(total: int, enabled: bool):
+    return tqdm(total=total, unit="img", desc="report", disable=not enabled, dynamic_ncols=True,
+                smoothing=0.1)
+
+
+def run_report(config: ReportConfig, data: str | Path, out: str | Path, options: RunOptions | None = None,
+               radius_km: float = 750.0, min_images: int = 100, examples: int = 0, components=None):
+    """Compute (or resume) a report in ``out`` and write its summary, plots and HTML.
+
+    Returns the ``ReportSummary``. ``components`` (model, explainer, segmenter) skips building them
+    from the registry, for callers that already hold them (local engine only).
+    """
+    from .outputs import finalize
+
+    options = options or RunOptions()
+    store, pending, total = plan(config, data, out, options.shard)
+    if options.engine == "local":
+        run_local(config, pending, store, options, components=components)
+    elif options.engine == "ray":
+        from .ray_engine import run_ray
+
+        run_ray(config, pending, store, options)
+    else:
+        raise ValueError(f"unknown engine {options.engine!r}; use local or ray")
+    store.write_manifest()
+    return finalize(Path(out), radius_km=radius_km, min_images=min_images, examples=examples,
+                    components=components, device=options.device)

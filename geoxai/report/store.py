@@ -1,0 +1,131 @@
+"""Per-image rows on disk: atomic Parquet part files and the manifest derived from them.
+
+Layout of an output folder::
+
+    images/part-*.parquet     one row per image (prediction, error, status)
+    concepts/part-*.parquet   one row per image and concept present in it (ci, tki, size, valid)
+
+A part is a pair of files with the same name. Both are written to hidden temporary files first;
+then the concepts file and finally the images file are renamed into place. The images file is
+the commit record: an image is finished exactly when its id is in an images part. A concepts
+part without its images part (a kill between the two renames) is an orphan, deleted on the next
+run, so no row is lost or duplicated whatever the moment of a ``kill -9``.
+"""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Iterable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+IMAGES = "images"
+CONCEPTS = "concepts"
+MANIFEST = "manifest.txt"
+
+IMAGE_SCHEMA = pa.schema([
+    ("image_id", pa.string()),
+    ("path", pa.string()),
+    ("lat", pa.float64()),
+    ("lon", pa.float64()),
+    ("status", pa.string()),          # "ok" or "failed"
+    ("error", pa.string()),           # why it failed (null when ok)
+    ("pred_cell", pa.int64()),
+    ("pred_key", pa.string()),
+    ("pred_label", pa.string()),
+    ("pred_lat", pa.float64()),
+    ("pred_lon", pa.float64()),
+    ("pred_prob", pa.float64()),
+    ("gcd_km", pa.float64()),
+    ("shard", pa.string()),
+])
+
+CONCEPT_SCHEMA = pa.schema([
+    ("image_id", pa.string()),
+    ("concept", pa.string()),
+    ("concept_index", pa.int64()),
+    ("ci", pa.float64()),
+    ("tki", pa.float64()),
+    ("size", pa.float64()),
+    ("valid", pa.bool_()),
+])
+
+
+class PartStore:
+    def __init__(self, out: str | os.PathLike) -> None:
+        self.out = Path(out)
+        self.images_dir = self.out / IMAGES
+        self.concepts_dir = self.out / CONCEPTS
+
+    def prepare(self) -> None:
+        """Create the folders and clear what a killed run left half-written."""
+        self.images_dir.mkdir(parents=True, exist_ok=True)
+        self.concepts_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (self.images_dir, self.concepts_dir):
+            for tmp in folder.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+        committed = {p.name for p in self.images_dir.glob("part-*.parquet")}
+        for orphan in self.concepts_dir.glob("part-*.parquet"):
+            if orphan.name not in committed:
+                orphan.unlink(missing_ok=True)
+
+    # ---- writing -------------------------------------------------------------------------
+    def write_part(self, image_rows: list[dict], concept_rows: list[dict], tag: str = "") -> str:
+        name = f"part-{tag}{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}.parquet"
+        images = pa.Table.from_pylist(image_rows, schema=IMAGE_SCHEMA)
+        concepts = pa.Table.from_pylist(concept_rows, schema=CONCEPT_SCHEMA)
+        tmp_c = self.concepts_dir / f".{name}.tmp"
+        tmp_i = self.images_dir / f".{name}.tmp"
+        pq.write_table(concepts, tmp_c)
+        pq.write_table(images, tmp_i)
+        _fsync(tmp_c)
+        _fsync(tmp_i)
+        os.replace(tmp_c, self.concepts_dir / name)
+        os.replace(tmp_i, self.images_dir / name)  # the commit
+        return name
+
+    # ---- reading -------------------------------------------------------------------------
+    def part_names(self) -> list[str]:
+        return sorted(p.name for p in self.images_dir.glob("part-*.parquet"))
+
+    def finished_ids(self) -> set[str]:
+        """Ids of every image with a committed row (ok or failed): what a resume skips."""
+        done: set[str] = set()
+        for name in self.part_names():
+            done.update(pq.read_table(self.images_dir / name, columns=["image_id"]).column(0).to_pylist())
+        return done
+
+    def write_manifest(self) -> set[str]:
+        """Rebuild ``manifest.txt`` (sorted finished ids) from the parts: a convenience for people
+        and scripts; the parts stay the truth."""
+        done = self.finished_ids()
+        tmp = self.out / f".{MANIFEST}.{os.getpid()}.tmp"
+        tmp.write_text("".join(f"{i}\n" for i in sorted(done)), encoding="utf-8")
+        os.replace(tmp, self.out / MANIFEST)
+        return done
+
+    def read_images(self, columns: Iterable[str] | None = None):
+        return _read_parts(self.images_dir, self.part_names(), IMAGE_SCHEMA, columns)
+
+    def read_concepts(self, columns: Iterable[str] | None = None):
+        return _read_parts(self.concepts_dir, self.part_names(), CONCEPT_SCHEMA, columns)
+
+
+def _read_parts(folder: Path, names: list[str], schema: pa.Schema, columns):
+    cols = list(columns) if columns is not None else None
+    tables = [pq.read_table(folder / n, columns=cols) for n in names if (folder / n).exists()]
+    if not tables:
+        empty = schema if cols is None else pa.schema([schema.field(c) for c in cols])
+        return empty.empty_table().to_pandas()
+    return pa.concat_tables(tables).to_pandas()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

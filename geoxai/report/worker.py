@@ -1,0 +1,107 @@
+"""The compute stage: predict, explain, segment and score concepts for a batch of decoded views.
+
+The same ``ReportWorker`` runs in-process for the local engine and once per Ray actor for the
+Ray engine, so both engines produce the same rows.
+"""
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..geodesy import great_circle_km
+from ..types import ImageBatch
+from .config import ReportConfig
+
+
+def load_components(config: ReportConfig, device: str | None = None):
+    """Build (model, explainer, segmenter) from a config, on ``device`` (default: CUDA if present)."""
+    from ..plugins import load_explainer, load_model, load_segmenter
+
+    model_options = dict(config.model_options)
+    if config.weights:
+        model_options["weights"] = config.weights
+    try:
+        model = load_model(config.model, **model_options)
+    except TypeError as exc:
+        raise ValueError(f"model {config.model!r} rejected its options {sorted(model_options)}: {exc}") from None
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = model.to(device).eval()
+    explainer = load_explainer(config.explainer, **config.explainer_options)
+    segmenter = load_segmenter(config.segmenter, **config.segmenter_options)
+    if hasattr(segmenter, "to"):
+        try:
+            segmenter.to(device)
+        except Exception:  # noqa: BLE001 - a segmenter that cannot move stays where it is
+            pass
+    return model, explainer, segmenter
+
+
+class ReportWorker:
+    """Holds one replica of the model, explainer and segmenter; turns records into rows."""
+
+    def __init__(self, config: ReportConfig, shard: str = "0/1", device: str | None = None,
+                 components=None) -> None:
+        self.config = config
+        self.shard = shard
+        self.model, self.explainer, self.segmenter = components or load_components(config, device)
+        self.concepts = list(self.segmenter.concepts)
+
+    def process(self, records: list[dict]) -> tuple[list[dict], list[dict]]:
+        """Decoded records -> (image rows, concept rows) for the store."""
+        image_rows: list[dict] = []
+        concept_rows: list[dict] = []
+        good = [r for r in records if r.get("error") is None and r.get("pixels") is not None]
+        for r in records:
+            if r.get("error") is not None or r.get("pixels") is None:
+                image_rows.append(self._row(r, status="failed", error=r.get("error") or "no pixels"))
+        if good:
+            image_rows_ok, concept_rows = self._compute(good)
+            image_rows.extend(image_rows_ok)
+        return image_rows, concept_rows
+
+    def _compute(self, records: list[dict]) -> tuple[list[dict], list[dict]]:
+        from ..concept_influence import concept_influence
+
+        pixels = torch.from_numpy(np.stack([np.asarray(r["pixels"], dtype=np.uint8) for r in records]))
+        batch = ImageBatch(pixels, [r["image_id"] for r in records])
+        # Seeded per batch from the first id, so a stochastic explainer gives the same maps for
+        # the same batch whether it runs first, after a resume, in a shard or on a Ray actor.
+        torch.manual_seed((self.config.seed * 1_000_003 + zlib.crc32(batch.ids[0].encode())) % 2**63)
+        model = self.model
+        with torch.no_grad():
+            probs = model.cell_probabilities(model.as_input(batch))
+        predictions = model.predictions_from_probabilities(probs, top_k=1, ids=batch.ids)
+        maps = self.explainer.explain(model, batch)
+        segmentation = self.segmenter.segment(batch)
+        influence = concept_influence(
+            maps.detach().float().cpu(), segmentation.cpu(), k=self.config.k,
+            min_size=self.config.min_size, dilation=self.config.dilation, num_concepts=len(self.concepts),
+        )
+        ci, tki = influence.ci.cpu().numpy(), influence.tki.cpu().numpy()
+        size, valid = influence.size.cpu().numpy(), influence.valid.cpu().numpy()
+        # present = the concept has pixels of its own (a dilated mask may reach beyond them)
+        present = getattr(influence, "concept_pixels", influence.size).cpu().numpy() > 0
+        keys = model.finest.keys
+        image_rows, concept_rows = [], []
+        for b, (record, pred) in enumerate(zip(records, predictions)):
+            image_rows.append(self._row(
+                record, status="ok", error=None, pred_cell=pred.cell, pred_key=keys[pred.cell],
+                pred_label=pred.label, pred_lat=pred.lat, pred_lon=pred.lon, pred_prob=pred.probability,
+                gcd_km=float(great_circle_km(record["lat"], record["lon"], pred.lat, pred.lon)),
+            ))
+            for c in np.flatnonzero(present[b]):
+                concept_rows.append({
+                    "image_id": record["image_id"], "concept": self.concepts[c], "concept_index": int(c),
+                    "ci": float(ci[b, c]), "tki": float(tki[b, c]), "size": float(size[b, c]),
+                    "valid": bool(valid[b, c]),
+                })
+        return image_rows, concept_rows
+
+    def _row(self, record: dict, status: str, error: str | None, **prediction: Any) -> dict:
+        row = {"image_id": record["image_id"], "path": record["path"], "lat": record["lat"],
+               "lon": record["lon"], "status": status, "error": error, "shard": self.shard}
+        row.update(prediction)
+        return row

@@ -1,0 +1,105 @@
+"""Interrupting a report (kill -9) and resuming it loses and duplicates nothing; changed configs are refused."""
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from geoxai.cli import main
+from geoxai.report.store import PartStore
+
+from _report_helpers import BASE_ARGS, assert_same_rows, make_dataset
+
+
+def _cli(dataset, out, *extra):
+    return ["report", *BASE_ARGS, "--data", str(dataset), "--out", str(out), "--workers", "0",
+            "--batch-size", "4", "--quiet", *extra]
+
+
+def test_kill9_then_resume_equals_uninterrupted_run(dataset, reference_report, tmp_path):
+    out = tmp_path / "killed"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")]),
+               OMP_NUM_THREADS="1")
+    # one image per batch and per part: 24 small commits, so the kill lands between, or in the
+    # middle of, part writes, long before the last one
+    args = _cli(dataset, out, "--part-size", "1")
+    args[args.index("--batch-size") + 1] = "1"
+    cmd = [sys.executable, "-m", "geoxai", *args]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wanted_parts = random.Random(0).randint(2, 5)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(list((out / "images").glob("part-*.parquet"))) >= wanted_parts:
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read().decode()[-500:]}"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = PartStore(out).finished_ids()
+    assert 0 < len(done_before) < 24
+
+    result = CliRunner().invoke(main, _cli(dataset, out, "--part-size", "2"))
+    assert result.exit_code == 0, result.output
+    assert_same_rows(out, reference_report)
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_resume_skips_finished_images_and_clears_leftovers(dataset, reference_report, tmp_path):
+    out = tmp_path / "again"
+    import shutil
+
+    shutil.copytree(reference_report, out)
+    parts_before = sorted(p.name for p in (out / "images").glob("*.parquet"))
+    # leftovers of a kill: a temp file, and a concepts part whose images part never got committed
+    (out / "images" / ".part-x.parquet.tmp").write_bytes(b"half")
+    orphan = out / "concepts" / "part-orphan.parquet"
+    shutil.copy(next((out / "concepts").glob("part-*.parquet")), orphan)
+    result = CliRunner().invoke(main, _cli(dataset, out))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (out / "images").glob("*.parquet")) == parts_before  # nothing recomputed
+    assert not orphan.exists() and not (out / "images" / ".part-x.parquet.tmp").exists()
+    assert_same_rows(out, reference_report)
+
+
+@pytest.mark.parametrize("change", [["--k", "200"], ["--dilation", "1"], ["--min-size", "0.2"],
+                                    ["--explainer-option", "layer=stage2"], ["--segmenter-option", "seed=3"]])
+def test_changed_configuration_is_refused(dataset, reference_report, tmp_path, change):
+    import shutil
+
+    out = tmp_path / "r"
+    shutil.copytree(reference_report, out)
+    args = _cli(dataset, out)
+    for flag in change[::2]:  # replace an existing flag's value, or add the flag
+        if flag in args:
+            i = args.index(flag)
+            del args[i:i + 2]
+    result = CliRunner().invoke(main, args + change)
+    assert result.exit_code != 0
+    message = result.output.strip()
+    assert message.count("\n") == 0 and "different configuration" in message and str(out) in message
+
+
+def test_changed_dataset_is_refused(reference_report, dataset, tmp_path):
+    import shutil
+
+    out = tmp_path / "r"
+    shutil.copytree(reference_report, out)
+    other = make_dataset(tmp_path / "other", n=24, seed=5)
+    result = CliRunner().invoke(main, _cli(other, out))
+    assert result.exit_code != 0 and "data_hash" in result.output
+
+
+def test_summary_options_may_change_between_runs(dataset, reference_report, tmp_path):
+    import shutil
+    import json
+
+    out = tmp_path / "r"
+    shutil.copytree(reference_report, out)
+    result = CliRunner().invoke(main, _cli(dataset, out) + ["--radius", "2500", "--batch-size", "8"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "summary.json").read_text())["radius_km"] == 2500
