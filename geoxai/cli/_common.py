@@ -60,3 +60,18 @@ def build_model(model_name: str, weights: str | None, model_opts: tuple[str, ...
     if weights is not None:
         options["weights"] = weights
     return load_model(model_name, **options)
+
+
+def readable_images(paths, failed: list):
+    """Yield (index, path, RGB array) for each readable image; report each unreadable one on one line
+    and append it to ``failed`` so the command can exit non-zero after finishing the rest."""
+    from ..io.images import ImageError, load_image
+
+    for index, path in enumerate(paths):
+        try:
+            image = load_image(path)
+        except ImageError as exc:
+            click.echo(f"error: {exc}", err=True)
+            failed.append(path)
+            continue
+        yield index, path, image

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from ._common import build_model, friendly_errors, model_options
+from ._common import build_model, friendly_errors, model_options, readable_images
 
 
 @click.command("predict")
@@ -20,17 +20,11 @@ def command(images, model_name, weights, model_opts, top_k, as_json):
     Uses the model's test-time crops. A file that cannot be read is reported on one line and
     skipped; the exit status is 1 if any was.
     """
-    from ..io.images import ImageError, list_images, load_image
+    from ..io.images import list_images
 
     model = build_model(model_name, weights, model_opts)
-    failures = 0
-    for path in list_images(images):
-        try:
-            image = load_image(path)
-        except ImageError as exc:
-            click.echo(f"error: {exc}", err=True)
-            failures += 1
-            continue
+    failures: list = []
+    for _, path, image in readable_images(list_images(images), failures):
         (pred,) = model.predict([image], top_k=top_k, ids=[str(path)])
         if as_json:
             click.echo(json.dumps(pred.to_dict()))

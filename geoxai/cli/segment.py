@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from ._common import friendly_errors, parse_options
+from ._common import friendly_errors, parse_options, readable_images
 
 
 def _output_stems(paths: list[Path]) -> list[str]:
@@ -40,7 +40,7 @@ def command(images: tuple[Path, ...], segmenter_name: str, weights: Path | None,
     it covers, largest first. Images that cannot be read are reported and skipped; the command
     then exits with status 1.
     """
-    from ..io.images import ImageError, list_images, load_image
+    from ..io.images import list_images
     from ..plugins import load_segmenter
     from ..segmenters.label_maps import concept_fractions, save_fractions, save_label_map
     import torch
@@ -53,14 +53,10 @@ def command(images: tuple[Path, ...], segmenter_name: str, weights: Path | None,
         raise click.ClickException("no images found in " + ", ".join(map(str, images)))
     segmenter = load_segmenter(segmenter_name, **opts)
     out_dir.mkdir(parents=True, exist_ok=True)
-    failures = 0
-    for path, stem in zip(paths, _output_stems(paths)):
-        try:
-            image = load_image(path)
-        except ImageError as exc:
-            click.echo(f"error: {exc}", err=True)
-            failures += 1
-            continue
+    failures: list = []
+    stems = _output_stems(paths)
+    for index, path, image in readable_images(paths, failures):
+        stem = stems[index]
         pixels = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).contiguous()
         labels = segmenter.segment(pixels)[0]
         save_label_map(out_dir / f"{stem}.png", labels, len(segmenter.concepts))
@@ -69,5 +65,5 @@ def command(images: tuple[Path, ...], segmenter_name: str, weights: Path | None,
         top = ", ".join(f"{name} {share:.0%}" for name, share in list(fractions.items())[:3])
         click.echo(f"{path}: {top}")
     if failures:
-        click.echo(f"{failures} of {len(paths)} images failed", err=True)
+        click.echo(f"{len(failures)} of {len(paths)} images failed", err=True)
         raise SystemExit(1)
