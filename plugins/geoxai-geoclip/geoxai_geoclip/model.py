@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from typing import Any
 
 import numpy as np
@@ -171,25 +172,26 @@ class GeoCLIPModel(GeoModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logit-scaled cosine similarity [B, N] of each photo to every gallery point."""
-        _refuse_lrp(self.image_encoder.mlp[0])
+        _warn_if_lrp(self.image_encoder.mlp[0])
         return self.logit_scale.exp() * self.image_features(x) @ self.gallery_features.t()
 
 
-LRP_UNSUPPORTED = (
-    "lrp does not apply to geoclip: zennit has LRP rules for linear and conv layers only, so on a "
-    "ViT the attention, LayerNorm and cosine-similarity steps would pass plain gradients and the "
-    "map would not be LRP; use ig-smoothgrad, gradcam or combicam"
+LRP_ON_VIT = (
+    "lrp on geoclip is an approximation: zennit's rules cover the patch embedding and the linear "
+    "layers; attention, LayerNorm, GELU and the cosine normalisation pass plain gradients (no "
+    "transformer-specific LRP rules), so relevance is not conserved through them"
 )
 
 
-def _refuse_lrp(probe: nn.Module) -> None:
-    """Raise when zennit rules are attached (they hook every Linear, the probe included)."""
+def _warn_if_lrp(probe: nn.Module) -> None:
+    """Warn (once per session) when zennit rules are attached: they hook every Linear, the probe too."""
     core = sys.modules.get("zennit.core")
     if core is None:
         return
     for hook in probe._forward_hooks.values():
         if isinstance(getattr(hook, "__self__", None), core.Hook):
-            raise ValueError(LRP_UNSUPPORTED)
+            warnings.warn(LRP_ON_VIT, UserWarning, stacklevel=3)
+            return
 
 
 def _vision_tower(backbone, local_files_only: bool) -> nn.Module:

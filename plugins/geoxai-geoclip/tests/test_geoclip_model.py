@@ -141,10 +141,12 @@ def test_every_applicable_explainer_runs_on_geoclip(geoclip_model, name, target)
     assert maps.abs().sum() > 0
 
 
-def test_lrp_refuses_geoclip_with_a_clear_error(geoclip_model, batch):
-    with pytest.raises(ValueError, match="lrp does not apply to geoclip.*use ig-smoothgrad, gradcam or combicam"):
-        geoxai.load_explainer("lrp").explain(geoclip_model, batch)
-    assert sum(len(m._forward_hooks) for m in geoclip_model.modules()) == 0
+@pytest.mark.parametrize("target", [None, "cell:7", "within:48.85,2.35,2000"])
+def test_lrp_runs_on_geoclip_with_a_warning_about_the_approximation(geoclip_model, target):
+    with pytest.warns(UserWarning, match="lrp on geoclip is an approximation"):
+        maps = check_explainer(geoxai.load_explainer("lrp"), geoclip_model, target=target)
+    assert maps.abs().sum() > 0
+    assert sum(len(m._forward_hooks) + len(m._backward_hooks) for m in geoclip_model.modules()) == 0
     check_model(geoclip_model)  # still usable afterwards
 
 
