@@ -79,6 +79,11 @@ class MultiPartitionGeoModel(GeoModel):
             self.to_empty(device="cpu")
         self.cam_layers = {k: f"model.{v}" for k, v in layers.items()}
         self.default_cam_layer = default
+        # Combi-CAM goes over every block; EfficientNet's 32 MBConv blocks are numbered as in the
+        # Combi-CAM paper (#0-#31), ResNet's bottlenecks are found by class name.
+        blocks = getattr(self.model, "_blocks", None)
+        if blocks is not None:
+            self.cam_blocks = [f"model._blocks.{i}" for i in range(len(blocks))]
         # ancestors[l, c]: index at level l of the finest cell c's ancestor (identity at the finest level)
         self.register_buffer("ancestors", torch.as_tensor(self._ancestor_table()), persistent=False)
         self.eval()
