@@ -109,12 +109,17 @@ def run_local(config: ReportConfig, pending: Sequence[Any], store: PartStore, op
         torch.set_num_threads(options.threads)
     worker = ReportWorker(config, shard=shard, device=options.device, components=components)
     loader = data_loader(pending, view_function(worker.model), options.batch_size, options.workers)
+    return write_rows(store, options, len(pending), (worker.process(records) for records in loader))
+
+
+def write_rows(store: PartStore, options: RunOptions, total: int, batches) -> int:
+    """Write (image rows, concept rows) batches as atomic parts, with a progress bar; any engine's
+    results end here, so every engine resumes the same way. Returns the number of images written."""
     writer = PartWriter(store, options.part_size, shard_tag(options.shard))
     written = 0
-    with progress_bar(len(pending), options.progress) as bar:
+    with progress_bar(total, options.progress) as bar:
         try:
-            for records in loader:
-                image_rows, concept_rows = worker.process(records)
+            for image_rows, concept_rows in batches:
                 writer.add(image_rows, concept_rows)
                 written += len(image_rows)
                 bar.update(len(image_rows))

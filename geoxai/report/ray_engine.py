@@ -16,7 +16,7 @@ import numpy as np
 
 from .config import ReportConfig
 from .loading import decode, view_function
-from .pipeline import PartWriter, RunOptions, progress_bar, shard_tag
+from .pipeline import RunOptions, write_rows
 from .store import PartStore
 
 
@@ -105,16 +105,8 @@ def run_ray(config: ReportConfig, pending: Sequence[Any], store: PartStore, opti
             compute=ActorPoolStrategy(size=replicas), num_gpus=1 if gpus else None,
         )
     )
-    writer = PartWriter(store, options.part_size, shard_tag(options.shard))
-    written = 0
-    with progress_bar(len(pending), options.progress) as bar:
-        try:
-            for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-                image_rows = [json.loads(t) for t in batch["image"]]
-                concept_rows = [row for t in batch["concepts"] for row in json.loads(t)]
-                writer.add(image_rows, concept_rows)
-                written += len(image_rows)
-                bar.update(len(image_rows))
-        finally:
-            writer.close()
-    return written
+    batches = (
+        ([json.loads(t) for t in batch["image"]], [row for t in batch["concepts"] for row in json.loads(t)])
+        for batch in ds.iter_batches(batch_size=None, batch_format="numpy")
+    )
+    return write_rows(store, options, len(pending), batches)
