@@ -12,6 +12,7 @@ import pandas as pd
 
 from .geodesy import ACCURACY_RADII_KM, accuracy_at, great_circle_km
 from .io.datasets import Sample
+from .io.atomic import write_text_atomic
 from .io.images import ImageError, load_image
 
 
@@ -35,15 +36,15 @@ class Evaluation:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         written = [
-            _atomic_text(out / "accuracy.csv", self.table().to_csv()),
-            _atomic_text(out / "accuracy.json", json.dumps({
+            write_text_atomic(out / "accuracy.csv", self.table().to_csv()),
+            write_text_atomic(out / "accuracy.json", json.dumps({
                 "model": self.model, "images": len(self.predictions), "failed": len(self.failed),
                 "accuracy": {str(r): v for r, v in self.accuracy.items()},
             }, indent=2)),
-            _atomic_text(out / "predictions.csv", self.predictions.to_csv(index=False)),
+            write_text_atomic(out / "predictions.csv", self.predictions.to_csv(index=False)),
         ]
         if self.failed:
-            written.append(_atomic_text(out / "failed.csv", pd.DataFrame(self.failed, columns=["id", "reason"]).to_csv(index=False)))
+            written.append(write_text_atomic(out / "failed.csv", pd.DataFrame(self.failed, columns=["id", "reason"]).to_csv(index=False)))
         return written
 
 
@@ -102,11 +103,4 @@ def _load_all(chunk: Iterable[Sample]) -> list:
         except ImageError as exc:
             out.append(exc)
     return out
-
-
-def _atomic_text(path: Path, text: str) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 

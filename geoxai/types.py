@@ -98,9 +98,9 @@ class Partitioning:
     COLUMNS = ("index", "key", "lat", "lon", "label", "parent", "count")
 
     def to_csv(self, path: str | os.PathLike) -> None:
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        from .io.atomic import atomic_path
+
+        with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             writer.writerow(self.COLUMNS)
             for i, key in enumerate(self.keys):
@@ -110,7 +110,6 @@ class Partitioning:
                     int(self.parent[i]) if self.parent is not None else -1,
                     int(self.counts[i]) if self.counts is not None else "",
                 ])
-        os.replace(tmp, path)
 
     @classmethod
     def from_csv(cls, path: str | os.PathLike, name: str | None = None) -> "Partitioning":

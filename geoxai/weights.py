@@ -17,6 +17,8 @@ from pathlib import Path
 
 from platformdirs import user_cache_dir
 
+from .io.atomic import atomic_path
+
 
 class WeightsUnavailableError(FileNotFoundError):
     """The weights are not in the cache and could not be downloaded."""
@@ -136,9 +138,8 @@ def install_local(name: str, source: str | os.PathLike, copy: bool = True) -> Pa
     dest = cached_path(wf)
     dest.parent.mkdir(parents=True, exist_ok=True)
     verify(wf, Path(source))
-    tmp = dest.with_name(dest.name + ".tmp")
-    (shutil.copyfile if copy else shutil.move)(source, tmp)
-    os.replace(tmp, dest)
+    with atomic_path(dest) as tmp:
+        (shutil.copyfile if copy else shutil.move)(source, tmp)
     return dest
 
 

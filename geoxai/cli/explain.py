@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 import numpy as np
 import torch
 
+from ..io.atomic import atomic_path, write_text_atomic
 from ._common import friendly_errors, parse_options
 
 
@@ -55,7 +54,8 @@ def write_record(out_dir: Path, record: ImageRecord, meta: dict[str, Any]) -> No
     from ..viz.overlay import save_overlay
 
     heat = record.heat.numpy().astype(np.float32)
-    _atomic(out_dir / f"{record.stem}.npy", lambda fh: np.save(fh, heat))
+    with atomic_path(out_dir / f"{record.stem}.npy") as tmp, open(tmp, "wb") as handle:
+        np.save(handle, heat)
     save_overlay(out_dir / f"{record.stem}_overlay.png", record.view, heat)
     doc = {
         "image": str(record.path),
@@ -67,18 +67,7 @@ def write_record(out_dir: Path, record: ImageRecord, meta: dict[str, Any]) -> No
         **record.extra,
     }
     text = json.dumps(doc, indent=2, default=str)
-    _atomic(out_dir / f"{record.stem}.json", lambda fh: fh.write(text.encode()))
-
-
-def _atomic(path: Path, write: Callable) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(out_dir / f"{record.stem}.json", text)
 
 
 @dataclass

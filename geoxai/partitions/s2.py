@@ -30,6 +30,7 @@ import numpy as np
 import s2sphere
 
 from ..geodesy import validate_coordinates
+from ..io.atomic import atomic_path
 from ..types import Partitioning
 
 OFFICIAL_COLUMNS = ("class_label", "hex_id", "imgs_per_cell", "latitude_mean", "longitude_mean")
@@ -170,8 +171,7 @@ def write_s2_partitionings(parts: Iterable[Partitioning], out_dir: str | os.Path
     for part in parts:
         counts = part.counts if part.counts is not None else np.zeros(len(part), dtype=np.int64)
         path = out_dir / f"{part.name}.csv"
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
             # Two preamble lines: the release reads these files with skiprows=2.
             fh.write(f"num_images: {int(counts.sum())}\n")
             fh.write(f"partitioning: {part.name}\n")
@@ -179,7 +179,6 @@ def write_s2_partitionings(parts: Iterable[Partitioning], out_dir: str | os.Path
             writer.writerow(OFFICIAL_COLUMNS)
             for i, key in enumerate(part.keys):
                 writer.writerow([i, key, int(counts[i]), repr(float(part.lat[i])), repr(float(part.lon[i]))])
-        os.replace(tmp, path)
         paths.append(path)
     return paths
 

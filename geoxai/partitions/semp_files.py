@@ -23,6 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..io.atomic import atomic_path, write_text_atomic
 from ..types import Partitioning
 from .semp import SemPHierarchy, SemPResult
 
@@ -54,7 +55,7 @@ def write_semp(result: SemPResult, out_dir: str | os.PathLike, ids: Sequence[str
         "partitionings": [f"{p.name}.csv" for p in parts], "hierarchy": HIERARCHY,
         "public_format": [f"m_{n}.csv" for n in sizes] if public else None,
     }
-    return _write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    return write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
 
 
 def load_semp(directory: str | os.PathLike) -> tuple[list[Partitioning], SemPHierarchy | None]:
@@ -128,14 +129,12 @@ def read_public_partitionings(files: Sequence[str | os.PathLike], h_dict: dict |
 
 
 def write_hierarchy(hierarchy: SemPHierarchy, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["key", "name", "parent", "count"])
         for key in sorted(hierarchy.parent):
             w.writerow([key, hierarchy.names.get(key, key), hierarchy.parent[key] or "",
                         hierarchy.counts.get(key, "")])
-    os.replace(tmp, path)
 
 
 def read_hierarchy(path: Path) -> SemPHierarchy:
@@ -154,20 +153,18 @@ def read_hierarchy(path: Path) -> SemPHierarchy:
 def _write_public(result: SemPResult, out: Path, ids: Sequence[str] | None) -> None:
     parts = result.partitionings
     for part in parts:
-        tmp = out / f"m_{len(part)}.csv.tmp"
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        with atomic_path(out / f"m_{len(part)}.csv") as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
             w.writerow(["class_index", "class_label", "latitude_mean", "longitude_mean", "name", "count"])
             for i, key in enumerate(part.keys):
                 w.writerow([i, key, repr(float(part.lat[i])), repr(float(part.lon[i])), part.label(i),
                             int(part.counts[i]) if part.counts is not None else ""])
-        os.replace(tmp, out / f"m_{len(part)}.csv")
     h_dict = {f"m_{len(fine)}": {k: coarse.keys[p] for k, p in zip(fine.keys, fine.parent)}
               for coarse, fine in zip(parts[:-1], parts[1:])}
-    _write_text(out / "h_dict.json", json.dumps(h_dict, ensure_ascii=False) + "\n")
+    write_text_atomic(out / "h_dict.json", json.dumps(h_dict, ensure_ascii=False) + "\n")
     ids = [str(i) for i in ids] if ids is not None else [str(i) for i in range(len(result.targets))]
     mapping = {ids[i]: result.targets[i].tolist() for i in range(len(ids)) if result.targets[i, 0] >= 0}
-    _write_text(out / "target_mapping.json", json.dumps(mapping) + "\n")
+    write_text_atomic(out / "target_mapping.json", json.dumps(mapping) + "\n")
 
 
 def _public_size(path: Path) -> int:
@@ -175,10 +172,3 @@ def _public_size(path: Path) -> int:
     if not m:
         raise ValueError(f"{path}: public SemP partitioning files are named m_<number of classes>.csv")
     return int(m.group(1))
-
-
-def _write_text(path: Path, text: str) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..io.atomic import write_text_atomic
+
 CONFIG_FILE = "config.json"
 
 
@@ -86,13 +88,6 @@ def read_config(out: Path) -> ReportConfig:
     if not path.exists():
         raise FileNotFoundError(f"{out}: not a geoxai report folder (no {CONFIG_FILE})")
     return ReportConfig.from_dict(json.loads(path.read_text()))
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def parse_shard(spec: str | None, env: dict[str, str] | None = None) -> tuple[int, int]:

@@ -90,6 +90,6 @@ def _pct(v: float) -> str:
 
 
 def write_html(path: Path, text: str) -> None:
-    from .config import write_text_atomic
+    from ..io.atomic import write_text_atomic
 
     write_text_atomic(path, text)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import read_config, write_text_atomic
+from ..io.atomic import write_text_atomic
+from .config import read_config
 from .html import render_html, write_html
 from .store import PartStore
 from .summary import ReportSummary, accuracy_table_text, concept_table_text, summarize

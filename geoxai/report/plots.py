@@ -1,8 +1,9 @@
 """PNG plots of a report (matplotlib, Agg: no display needed)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from ..io.atomic import atomic_path
 
 import numpy as np
 import pandas as pd
@@ -20,9 +21,8 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> Path:
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     return path
 
 

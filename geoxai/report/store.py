@@ -22,6 +22,8 @@ from typing import Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..io.atomic import write_text_atomic
+
 IMAGES = "images"
 CONCEPTS = "concepts"
 MANIFEST = "manifest.txt"
@@ -102,9 +104,7 @@ class PartStore:
         """Rebuild ``manifest.txt`` (sorted finished ids) from the parts: a convenience for people
         and scripts; the parts stay the truth."""
         done = self.finished_ids()
-        tmp = self.out / f".{MANIFEST}.{os.getpid()}.tmp"
-        tmp.write_text("".join(f"{i}\n" for i in sorted(done)), encoding="utf-8")
-        os.replace(tmp, self.out / MANIFEST)
+        write_text_atomic(self.out / MANIFEST, "".join(f"{i}\n" for i in sorted(done)))
         return done
 
     def read_images(self, columns: Iterable[str] | None = None):

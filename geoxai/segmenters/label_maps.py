@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -12,6 +11,7 @@ import torch
 from PIL import Image
 
 from ..concepts import ade20k_palette
+from ..io.atomic import atomic_path, write_text_atomic
 
 
 def palette(num_concepts: int) -> np.ndarray:
@@ -53,28 +53,17 @@ def concept_fractions(labels: torch.Tensor | np.ndarray, concepts: Sequence[str]
     return {concepts[i]: float(counts[i] / total) for i in order}
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_label_map(path: str | os.PathLike, labels: torch.Tensor | np.ndarray, num_concepts: int = 150) -> Path:
     """Write the label map as a paletted PNG (atomically) and return its path."""
     path = Path(path)
     image = label_map_image(labels, num_concepts)
-    _atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")
     return path
 
 
 def save_fractions(path: str | os.PathLike, fractions: dict[str, float]) -> Path:
     path = Path(path)
     text = json.dumps(fractions, indent=2) + "\n"
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    write_text_atomic(path, text)
     return path

@@ -7,7 +7,6 @@ colormap centred on zero.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -58,13 +57,9 @@ def save_overlay(path: str | os.PathLike, view, heat, **kwargs) -> Path:
     """Write the overlay as a PNG atomically (temporary file + rename)."""
     from PIL import Image
 
+    from ..io.atomic import atomic_path
+
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            Image.fromarray(overlay(view, heat, **kwargs)).save(handle, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        Image.fromarray(overlay(view, heat, **kwargs)).save(tmp, format="PNG")
     return path

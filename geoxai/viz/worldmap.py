@@ -139,16 +139,14 @@ def draw_world_map(ax, prediction: GeoPrediction, ground_truth: tuple[float, flo
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 100) -> Path:
     """Write a matplotlib figure as PNG atomically (temporary file + rename) and close it."""
+    from ..io.atomic import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        fig.savefig(tmp, format="png", dpi=dpi)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi)
     finally:
         plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 
