@@ -71,6 +71,17 @@ def top_overlap(a: torch.Tensor, b: torch.Tensor, k: int = 1000) -> float:
     return float(np.mean(out))
 
 
+def fewer_steps_fidelity(model, x, n_samples: int, reference: int, steps: list[int]) -> None:
+    """Less work per map: Gauss-Legendre with fewer steps against the reference step count."""
+    explainer = IGSmoothGrad(n_samples=n_samples, batch_size=16, seed=0)
+    ref = explainer.explain(model, x, n_steps=reference)
+    print(f"\nfewer integration steps vs {reference} (same noise, first image)")
+    for k in steps:
+        maps = explainer.explain(model, x, n_steps=k)
+        print(f"n_steps={k:3d}  work x{reference / k:5.2f} less  spearman {spearman(maps, ref):.4f}  "
+              f"top1000 {top_overlap(maps, ref):.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=2)
@@ -82,6 +93,11 @@ def main() -> None:
     ap.add_argument("--batch-sizes", default="16,64", help="our chunk sizes to try (float32)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--skip-captum", action="store_true")
+    ap.add_argument("--repeats", type=int, default=1, help="time every IG variant this often, keep the best")
+    ap.add_argument("--fewer-steps", default="",
+                    help="e.g. 32,16,8: also measure how far fewer integration steps move the map of the "
+                         "first image from its --reference-steps map (same noise), then stop")
+    ap.add_argument("--reference-steps", type=int, default=50)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -96,6 +112,10 @@ def main() -> None:
     print(f"model: ResNet-50 random weights, {args.cells} cells, {args.size}x{args.size}; "
           f"{b} images, n_samples={n}, n_steps={steps}")
 
+    if args.fewer_steps:
+        fewer_steps_fidelity(model, x[:1], n, args.reference_steps,
+                             [int(k) for k in args.fewer_steps.split(",")])
+        return
     base = IGSmoothGrad(n_samples=n, n_steps=steps, seed=0)
     noisy = IGSmoothGrad.noisy_inputs(x, n, 0.15, seed=0)
     black = IGSmoothGrad.baseline(model, x, "black")
@@ -124,7 +144,7 @@ def main() -> None:
                                              n_steps=steps, baselines=black, target=cells[i:i + 1]).amax(1))
                 return torch.cat(maps).cpu()
 
-            t, ref = timed(captum_maps)
+            t, ref = timed(captum_maps, repeats=args.repeats)
         finally:
             NoiseTunnel._add_noise_to_input = original
         model.zero_grad(set_to_none=True)
@@ -136,21 +156,24 @@ def main() -> None:
     small = int(args.batch_sizes.split(",")[0])
     variants += [
         (f"ours channels_last batch {small}", {"batch_size": small, "channels_last": True}),
+        (f"ours fold_batchnorm batch {small}", {"batch_size": small, "fold_batchnorm": True}),
+        (f"ours channels_last+fold_batchnorm batch {small}", {"batch_size": small, "channels_last": True,
+                                                              "fold_batchnorm": True}),
         (f"ours bfloat16 batch {small}", {"batch_size": small, "dtype": "bfloat16"}),
         (f"ours channels_last+bfloat16 batch {small}", {"batch_size": small, "channels_last": True,
                                                         "dtype": "bfloat16"}),
     ]
     for label, opts in variants:
-        results[label] = timed(lambda: base.explain(model, batch, **opts))
+        results[label] = timed(lambda: base.explain(model, batch, **opts), repeats=args.repeats)
     if ref is None:
         ref = results[variants[0][0]][1]
 
     print("\nIG-SmoothGrad^2 (same noisy copies for all)")
-    print(f"{'variant':45s} {'s':>8s} {'img/s':>8s} {'x captum':>9s} {'spearman':>9s} {'top1000':>8s}")
+    print(f"{'variant':48s} {'s':>8s} {'img/s':>8s} {'x captum':>9s} {'spearman':>9s} {'top1000':>8s}")
     t_ref = results.get("captum NoiseTunnel(IG) default", (None,))[0]
     for label, (t, maps) in results.items():
         ratio = f"{t_ref / t:9.2f}" if t_ref else f"{'-':>9s}"
-        print(f"{label:45s} {t:8.2f} {b / t:8.3f} {ratio} {spearman(maps, ref):9.4f} {top_overlap(maps, ref):8.3f}")
+        print(f"{label:48s} {t:8.2f} {b / t:8.3f} {ratio} {spearman(maps, ref):9.4f} {top_overlap(maps, ref):8.3f}")
 
     print("\nCAMs")
     from pytorch_grad_cam import GradCAM as ReferenceGradCAM

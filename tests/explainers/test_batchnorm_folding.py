@@ -1,0 +1,128 @@
+"""``fold_batchnorm``: eval BatchNorm folded into its convolution while explaining, then undone."""
+import pytest
+import torch
+from torch import nn
+
+from geoxai.explainers._batchnorm import batchnorm_folded, conv_batchnorm_pairs
+from geoxai.explainers.ig_smoothgrad import IGSmoothGrad
+
+
+def _modules(model):
+    return dict(model.named_modules())
+
+
+def test_resnet_pairs_found_and_model_restored(resnet_model, resnet_batch, hook_counts):
+    x = resnet_model.as_input(resnet_batch)
+    pairs = conv_batchnorm_pairs(resnet_model, x[:1])
+    # ResNet-18: the stem, two convs in each of 8 basic blocks, 3 downsample branches
+    assert len(pairs) == 20
+    assert ("net.conv1", "net.bn1") in pairs and ("net.layer2.0.downsample.0", "net.layer2.0.downsample.1") in pairs
+    before = _modules(resnet_model)
+    state = {k: v.clone() for k, v in resnet_model.state_dict().items()}
+    with torch.no_grad():
+        reference = resnet_model(x)
+    with batchnorm_folded(resnet_model, x[:1]) as folded:
+        assert folded == 20
+        inside = _modules(resnet_model)
+        assert isinstance(inside["net.bn1"], nn.Identity) and inside["net.conv1"].bias is not None
+        with torch.no_grad():
+            torch.testing.assert_close(resnet_model(x), reference, rtol=1e-4, atol=1e-4 * reference.abs().max().item())
+    after = _modules(resnet_model)
+    assert after.keys() == before.keys() and all(after[k] is before[k] for k in before)
+    assert all(torch.equal(v, resnet_model.state_dict()[k]) for k, v in state.items())
+    assert hook_counts(resnet_model) == 0
+    with torch.no_grad():
+        assert torch.equal(resnet_model(x), reference)
+
+
+def test_folded_map_agrees_with_float32(resnet_model, resnet_batch):
+    options = {"n_steps": 3, "n_samples": 2, "seed": 1}
+    ref = IGSmoothGrad(**options).explain(resnet_model, resnet_batch)
+    folded = IGSmoothGrad(fold_batchnorm=True, **options).explain(resnet_model, resnet_batch)
+    both = IGSmoothGrad(fold_batchnorm=True, channels_last=True, **options).explain(resnet_model, resnet_batch)
+    assert not torch.equal(folded, ref)  # it really ran another network: other rounding ...
+    # ... of the same function (a rounding change can flip a ReLU, hence the tolerance; as for channels_last)
+    for fast in (folded, both):
+        torch.testing.assert_close(fast, ref, rtol=0, atol=1e-2 * ref.max().item())
+    raw_ref = IGSmoothGrad(n_steps=4).attribute_raw(resnet_model, resnet_batch)
+    raw = IGSmoothGrad(n_steps=4, fold_batchnorm=True).attribute_raw(resnet_model, resnet_batch)
+    torch.testing.assert_close(raw, raw_ref, rtol=0, atol=1e-2 * raw_ref.abs().max().item())
+
+
+class SharedConvOutput(nn.Module):
+    """The conv's output feeds its BatchNorm AND a skip branch: folding would change the skip."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.head = nn.Linear(4, 5)
+        with torch.no_grad():
+            self.bn.running_mean.uniform_(-1, 1)
+            self.bn.running_var.uniform_(0.2, 3)
+        self.eval()
+
+    def forward(self, x):
+        y = self.conv(x)
+        return self.head((self.bn(y) + y).mean((2, 3)))
+
+
+def test_conv_output_used_elsewhere_is_not_folded():
+    model, x = SharedConvOutput(), torch.randn(2, 3, 8, 8)
+    assert conv_batchnorm_pairs(model, x[:1]) == [("conv", "bn")]  # looks foldable ...
+    with torch.no_grad():
+        reference = model(x)
+    with pytest.warns(UserWarning, match="changed this model's output"):
+        with batchnorm_folded(model, x[:1]) as folded:
+            assert folded == 0  # ... but the probe shows it is not
+            assert model.bn.__class__ is nn.BatchNorm2d
+            with torch.no_grad():
+                assert torch.equal(model(x), reference)
+
+
+class Odd(nn.Module):
+    def __init__(self, bn: nn.Module, twice: bool = False):
+        super().__init__()
+        self.conv, self.bn, self.twice = nn.Conv2d(3, 3, 1), bn, twice
+        self.eval()
+
+    def forward(self, x):
+        x = self.bn(self.conv(x))
+        return self.bn(self.conv(x)) if self.twice else x
+
+
+class BatchNormWithActivation(nn.BatchNorm2d):  # like timm's BatchNormAct2d
+    def forward(self, x):
+        return torch.relu(super().forward(x))
+
+
+@pytest.mark.parametrize("model", [
+    Odd(nn.BatchNorm2d(3, track_running_stats=False)),  # normalises with batch statistics in eval
+    Odd(BatchNormWithActivation(3)),  # a subclass may do more than the affine map
+    Odd(nn.BatchNorm2d(3), twice=True),  # modules called twice
+], ids=["batch-statistics", "subclass", "called-twice"])
+def test_unfoldable_pairs_are_skipped(model):
+    assert conv_batchnorm_pairs(model, torch.randn(1, 3, 4, 4)) == []
+
+
+def test_training_mode_and_disabled_fold_nothing(resnet_model, resnet_batch):
+    x = resnet_model.as_input(resnet_batch)
+    with batchnorm_folded(resnet_model, x[:1], enabled=False) as folded:
+        assert folded == 0
+    resnet_model.train()
+    with batchnorm_folded(resnet_model, x[:1]) as folded:
+        assert folded == 0 and isinstance(resnet_model.net.bn1, nn.BatchNorm2d)
+
+
+def test_modules_restored_after_an_error(resnet_model, resnet_batch):
+    x = resnet_model.as_input(resnet_batch)
+    bn1 = resnet_model.net.bn1
+    with pytest.raises(KeyboardInterrupt), batchnorm_folded(resnet_model, x[:1]):
+        assert resnet_model.net.bn1 is not bn1
+        raise KeyboardInterrupt
+    assert resnet_model.net.bn1 is bn1
+
+
+def test_flag_must_be_boolean(tiny_model, tiny_batch):
+    with pytest.raises(ValueError, match="fold_batchnorm must be true or false"):
+        IGSmoothGrad(fold_batchnorm="False").explain(tiny_model, tiny_batch)
