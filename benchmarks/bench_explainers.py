@@ -117,7 +117,7 @@ def main() -> None:
                              [int(k) for k in args.fewer_steps.split(",")])
         return
     base = IGSmoothGrad(n_samples=n, n_steps=steps, seed=0)
-    noisy = IGSmoothGrad.noisy_inputs(x, n, 0.15, seed=0)
+    noisy = IGSmoothGrad.noisy_inputs(x, n, 0.15, seed=0, keys=IGSmoothGrad.noise_keys(batch))
     black = IGSmoothGrad.baseline(model, x, "black")
     with torch.no_grad():
         cells = model(x).argmax(1)

@@ -16,6 +16,8 @@ convolution while explaining: the same function, other rounding) and ``dtype`` a
 from __future__ import annotations
 
 import contextlib
+import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -81,7 +83,7 @@ class IGSmoothGrad(BaseExplainer):
         with untouched(model):
             _, score = fixed_target(model, x, target)
             baseline = self.baseline(model, x, opts["baseline"])
-            noisy = self.noisy_inputs(x, n, float(opts["stdev"]), opts["seed"])
+            noisy = self.noisy_inputs(x, n, float(opts["stdev"]), opts["seed"], keys=self.noise_keys(images))
             rows = torch.arange(x.shape[0], device=x.device).repeat_interleave(n)
             with batchnorm_folded(model, x[:1], _flag(opts, "fold_batchnorm")):
                 ig = self._integrate(model, score, noisy, baseline.expand_as(x)[rows], rows, opts)
@@ -129,23 +131,45 @@ class IGSmoothGrad(BaseExplainer):
         raise ValueError(f"invalid baseline {spec!r}: use 'black', 'zeros', a number or a tensor")
 
     @staticmethod
-    def noisy_inputs(x: torch.Tensor, n_samples: int, stdev: float, seed: int | None) -> torch.Tensor:
+    def noise_keys(images: ImageBatch | torch.Tensor) -> list[int]:
+        """One key per image that, with the seed, fixes the image's noise: a hash of its content.
+
+        Hashing the uint8 pixels (an ImageBatch or a uint8 tensor) gives the same key on every
+        device; a float input is hashed as it is (so the key follows its exact bytes)."""
+        data = images.pixels if isinstance(images, ImageBatch) else images
+        data = data.detach().cpu().contiguous()
+        return [int.from_bytes(hashlib.blake2b(item.numpy().tobytes(), digest_size=8).digest(), "little")
+                for item in data]
+
+    @staticmethod
+    def noisy_inputs(x: torch.Tensor, n_samples: int, stdev: float, seed: int | None,
+                     keys: Sequence[int] | None = None) -> torch.Tensor:
         """``n_samples`` noisy copies per image, image-major ([img0 x n, img1 x n, ...]) like
-        captum; sigma = stdev * (max - min) of each image."""
+        captum; sigma = stdev * (max - min) of each image.
+
+        Each image's noise comes from its own generator, seeded from ``seed`` and the image's key
+        (``noise_keys``; by default of ``x``), so an image gets the same noise whatever batch it is
+        in, in whatever position: a resumed or sharded dataset run reproduces its maps."""
         if stdev < 0:
             raise ValueError(f"stdev must be >= 0, got {stdev}")
         copies = x.repeat_interleave(n_samples, dim=0)
         if stdev == 0:
             return copies
+        keys = IGSmoothGrad.noise_keys(x) if keys is None else list(keys)
+        if len(keys) != x.shape[0]:
+            raise ValueError(f"{len(keys)} noise keys for {x.shape[0]} images")
         flat = x.flatten(1)
         sigma = stdev * (flat.amax(1) - flat.amin(1))
         generator = torch.Generator(device="cpu")
-        if seed is None:
-            generator.seed()
-        else:
-            generator.manual_seed(int(seed))
-        noise = torch.randn(copies.shape, generator=generator, dtype=x.dtype).to(x.device)
-        return copies + noise * sigma.repeat_interleave(n_samples).view(-1, 1, 1, 1)
+        noise = []
+        for key in keys:
+            if seed is None:
+                generator.seed()
+            else:
+                digest = hashlib.blake2b(f"{int(seed)}/{key}".encode(), digest_size=8).digest()
+                generator.manual_seed(int.from_bytes(digest, "little") >> 1)
+            noise.append(torch.randn((n_samples, *x.shape[1:]), generator=generator, dtype=x.dtype))
+        return copies + torch.cat(noise).to(x.device) * sigma.repeat_interleave(n_samples).view(-1, 1, 1, 1)
 
     def _integrate(self, model: GeoModel, score: ScoreFn, inputs: torch.Tensor, baselines: torch.Tensor,
                    rows: torch.Tensor, opts: dict[str, Any]) -> torch.Tensor:

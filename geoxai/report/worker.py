@@ -30,6 +30,9 @@ def load_components(config: ReportConfig, device: str | None = None):
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = model.to(device).eval()
     explainer = load_explainer(config.explainer, **config.explainer_options)
+    if "seed" not in config.explainer_options and "seed" in getattr(explainer, "defaults", {}):
+        # --seed must reach explainers that draw their noise from a generator of their own
+        explainer = load_explainer(config.explainer, **config.explainer_options, seed=config.seed)
     segmenter = load_segmenter(config.segmenter, **config.segmenter_options)
     if hasattr(segmenter, "to"):
         try:
@@ -67,8 +70,10 @@ class ReportWorker:
 
         pixels = torch.from_numpy(np.stack([np.asarray(r["pixels"], dtype=np.uint8) for r in records]))
         batch = ImageBatch(pixels, [r["image_id"] for r in records])
-        # Seeded per batch from the first id, so a stochastic explainer gives the same maps for
-        # the same batch whether it runs first, after a resume, in a shard or on a Ray actor.
+        # Seeded per batch from the first id, so an explainer that draws from torch's global
+        # generator gives the same maps for the same batch whether it runs first, after a resume,
+        # in a shard or on a Ray actor. (ig-smoothgrad seeds each image's noise itself, so its
+        # rows do not even depend on the batch boundaries.)
         torch.manual_seed((self.config.seed * 1_000_003 + zlib.crc32(batch.ids[0].encode())) % 2**63)
         model = self.model
         with torch.no_grad():

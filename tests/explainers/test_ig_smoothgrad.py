@@ -4,6 +4,7 @@ from captum.attr import IntegratedGradients, NoiseTunnel
 
 from geoxai.explainers.ig_smoothgrad import IGSmoothGrad, integration_rule
 from geoxai.targets import Region
+from geoxai.types import ImageBatch
 
 
 def _captum_ig(model, x, baseline, cells, **kw):
@@ -34,7 +35,7 @@ def test_one_sample_without_noise_equals_captum_ig_channel_max(tiny_model, tiny_
 def test_noise_tunnel_smoothgrad_sq_equals_captum_with_same_noise(tiny_model, tiny_batch, monkeypatch):
     x = tiny_model.as_input(tiny_batch)
     cells = tiny_model(x).argmax(1)
-    noisy = IGSmoothGrad.noisy_inputs(x, 3, 0.15, seed=7)
+    noisy = IGSmoothGrad.noisy_inputs(x, 3, 0.15, seed=7, keys=IGSmoothGrad.noise_keys(tiny_batch))
     # captum draws its own noise; hand it ours so both integrate the same noisy copies
     monkeypatch.setattr(NoiseTunnel, "_add_noise_to_input", staticmethod(lambda inp, stdev, n: noisy.clone()))
     ref = NoiseTunnel(IntegratedGradients(tiny_model)).attribute(
@@ -59,6 +60,27 @@ def test_seeded_and_batch_size_invariant(tiny_model, tiny_batch):
     c = IGSmoothGrad(n_steps=6, n_samples=2, seed=4).explain(tiny_model, tiny_batch)
     torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7 * a.max().item())
     assert (a - c).abs().max() > 0.01 * a.max()
+
+
+def test_noise_follows_the_image_not_its_batch(tiny_model, tiny_batch):
+    """A resumed or sharded dataset run puts an image in another batch: its map must not change."""
+    explainer = IGSmoothGrad(n_steps=4, n_samples=3, seed=5)
+    together = explainer.explain(tiny_model, tiny_batch)
+    order = list(reversed(range(len(tiny_batch))))
+    reversed_batch = ImageBatch(tiny_batch.pixels[order], [tiny_batch.ids[i] for i in order])
+    torch.testing.assert_close(explainer.explain(tiny_model, reversed_batch), together[order])
+    alone = explainer.explain(tiny_model, ImageBatch(tiny_batch.pixels[1:2], ["x"]))
+    torch.testing.assert_close(alone[0], together[1])
+    # the key is the content: uint8 pixels give the same keys as the ImageBatch, other images other keys
+    keys = IGSmoothGrad.noise_keys(tiny_batch)
+    assert IGSmoothGrad.noise_keys(tiny_batch.pixels) == keys and len(set(keys)) == len(keys)
+    x = tiny_model.as_input(tiny_batch)
+    a = IGSmoothGrad.noisy_inputs(x, 2, 0.1, seed=1, keys=keys)
+    torch.testing.assert_close(IGSmoothGrad.noisy_inputs(x, 2, 0.1, seed=1, keys=keys), a)
+    assert not torch.equal(IGSmoothGrad.noisy_inputs(x, 2, 0.1, seed=2, keys=keys), a)
+    assert not torch.equal(IGSmoothGrad.noisy_inputs(x, 2, 0.1, seed=None, keys=keys), a)
+    with pytest.raises(ValueError, match="noise keys"):
+        IGSmoothGrad.noisy_inputs(x, 2, 0.1, seed=1, keys=keys[:1])
 
 
 @pytest.mark.parametrize("target", [None, "cell:2", Region(node="EU")])

@@ -49,6 +49,23 @@ def test_kill9_then_resume_equals_uninterrupted_run(dataset, reference_report, t
     assert not list(out.rglob("*.tmp"))
 
 
+def test_ig_smoothgrad_rows_do_not_depend_on_batching_and_follow_the_seed(tmp_path):
+    """A resume or a shard cuts the batches elsewhere: ig-smoothgrad's rows must not change."""
+    dataset = make_dataset(tmp_path / "data", n=7)
+    args = ["report", *BASE_ARGS, "--data", str(dataset), "--workers", "0", "--quiet",
+            "--explainer-option", "n_steps=3", "--explainer-option", "n_samples=2"]
+    args[args.index("--explainer") + 1] = "ig-smoothgrad"
+    runs = {}
+    for name, extra in {"b4": ["--batch-size", "4"], "b3": ["--batch-size", "3"],
+                        "seed": ["--batch-size", "4", "--seed", "1"]}.items():
+        result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / name), *extra])
+        assert result.exit_code == 0, result.output
+        runs[name] = tmp_path / name
+    assert_same_rows(runs["b3"], runs["b4"])
+    with pytest.raises(AssertionError):
+        assert_same_rows(runs["seed"], runs["b4"])
+
+
 def test_resume_skips_finished_images_and_clears_leftovers(dataset, reference_report, tmp_path):
     out = tmp_path / "again"
     import shutil
