@@ -40,6 +40,8 @@ def _default_workers() -> int:
 @click.option("--seed", default=0, show_default=True, help="Seed for stochastic explainers.")
 @click.option("--examples", default=0, show_default=True, help="Per-image example figures in the HTML report.")
 @click.option("--part-size", default=256, show_default=True, help="Images per Parquet part (the unit of resume).")
+@click.option("--retry-failed", is_flag=True,
+              help="Compute the images that failed in an earlier run again (e.g. after fixing their files).")
 @click.option("--threads", default=None, type=int, help="torch threads for the model [default: torch's choice].")
 @click.option("--device", default=None, help="torch device [default: cuda if available, else cpu].")
 @click.option("--quiet", is_flag=True, help="No progress bar and no table.")
@@ -47,7 +49,7 @@ def _default_workers() -> int:
 @friendly_errors
 def command(ctx, model, explainer, segmenter, data, out, radius, dilation, k, min_size, min_images, batch_size,
             workers, model_option, explainer_option, segmenter_option, weights, shard, engine, ray_address, replicas, seed,
-            examples, part_size, threads, device, quiet) -> None:
+            examples, part_size, retry_failed, threads, device, quiet) -> None:
     """Compute a concept-influence report over a dataset.
 
     Without a subcommand, runs (or resumes) a report into --out: per-image predictions, GCD errors
@@ -84,7 +86,7 @@ def command(ctx, model, explainer, segmenter, data, out, radius, dilation, k, mi
     options = RunOptions(
         batch_size=batch_size, workers=_default_workers() if workers is None else max(0, workers),
         shard=parse_shard(shard), engine=engine, part_size=part_size, progress=not quiet, device=device,
-        ray_address=ray_address, replicas=replicas, threads=threads,
+        ray_address=ray_address, replicas=replicas, threads=threads, retry_failed=retry_failed,
     )
     summary = run_report(config, data, out, options, radius_km=radius, min_images=min_images, examples=examples)
     _print_summary(summary, out, quiet)

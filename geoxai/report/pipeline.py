@@ -35,10 +35,13 @@ class RunOptions:
     ray_address: str | None = None
     threads: int | None = None        # torch intra-op threads for the compute stage
     replicas: int | None = None       # Ray: model replicas (default: one per GPU, else CPUs // 2)
+    retry_failed: bool = False        # compute images again that failed in an earlier run
 
 
-def plan(config: ReportConfig, data: str | Path, out: str | Path, shard: tuple[int, int]):
-    """Read the dataset, bind the output folder to the config, and list this shard's open work."""
+def plan(config: ReportConfig, data: str | Path, out: str | Path, shard: tuple[int, int],
+         retry_failed: bool = False):
+    """Read the dataset, bind the output folder to the config, and list this shard's open work
+    (with ``retry_failed``, the shard's failed images count as open again)."""
     from ..io.datasets import read_dataset
 
     data = Path(data)
@@ -49,9 +52,11 @@ def plan(config: ReportConfig, data: str | Path, out: str | Path, shard: tuple[i
     bind_config(out, config)
     store = PartStore(out)
     store.prepare()
-    done = store.finished_ids()
     index, count = shard
     mine = [s for i, s in enumerate(samples) if i % count == index]
+    if retry_failed:
+        store.forget_failed({s.id for s in mine})
+    done = store.finished_ids()
     return store, [s for s in mine if s.id not in done], len(mine)
 
 
@@ -143,7 +148,7 @@ def run_report(config: ReportConfig, data: str | Path, out: str | Path, options:
     from .outputs import finalize
 
     options = options or RunOptions()
-    store, pending, total = plan(config, data, out, options.shard)
+    store, pending, total = plan(config, data, out, options.shard, options.retry_failed)
     if options.engine == "local":
         run_local(config, pending, store, options, components=components)
     elif options.engine == "ray":

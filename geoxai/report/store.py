@@ -89,6 +89,38 @@ class PartStore:
         os.replace(tmp_i, self.images_dir / name)  # the commit
         return name
 
+    def forget_failed(self, ids: set[str] | None = None) -> int:
+        """Remove the rows of failed images (of ``ids``, default all) so a resume computes them
+        again; returns how many were removed.
+
+        Each affected part is rewritten atomically, concepts file first, images file last (the
+        images file is the commit record); a part left without rows is deleted, images file
+        first. A kill at any point leaves each image either still failed or not finished at
+        all, which the next run computes: nothing is lost or duplicated."""
+        removed = 0
+        for name in self.part_names():
+            images = pq.read_table(self.images_dir / name)
+            frame = images.select(["image_id", "status"]).to_pandas()
+            forget = frame.status.eq("failed")
+            if ids is not None:
+                forget &= frame.image_id.isin(ids)
+            if not forget.any():
+                continue
+            gone = set(frame.image_id[forget])
+            concepts_path = self.concepts_dir / name
+            if not (~forget).any():
+                (self.images_dir / name).unlink()
+                concepts_path.unlink(missing_ok=True)
+            else:
+                if concepts_path.exists():
+                    concepts = pq.read_table(concepts_path)
+                    keep = ~concepts.column("image_id").to_pandas().isin(gone).to_numpy()
+                    if not keep.all():
+                        _replace_table(concepts.filter(pa.array(keep)), concepts_path)
+                _replace_table(images.filter(pa.array((~forget).to_numpy())), self.images_dir / name)
+            removed += len(gone)
+        return removed
+
     # ---- reading -------------------------------------------------------------------------
     def part_names(self) -> list[str]:
         return sorted(p.name for p in self.images_dir.glob("part-*.parquet"))
@@ -121,6 +153,13 @@ def _read_parts(folder: Path, names: list[str], schema: pa.Schema, columns):
         empty = schema if cols is None else pa.schema([schema.field(c) for c in cols])
         return empty.empty_table().to_pandas()
     return pa.concat_tables(tables).to_pandas()
+
+
+def _replace_table(table: pa.Table, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp)
+    _fsync(tmp)
+    os.replace(tmp, path)
 
 
 def _fsync(path: Path) -> None:

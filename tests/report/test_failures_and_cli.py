@@ -29,6 +29,50 @@ def test_corrupt_and_missing_images_are_recorded_as_failed(tmp_path):
     assert "Failed images (3)" in (out / "report.html").read_text()
 
 
+def test_retry_failed_recomputes_fixed_images_only_when_asked(tmp_path):
+    data = make_dataset(tmp_path / "data", n=4, broken=True)
+    out = tmp_path / "out"
+    args = ["report", *BASE_ARGS, "--data", str(data), "--out", str(out), "--workers", "0",
+            "--batch-size", "3", "--part-size", "2", "--quiet"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    # the corrupt file gets fixed; the missing and the truncated ones stay broken
+    (data.parent / "garbage.jpg").write_bytes((data.parent / "p1.jpg").read_bytes())
+    assert CliRunner().invoke(main, args).exit_code == 0
+    images, _ = read_rows(out)
+    assert images.set_index("image_id").loc["garbage", "status"] == "failed"  # a plain resume skips it
+
+    result = CliRunner().invoke(main, [*args, "--retry-failed"])
+    assert result.exit_code == 0, result.output
+    images, concepts = read_rows(out)
+    assert not images.image_id.duplicated().any() and len(images) == 7
+    status = images.set_index("image_id").status
+    assert status["garbage"] == "ok" and status["missing"] == status["truncated"] == "failed"
+    assert concepts.image_id.eq("garbage").any()
+    assert not list(out.rglob("*.tmp"))
+    # the fixed image's rows equal those of the image whose bytes it now has
+    ok = concepts.set_index("image_id")
+    pd.testing.assert_frame_equal(ok.loc[["garbage"]].reset_index(drop=True), ok.loc[["img001"]].reset_index(drop=True))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"]["failed"] == 2
+
+
+def test_forget_failed_leaves_no_empty_parts(tmp_path):
+    from geoxai.report.store import PartStore
+
+    store = PartStore(tmp_path)
+    store.prepare()
+    row = {"image_id": "a", "path": "a.jpg", "lat": 0.0, "lon": 0.0, "status": "failed", "error": "gone"}
+    only_failed = store.write_part([row], [])
+    mixed = store.write_part([{**row, "image_id": "b"}, {**row, "image_id": "c", "status": "ok", "error": None}],
+                             [{"image_id": "c", "concept": "sky", "concept_index": 2, "ci": 0.5, "tki": 0.1,
+                               "size": 0.2, "valid": True}])
+    assert store.forget_failed({"a", "c"}) == 1  # only failed rows of the given ids
+    assert store.part_names() == [mixed] and not (store.concepts_dir / only_failed).exists()
+    assert store.finished_ids() == {"b", "c"}
+    assert store.forget_failed() == 1
+    assert store.finished_ids() == {"c"} and len(store.read_concepts()) == 1
+
+
 def test_help_lists_run_options_and_merge():
     result = CliRunner().invoke(main, ["report", "--help"])
     assert result.exit_code == 0
