@@ -21,7 +21,9 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-# exact types only: subclasses (timm's BatchNormAct2d, SyncBatchNorm, ...) may do more than the affine map
+# BatchNorm: exact types only, subclasses (timm's BatchNormAct2d, ...) may do more than the affine
+# map. Convolutions: subclasses too (EfficientNet's static "same" padding); one that transforms
+# its weight in forward (weight standardisation) fails the probe check and nothing is folded.
 _BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
@@ -53,7 +55,7 @@ def conv_batchnorm_pairs(model: nn.Module, probe: torch.Tensor) -> list[tuple[st
     handles = []
     try:
         for module in names:
-            if type(module) in _CONVS and not module._forward_hooks and not module._forward_pre_hooks:
+            if isinstance(module, _CONVS) and not module._forward_hooks and not module._forward_pre_hooks:
                 handles.append(module.register_forward_hook(after_conv))
             elif (type(module) in _BATCHNORMS and module.running_mean is not None
                   and not module._forward_hooks and not module._forward_pre_hooks):

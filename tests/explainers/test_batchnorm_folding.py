@@ -80,6 +80,27 @@ def test_conv_output_used_elsewhere_is_not_folded():
                 assert torch.equal(model(x), reference)
 
 
+class StandardisedConv(nn.Conv2d):
+    """Weight standardisation (timm's StdConv2d): rescaling the weight is undone in forward."""
+
+    def forward(self, x):
+        w = self.weight
+        w = (w - w.mean((1, 2, 3), keepdim=True)) / (w.std((1, 2, 3), keepdim=True) + 1e-5)
+        return nn.functional.conv2d(x, w, self.bias, self.stride, self.padding)
+
+
+def test_conv_subclass_that_rewrites_its_weight_is_not_folded():
+    model = nn.Sequential(StandardisedConv(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.LazyLinear(2))
+    x = torch.randn(2, 3, 6, 6)
+    model(x)
+    with torch.no_grad():
+        model[1].running_var.uniform_(0.2, 3)
+    model.eval()
+    assert conv_batchnorm_pairs(model, x[:1]) == [("0", "1")]
+    with pytest.warns(UserWarning, match="changed this model's output"), batchnorm_folded(model, x[:1]) as folded:
+        assert folded == 0
+
+
 class Odd(nn.Module):
     def __init__(self, bn: nn.Module, twice: bool = False):
         super().__init__()

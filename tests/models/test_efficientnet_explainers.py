@@ -29,3 +29,17 @@ def test_blocks_are_the_papers_32_mbconv_blocks(effnet):
 def test_every_explainer_runs_on_efficientnet_b4(effnet, name, options):
     maps = check_explainer(geoxai.load_explainer(name, **options), effnet)
     assert maps.shape[-2:] == (64, 64) and torch.isfinite(maps).all()
+
+
+def test_fold_batchnorm_folds_efficientnet_and_keeps_the_map(effnet):
+    from geoxai.explainers._batchnorm import conv_batchnorm_pairs
+    from geoxai.explainers.ig_smoothgrad import IGSmoothGrad
+    from geoxai.testing import synthetic_photo
+
+    batch = effnet.prepare([synthetic_photo(seed=1, height=80, width=90)])
+    # static-"same"-padding conv subclasses count: stem + head + 3 per block, 2 in the two blocks without expansion
+    assert len(conv_batchnorm_pairs(effnet, effnet.as_input(batch))) == 96
+    ref = IGSmoothGrad(n_steps=4, n_samples=2).explain(effnet, batch)
+    folded = IGSmoothGrad(n_steps=4, n_samples=2, fold_batchnorm=True).explain(effnet, batch)
+    assert not torch.equal(folded, ref)
+    torch.testing.assert_close(folded, ref, rtol=0, atol=1e-3 * ref.max().item())
