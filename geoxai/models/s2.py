@@ -15,7 +15,6 @@ Weights:
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np

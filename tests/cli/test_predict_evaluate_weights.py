@@ -19,7 +19,7 @@ def run(*args):
 
 
 def test_every_command_has_help():
-    for name, cmd in main.commands.items():
+    for name in main.commands:
         result = run(name, "--help")
         assert result.exit_code == 0 and "Usage" in result.output, name
 

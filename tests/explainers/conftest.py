@@ -1,7 +1,6 @@
 """A small torchvision ResNet-18 wrapped as a GeoModel, for the ResNet-specific checks."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 import torchvision

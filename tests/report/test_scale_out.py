@@ -54,7 +54,6 @@ def test_merge_refuses_different_configurations(reference_report, tmp_path):
 def test_merge_refuses_the_same_image_from_two_folders_with_other_rows(reference_report, tmp_path):
     import shutil
 
-    import pyarrow.parquet as pq
 
     a, b = tmp_path / "a", tmp_path / "b"
     shutil.copytree(reference_report, a)
