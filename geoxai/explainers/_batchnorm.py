@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,23 +35,26 @@ def conv_batchnorm_pairs(model: nn.Module, probe: torch.Tensor) -> list[tuple[st
     Only modules in eval mode called exactly once in the probe pass, BatchNorms with running
     statistics (without them, eval mode normalises with batch statistics) and modules without
     hooks of their own qualify."""
+    return _probe(model, probe)[0]
+
+
+def _probe(model: nn.Module, probe: torch.Tensor) -> tuple[list[tuple[str, str]], Any]:
+    """The foldable pairs and the model's output on ``probe``, from one forward pass."""
     names = {module: name for name, module in model.named_modules(remove_duplicate=False)}
-    calls: dict[str, int] = {}
-    produced: dict[int, tuple[str, torch.Tensor]] = {}
-    fed: list[tuple[str, str]] = []
+    calls: Counter[nn.Module] = Counter()
+    produced: dict[int, tuple[nn.Module, torch.Tensor]] = {}
+    fed: list[tuple[nn.Module, nn.Module]] = []
 
     def after_conv(module, _args, output):
-        name = names[module]
-        calls[name] = calls.get(name, 0) + 1
+        calls[module] += 1
         if isinstance(output, torch.Tensor):
-            produced[id(output)] = (name, output)  # keep the tensor alive so its id stays unique
+            produced[id(output)] = (module, output)  # keep the tensor alive so its id stays unique
 
     def before_batchnorm(module, args):
-        name = names[module]
-        calls[name] = calls.get(name, 0) + 1
+        calls[module] += 1
         source = produced.get(id(args[0])) if args else None
         if source is not None and source[1] is args[0]:
-            fed.append((source[0], name))
+            fed.append((source[0], module))
 
     handles = []
     try:
@@ -61,13 +65,13 @@ def conv_batchnorm_pairs(model: nn.Module, probe: torch.Tensor) -> list[tuple[st
                   and not module._forward_hooks and not module._forward_pre_hooks):
                 handles.append(module.register_forward_pre_hook(before_batchnorm))
         with torch.no_grad():
-            model(probe)
+            output = model(probe)
     finally:
         for handle in handles:
             handle.remove()
-    modules = dict(model.named_modules(remove_duplicate=False))
-    return [(conv, bn) for conv, bn in fed
-            if calls[conv] == 1 and calls[bn] == 1 and not modules[conv].training and not modules[bn].training]
+    pairs = [(names[conv], names[bn]) for conv, bn in fed
+             if calls[conv] == 1 and calls[bn] == 1 and not conv.training and not bn.training]
+    return pairs, output
 
 
 @contextlib.contextmanager
@@ -78,17 +82,15 @@ def batchnorm_folded(model: nn.Module, probe: torch.Tensor, enabled: bool = True
     if not enabled or model.training:
         yield 0
         return
-    pairs = conv_batchnorm_pairs(model, probe)
+    pairs, output = _probe(model, probe)
     if not pairs:
         yield 0
         return
-    modules = dict(model.named_modules(remove_duplicate=False))
-    with torch.no_grad():
-        before = _flat_output(model(probe))
+    before = _flat_output(output)
     swapped: list[tuple[nn.Module, str, nn.Module]] = []
     try:
         for conv_name, bn_name in pairs:
-            folded = fuse_conv_bn_eval(modules[conv_name], modules[bn_name])
+            folded = fuse_conv_bn_eval(model.get_submodule(conv_name), model.get_submodule(bn_name))
             for param in folded.parameters():
                 param.requires_grad_(False)
             _swap(model, conv_name, folded, swapped)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import zlib
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -45,7 +44,7 @@ def write_examples(out: Path, config: ReportConfig, images: pd.DataFrame, n: int
                    device: str | None = None, radius_km: float = 750.0) -> list[dict]:
     from ..concept_influence import concept_influence
     from ..viz.figure import explanation_figure
-    from .worker import load_components
+    from .worker import load_components, seed_global_torch
 
     folder = out / EXAMPLES_DIR
     folder.mkdir(exist_ok=True)
@@ -59,7 +58,7 @@ def write_examples(out: Path, config: ReportConfig, images: pd.DataFrame, n: int
             if record["pixels"] is None:
                 continue  # the file changed or vanished since the main pass
             batch = ImageBatch(torch.from_numpy(record["pixels"])[None], [row.image_id])
-            torch.manual_seed((config.seed * 1_000_003 + zlib.crc32(row.image_id.encode())) % 2**63)
+            seed_global_torch(config.seed, row.image_id)
             prediction = model.predict(batch, top_k=25)[0]
             maps = explainer.explain(model, batch).detach().float().cpu()
             segmentation = segmenter.segment(batch).cpu()

@@ -42,6 +42,11 @@ def load_components(config: ReportConfig, device: str | None = None):
     return model, explainer, segmenter
 
 
+def seed_global_torch(seed: int, first_image_id: str) -> None:
+    """Seed torch's global generator for the batch that starts with ``first_image_id``."""
+    torch.manual_seed((seed * 1_000_003 + zlib.crc32(first_image_id.encode())) % 2**63)
+
+
 class ReportWorker:
     """Holds one replica of the model, explainer and segmenter; turns records into rows."""
 
@@ -74,7 +79,7 @@ class ReportWorker:
         # generator gives the same maps for the same batch whether it runs first, after a resume,
         # in a shard or on a Ray actor. (ig-smoothgrad seeds each image's noise itself, so its
         # rows do not even depend on the batch boundaries.)
-        torch.manual_seed((self.config.seed * 1_000_003 + zlib.crc32(batch.ids[0].encode())) % 2**63)
+        seed_global_torch(self.config.seed, batch.ids[0])
         model = self.model
         with torch.no_grad():
             probs = model.cell_probabilities(model.as_input(batch))
