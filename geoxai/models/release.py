@@ -25,6 +25,12 @@ import yaml
 CHECKPOINT_NAMES = ("base.ckpt",)
 
 
+def release_view_sizes(input_size: int) -> tuple[int, tuple[int, ...]]:
+    """(resize, test-time resizes) of the public evaluation code for a crop of ``input_size``:
+    resize to 320 and, for crops below 250 px, to 256 as well (256 for the single view)."""
+    return (256, (320, 256)) if input_size < 250 else (320, (320,))
+
+
 class _LenientLoader(yaml.SafeLoader):
     """safe_load that reads unknown python tags (``!!python/object:argparse.Namespace`` ...) as the
     plain mapping / list / scalar they wrap, without constructing any object."""

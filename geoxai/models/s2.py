@@ -24,7 +24,7 @@ import torch
 from ..partitions.s2 import id_to_token, link_s2_hierarchy, read_s2_partitioning, read_s2_partitionings
 from ..types import Partitioning
 from .multipartition import MultiPartitionGeoModel
-from .release import is_release, open_release
+from .release import is_release, open_release, release_view_sizes
 
 #: |C| of coarse / middle / fine in the paper (Table 1) and in the official CSV files
 PAPER_NUM_CLASSES = (3298, 7202, 12893)
@@ -66,8 +66,8 @@ class S2Model(MultiPartitionGeoModel):
                 parts = _partitions(partitions) if partitions is not None else \
                     _named(read_s2_partitionings(rel.partition_files()), rel.shortnames())
                 size = input_size or rel.image_size
-                self._build(parts, arch, hierarchical, size, 256 if size < 250 else 320,
-                            (320, 256) if size < 250 else (320,), crop_aggregation, init_weights=not strict)
+                self._build(parts, arch, hierarchical, size, *release_view_sizes(size), crop_aggregation,
+                            init_weights=not strict)
                 self.load_checkpoint(rel.checkpoint, strict=strict)
                 self.weights_source = str(rel.source)
             return

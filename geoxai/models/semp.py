@@ -20,7 +20,7 @@ from ..partitions.semp import SemPHierarchy
 from ..partitions.semp_files import HIERARCHY, load_semp, read_hierarchy, read_public_partitionings
 from ..types import Partitioning
 from .multipartition import MultiPartitionGeoModel, read_checkpoint
-from .release import Release, is_release, open_release
+from .release import Release, is_release, open_release, release_view_sizes
 
 RELEASE_WEIGHTS = "semp-wacv22-efficientnet-b4"
 
@@ -87,10 +87,10 @@ class SemPModel(MultiPartitionGeoModel):
             raise ValueError("the semp model needs its partitionings: pass partitions=DIR "
                              "(from `geoxai partition build --kind semp`) or the release with weights=PATH")
         size = int(input_size or 224)
+        resize_size, tta_resizes = release_view_sizes(size)
         super().__init__(
             parts, backbone=backbone or "resnet50", hierarchical=hierarchical, input_size=size,
-            # the public evaluation resizes to 320 and, for crops below 250 px, again to 256
-            resize_size=256 if size < 250 else 320, tta_resizes=(320, 256) if size < 250 else (320,),
+            resize_size=resize_size, tta_resizes=tta_resizes,
             crop_aggregation=crop_aggregation,
         )
         self.hierarchy = hierarchy

@@ -63,13 +63,6 @@ def token_to_id(token: str) -> int:
     return int(token.ljust(16, "0"), 16)
 
 
-def token_level(token: str) -> int:
-    cell = s2sphere.CellId(token_to_id(token))
-    if not cell.is_valid():
-        raise ValueError(f"{token!r} is not a valid S2 cell token")
-    return int(cell.level())
-
-
 # ---- building -------------------------------------------------------------------------------------
 def _adaptive_cells(leaves: np.ndarray, tau_min: int, tau_max: int, level_min: int, level_max: int
                     ) -> np.ndarray:

@@ -149,9 +149,10 @@ def replace_by_paths(vectors: Sequence[Sequence[str]], hierarchy: SemPHierarchy)
     return out
 
 
-def finest_eligible(paths: Sequence[Sequence[str]], tau_min: int) -> list[str | None]:
-    """Each sample's finest location that at least ``tau_min`` samples have on their path."""
-    on_path = location_counts(paths)
+def finest_eligible(paths: Sequence[Sequence[str]], tau_min: int, on_path: Counter | None = None) -> list[str | None]:
+    """Each sample's finest location that at least ``tau_min`` samples have on their path
+    (``on_path``: ``location_counts(paths)``, when the caller already has it)."""
+    on_path = location_counts(paths) if on_path is None else on_path
     return [next((k for k in path if on_path[k] >= tau_min), None) for path in paths]
 
 
@@ -187,14 +188,15 @@ def build_semp_partitionings(
     vectors = drop_rare_locations([keys_of(a) for a in addresses], int(tau_d))
     hierarchy = build_hierarchy(vectors, names)
     paths = replace_by_paths(vectors, hierarchy)
-    used = np.array([k is not None for k in finest_eligible(paths, taus[0])], dtype=bool)
+    on_path = location_counts(paths)  # the same for every tau_min
+    assigned_per_level = [finest_eligible(paths, tau, on_path) for tau in taus]
+    used = np.array([k is not None for k in assigned_per_level[0]], dtype=bool)
     if not used.any():
         raise ValueError(f"no location has {taus[0]} samples on its path (tau_min) after filtering "
                          f"with tau_d={tau_d}: {len(lat)} coordinates are too few")
     targets = np.full((len(lat), len(taus)), -1, dtype=np.int64)
     parts: list[Partitioning] = []
-    for level, tau in enumerate(taus):
-        assigned = finest_eligible(paths, tau)
+    for level, (tau, assigned) in enumerate(zip(taus, assigned_per_level)):
         members: dict[str, list[int]] = defaultdict(list)
         for i in np.flatnonzero(used):
             members[assigned[i]].append(int(i))
