@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import functools
 import json
+from pathlib import Path
+from typing import Sequence
 
 import click
 
@@ -27,6 +29,16 @@ def friendly_errors(func):
             raise click.ClickException(str(message)) from None
 
     return wrapper
+
+
+def unique_stems(paths: Sequence[Path], separator: str) -> list[str]:
+    """File stems, made unique (``photo``, ``photo<separator>2``) when folders hold same-named photos."""
+    seen: dict[str, int] = {}
+    stems = []
+    for p in paths:
+        seen[p.stem] = seen.get(p.stem, 0) + 1
+        stems.append(p.stem if seen[p.stem] == 1 else f"{p.stem}{separator}{seen[p.stem]}")
+    return stems
 
 
 def parse_options(pairs: tuple[str, ...]) -> dict:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..io.atomic import atomic_path, write_text_atomic
-from ._common import friendly_errors, parse_options
+from ._common import friendly_errors, parse_options, unique_stems
 
 
 @dataclass
@@ -148,16 +148,6 @@ def parse_truth(text: str | None) -> tuple[float, float] | None:
     return lat, lon
 
 
-def unique_stems(paths: list[Path]) -> list[str]:
-    seen: dict[str, int] = {}
-    stems = []
-    for p in paths:
-        n = seen.get(p.stem, 0)
-        seen[p.stem] = n + 1
-        stems.append(p.stem if n == 0 else f"{p.stem}_{n + 1}")
-    return stems
-
-
 def explainer_options(explainer, overrides: dict[str, Any]) -> dict[str, Any]:
     resolved = getattr(explainer, "resolved_options", None)
     return resolved(**overrides) if resolved else {**explainer.options, **overrides}
@@ -240,7 +230,7 @@ def command(images, model_name, explainer_name, target, options, model_options, 
     if not paths:
         raise ValueError("no images found in " + ", ".join(map(str, images)))
     out_dir.mkdir(parents=True, exist_ok=True)
-    stems = unique_stems(paths)
+    stems = unique_stems(paths, separator="_")
     failures = written = 0
     for start in range(0, len(paths), batch_size):
         loaded, ok_paths, ok_stems = [], [], []

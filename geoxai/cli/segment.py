@@ -5,18 +5,7 @@ from pathlib import Path
 
 import click
 
-from ._common import friendly_errors, parse_options, readable_images
-
-
-def _output_stems(paths: list[Path]) -> list[str]:
-    """File stems, made unique (``photo``, ``photo-2``) when folders hold same-named photos."""
-    seen: dict[str, int] = {}
-    out = []
-    for p in paths:
-        stem = p.stem
-        seen[stem] = seen.get(stem, 0) + 1
-        out.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
-    return out
+from ._common import friendly_errors, parse_options, readable_images, unique_stems
 
 
 @click.command("segment")
@@ -54,7 +43,7 @@ def command(images: tuple[Path, ...], segmenter_name: str, weights: Path | None,
     segmenter = load_segmenter(segmenter_name, **opts)
     out_dir.mkdir(parents=True, exist_ok=True)
     failures: list = []
-    stems = _output_stems(paths)
+    stems = unique_stems(paths, separator="-")
     for index, path, image in readable_images(paths, failures):
         stem = stems[index]
         pixels = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).contiguous()

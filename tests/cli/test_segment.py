@@ -84,3 +84,13 @@ def test_missing_weights_folder_is_one_line_error(photo_files, tmp_path):
 def test_help():
     result = CliRunner().invoke(main, ["segment", "--help"])
     assert result.exit_code == 0 and "paletted PNG" in result.output
+
+
+def test_same_named_photos_get_unique_output_stems():
+    from pathlib import Path
+
+    from geoxai.cli._common import unique_stems
+
+    paths = [Path("a/photo.jpg"), Path("b/photo.png"), Path("c/other.jpg"), Path("d/photo.jpg")]
+    assert unique_stems(paths, separator="-") == ["photo", "photo-2", "other", "photo-3"]
+    assert unique_stems(paths, separator="_") == ["photo", "photo_2", "other", "photo_3"]
