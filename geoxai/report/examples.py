@@ -25,12 +25,12 @@ def pick_examples(images: pd.DataFrame, n: int, radius_km: float = 750.0) -> pd.
     ok = images[images["status"] == "ok"].sort_values("image_id")
     correct = ok[ok["gcd_km"] <= radius_km]
     incorrect = ok[ok["gcd_km"] > radius_km]
-    picked = []
+    pools, taken, picked = (correct, incorrect), [0, 0], []
     for i in range(n):
-        for pool in (correct, incorrect) if i % 2 == 0 else (incorrect, correct):
-            j = sum(1 for p in picked if p in set(pool.index))
-            if j < len(pool):
-                picked.append(pool.index[j])
+        for which in (0, 1) if i % 2 == 0 else (1, 0):
+            if taken[which] < len(pools[which]):
+                picked.append(pools[which].index[taken[which]])
+                taken[which] += 1
                 break
     return ok.loc[picked]
 

@@ -8,13 +8,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
-
-from ..io.atomic import write_text_atomic
+from ..io.atomic import atomic_path, write_text_atomic
 from .config import read_config
 from .html import render_html, write_html
 from .store import PartStore
-from .summary import ReportSummary, accuracy_table_text, concept_table_text, summarize
+from .summary import ReportSummary, accuracy_table_text, concept_table_text, split_rows, summarize
 
 PLOTS_DIR = "plots"
 
@@ -28,8 +26,8 @@ def finalize(out: Path, radius_km: float = 750.0, min_images: int = 100, example
     concepts = store.read_concepts(columns=["image_id", "concept", "ci", "valid"])
     summary = summarize(images, concepts, radius_km=radius_km, min_images=min_images, config=asdict(config))
 
-    summary.concepts.to_csv(out / ".summary.csv.tmp", index=False)
-    (out / ".summary.csv.tmp").replace(out / "summary.csv")
+    with atomic_path(out / "summary.csv") as tmp:
+        summary.concepts.to_csv(tmp, index=False)
     write_text_atomic(out / "summary.json", summary.to_json())
     markdown = (f"# Concept influence\n\n{concept_table_text(summary, markdown=True)}\n"
                 f"# Accuracy\n\n{accuracy_table_text(summary, markdown=True)}")
@@ -53,9 +51,7 @@ def write_plots(out: Path, summary: ReportSummary, images, concepts) -> dict[str
     folder.mkdir(exist_ok=True)
     plot_medians(summary.concepts, summary.radius_km, folder / "ci_median.png")
     ok = images[images["status"] == "ok"]
-    correct = ok.set_index("image_id")["gcd_km"] <= summary.radius_km
-    rows = concepts[concepts["valid"] & concepts["image_id"].isin(correct.index)].copy()
-    rows["split"] = np.where(rows["image_id"].map(correct).astype(bool), "correct", "incorrect")
+    rows = split_rows(concepts, ok.set_index("image_id")["gcd_km"] <= summary.radius_km)
     names = summary.concepts["concept"].tolist()
     plot_distributions(rows, names, folder / "ci_distribution.png")
     return {"Median ci, correct vs incorrect": f"{PLOTS_DIR}/ci_median.png",

@@ -84,10 +84,10 @@ def run_ray(config: ReportConfig, pending: Sequence[Any], store: PartStore, opti
     ray = _connect(options.ray_address)
     from ray.data import ActorPoolStrategy
 
-    from .worker import load_components
+    from .worker import load_report_model
 
     # The view transform is built from a throwaway CPU model here, so decode tasks need no model.
-    model, _, _ = load_components(config, device="cpu")
+    model = load_report_model(config).to("cpu")
     view = view_function(model)
     del model
     gpus = int(ray.cluster_resources().get("GPU", 0))

@@ -22,7 +22,7 @@ from typing import Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..io.atomic import write_text_atomic
+from ..io.atomic import atomic_path, write_text_atomic
 
 IMAGES = "images"
 CONCEPTS = "concepts"
@@ -156,10 +156,9 @@ def _read_parts(folder: Path, names: list[str], schema: pa.Schema, columns):
 
 
 def _replace_table(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp)
-    _fsync(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+        _fsync(tmp)
 
 
 def _fsync(path: Path) -> None:

@@ -40,6 +40,14 @@ class ReportSummary:
         return json.dumps(self.to_dict(), indent=2)
 
 
+def split_rows(concepts: pd.DataFrame, correct: pd.Series) -> pd.DataFrame:
+    """The valid concept rows of explained images, with a ``split`` column (correct/incorrect);
+    ``correct``: per explained image id, whether its GCD is within the radius."""
+    rows = concepts[concepts["valid"] & concepts["image_id"].isin(correct.index)].copy()
+    rows["split"] = np.where(rows["image_id"].map(correct).astype(bool), "correct", "incorrect")
+    return rows
+
+
 def summarize(images: pd.DataFrame, concepts: pd.DataFrame, radius_km: float = 750.0,
               min_images: int = 100, config: dict | None = None) -> ReportSummary:
     """Per-concept images, median and mean ci, split by GCD <= radius (correct) or not.
@@ -50,8 +58,7 @@ def summarize(images: pd.DataFrame, concepts: pd.DataFrame, radius_km: float = 7
     """
     ok = images[images["status"] == "ok"]
     correct = ok.set_index("image_id")["gcd_km"] <= radius_km
-    rows = concepts[concepts["valid"] & concepts["image_id"].isin(correct.index)].copy()
-    rows["split"] = np.where(rows["image_id"].map(correct).astype(bool), "correct", "incorrect")
+    rows = split_rows(concepts, correct)
     stats = rows.groupby(["concept", "split"])["ci"].agg(images="count", ci_median="median", ci_mean="mean")
     table = stats.unstack("split")
     table.columns = [f"{split}_{stat}" for stat, split in table.columns]

@@ -16,19 +16,25 @@ from ..types import ImageBatch
 from .config import ReportConfig
 
 
-def load_components(config: ReportConfig, device: str | None = None):
-    """Build (model, explainer, segmenter) from a config, on ``device`` (default: CUDA if present)."""
-    from ..plugins import load_explainer, load_model, load_segmenter
+def load_report_model(config: ReportConfig):
+    """The config's model with its options and weights, as its plugin builds it."""
+    from ..plugins import load_model
 
     model_options = dict(config.model_options)
     if config.weights:
         model_options["weights"] = config.weights
     try:
-        model = load_model(config.model, **model_options)
+        return load_model(config.model, **model_options)
     except TypeError as exc:
         raise ValueError(f"model {config.model!r} rejected its options {sorted(model_options)}: {exc}") from None
+
+
+def load_components(config: ReportConfig, device: str | None = None):
+    """Build (model, explainer, segmenter) from a config, on ``device`` (default: CUDA if present)."""
+    from ..plugins import load_explainer, load_segmenter
+
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = model.to(device).eval()
+    model = load_report_model(config).to(device).eval()
     explainer = load_explainer(config.explainer, **config.explainer_options)
     if "seed" not in config.explainer_options and "seed" in getattr(explainer, "defaults", {}):
         # --seed must reach explainers that draw their noise from a generator of their own
@@ -93,7 +99,7 @@ class ReportWorker:
         ci, tki = influence.ci.cpu().numpy(), influence.tki.cpu().numpy()
         size, valid = influence.size.cpu().numpy(), influence.valid.cpu().numpy()
         # present = the concept has pixels of its own (a dilated mask may reach beyond them)
-        present = getattr(influence, "concept_pixels", influence.size).cpu().numpy() > 0
+        present = influence.concept_pixels.cpu().numpy() > 0
         keys = model.finest.keys
         image_rows, concept_rows = [], []
         for b, (record, pred) in enumerate(zip(records, predictions)):

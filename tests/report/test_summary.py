@@ -105,3 +105,17 @@ def test_outputs_exist_and_html_is_offline(reference_report):
     assert len(figures) == 2 and all(f"examples/{f.name}" in html for f in figures)
     manifest = (reference_report / "manifest.txt").read_text().split()
     assert manifest == sorted(f"img{i:03d}" for i in range(24))
+
+
+def test_pick_examples_alternates_correct_and_incorrect_then_fills_up():
+    import pandas as pd
+
+    from geoxai.report.examples import pick_examples
+
+    images = pd.DataFrame({"image_id": ["a", "b", "c", "d", "e", "f"],
+                           "status": ["ok", "ok", "ok", "failed", "ok", "ok"],
+                           "gcd_km": [10.0, 5000.0, 20.0, None, 30.0, 40.0]})
+    # correct (<= 750 km): a, c, e, f; incorrect: b; d failed
+    assert pick_examples(images, 4)["image_id"].tolist() == ["a", "b", "c", "e"]
+    assert pick_examples(images, 10)["image_id"].tolist() == ["a", "b", "c", "e", "f"]
+    assert pick_examples(images, 0).empty
