@@ -29,9 +29,6 @@ class Target(abc.ABC):
         """The single cell per image [B] for cell targets, or None for regions."""
         return None
 
-    def describe(self) -> str:
-        return str(self)
-
 
 @dataclass(frozen=True)
 class PredictedCell(Target):
@@ -84,8 +81,7 @@ class Region(Target):
         return cells
 
     def score(self, model, scores):
-        cells = self.resolve(model).to(scores.device)
-        return torch.softmax(scores, dim=1).index_select(1, cells).sum(dim=1)
+        return region_probability(scores, self.resolve(model).to(scores.device))
 
     def __str__(self) -> str:
         if self.node is not None:
@@ -93,6 +89,11 @@ class Region(Target):
         if self.within is not None:
             return "within:{},{},{}".format(*self.within)
         return "cells:" + ",".join(map(str, self.cell_indices or ()))
+
+
+def region_probability(scores: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+    """Summed softmax probability of ``cells`` for every row of ``scores``."""
+    return torch.softmax(scores, dim=1).index_select(1, cells).sum(dim=1)
 
 
 def parse_target(spec: "str | int | Target | None") -> Target:
@@ -125,8 +126,3 @@ def parse_target(spec: "str | int | Target | None") -> Target:
     raise ValueError(
         f"invalid target {text!r}: use predicted, cell:INDEX, region:NODE, within:LAT,LON,KM or cells:I,J,..."
     )
-
-
-def target_scores(model: "GeoModel", scores: torch.Tensor, target: "Target | str | None") -> torch.Tensor:
-    return parse_target(target).score(model, scores)
-

@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterator
 import torch
 
 from ..interfaces import Explainer, GeoModel
-from ..targets import Cell, PredictedCell, Target, parse_target
+from ..targets import Cell, PredictedCell, Region, Target, parse_target, region_probability
 from ..types import ImageBatch
 
 #: (scores [N, C], rows [N] = which image of the batch each row belongs to) -> [N] scalars
@@ -62,6 +62,14 @@ def fixed_target(model: GeoModel, x: torch.Tensor, target: Target | str | None) 
     if isinstance(target, Cell):
         with torch.no_grad():
             target._checked(model(x[:1]))
+    if isinstance(target, Region):
+        # resolved once here, not on every forward pass of an explainer's inner loop
+        region = target.resolve(model).to(x.device)
+
+        def score(scores: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+            return region_probability(scores, region)
+
+        return target, score
 
     def score(scores: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         return target.score(model, scores)
