@@ -86,20 +86,17 @@ def download(wf: WeightFile | str, progress: bool = True, force: bool = False, t
     dest = cached_path(wf)
     if dest.exists() and not force:
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + f".part-{os.getpid()}")
     try:
-        with urllib.request.urlopen(wf.url, timeout=timeout) as resp, open(tmp, "wb") as out:
-            total = int(resp.headers.get("Content-Length") or 0) or wf.size
-            bar = _progress(total, f"{wf.name}", progress)
-            for block in iter(lambda: resp.read(1 << 20), b""):
-                out.write(block)
-                bar.update(len(block))
-            bar.close()
-        verify(wf, tmp)
-        os.replace(tmp, dest)
+        with atomic_path(dest) as tmp:  # a failed or interrupted download leaves nothing behind
+            with urllib.request.urlopen(wf.url, timeout=timeout) as resp, open(tmp, "wb") as out:
+                total = int(resp.headers.get("Content-Length") or 0) or wf.size
+                bar = _progress(total, f"{wf.name}", progress)
+                for block in iter(lambda: resp.read(1 << 20), b""):
+                    out.write(block)
+                    bar.update(len(block))
+                bar.close()
+            verify(wf, tmp)
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        tmp.unlink(missing_ok=True)
         if isinstance(exc, ChecksumError):
             raise
         raise WeightsUnavailableError(missing_message(wf, reason=str(getattr(exc, "reason", exc)))) from None
@@ -136,7 +133,6 @@ def install_local(name: str, source: str | os.PathLike, copy: bool = True) -> Pa
     """Put a file obtained elsewhere into the cache after checking it."""
     wf = get(name)
     dest = cached_path(wf)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     verify(wf, Path(source))
     with atomic_path(dest) as tmp:
         (shutil.copyfile if copy else shutil.move)(source, tmp)

@@ -49,7 +49,7 @@ def test_download_verifies_and_caches(server):
     assert path == weights.cached_path(wf) and path.read_bytes() == PAYLOAD
     assert str(weights.geoxai_home()) in str(path)
     assert weights.resolve("t-http") == path  # cached: no second download
-    assert not list(path.parent.glob("*.part-*"))
+    assert not list(path.parent.glob("*.part-*")) and not list(path.parent.glob(".*.tmp"))
 
 
 def test_checksum_mismatch_is_refused_and_leaves_nothing(server):
