@@ -15,7 +15,8 @@ from torch import nn
 
 from ..interfaces import GeoModel
 from ..types import ImageBatch
-from ._common import BaseExplainer, fixed_target, model_input, untouched
+from ..targets import parse_target
+from ._common import BaseExplainer, model_input, to_maps, untouched
 
 #: classes that are the "blocks" of common CNNs (torchvision ResNet, timm/torchvision EfficientNet...)
 BLOCK_CLASSES = ("BasicBlock", "Bottleneck", "MBConv", "FusedMBConv", "InvertedResidual",
@@ -50,11 +51,12 @@ def recording(layers: list[nn.Module]) -> Iterator[list[torch.Tensor | None]]:
 
 def layer_cams(model: GeoModel, x: torch.Tensor, target, layers: list[nn.Module]) -> list[torch.Tensor]:
     """Grad-CAM of each layer at its own resolution: ReLU(sum_k mean_ij(dS/dA_k) A_k), [B, h, w]."""
-    _, score = fixed_target(model, x, target)
-    rows = torch.arange(x.shape[0], device=x.device)
+    # One pass: only the clean images are scored, so the target (the predicted cell included) is
+    # read from the explained pass itself (no separate pass to fix it, as the IG paths need).
+    target = parse_target(target)
     inp = x.clone().requires_grad_(True)  # so activations need grad even with frozen weights
     with recording(layers) as acts, torch.enable_grad():
-        out = score(model(inp), rows)
+        out = target.score(model, model(inp))
     missing = [i for i, a in enumerate(acts) if a is None]
     if missing:
         raise ValueError(f"CAM layer #{missing[0]} was not used by the model's forward pass")
@@ -134,4 +136,4 @@ class CAMExplainer(BaseExplainer):
         modules = [model.layer(n) for n in names]
         with untouched(model):
             cams = layer_cams(model, x, target, modules)
-        return self.combine(cams, tuple(x.shape[-2:]), opts).float().cpu().contiguous()
+        return to_maps(self.combine(cams, tuple(x.shape[-2:]), opts))
