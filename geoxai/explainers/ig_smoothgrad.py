@@ -110,11 +110,9 @@ class IGSmoothGrad(BaseExplainer):
     def baseline(model: GeoModel, x: torch.Tensor, spec: Any) -> torch.Tensor:
         """The IG starting point in model-input space, broadcastable to ``x``."""
         if isinstance(spec, torch.Tensor):
-            base = spec.to(device=x.device, dtype=x.dtype)
-            if base.dtype == torch.uint8:
-                base = model.normalize(spec.to(x.device))
-            if base.ndim == 3:
-                base = base[None]
+            base = spec[None] if spec.ndim == 3 else spec
+            # uint8 pixels are normalised like images; a float tensor is already in input space
+            base = model.as_input(base).to(x.dtype) if base.dtype == torch.uint8 else base.to(x.device, x.dtype)
             try:
                 torch.broadcast_shapes(base.shape, x.shape)
             except RuntimeError:

@@ -146,3 +146,6 @@ def test_baselines(tiny_model, tiny_batch):
     assert IGSmoothGrad.baseline(tiny_model, x, "zeros").abs().sum() == 0
     custom = torch.rand(3, 64, 64)
     torch.testing.assert_close(IGSmoothGrad.baseline(tiny_model, x, custom)[0], custom)
+    # uint8 pixels are normalised: an all-zero uint8 image is the "black" baseline, not 0.0
+    zeros_u8 = torch.zeros(3, 64, 64, dtype=torch.uint8)
+    torch.testing.assert_close(IGSmoothGrad.baseline(tiny_model, x, zeros_u8), black.expand(1, 3, 64, 64))
