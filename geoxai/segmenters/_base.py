@@ -14,11 +14,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..interfaces import Segmenter
+from ..interfaces import IMAGENET_MEAN, IMAGENET_STD, Segmenter
 from ..types import ImageBatch
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 #: the release's test scales (short side, pixels) and limits, config/ade20k-hrnetv2.yaml
 RELEASE_SCALES = (300, 375, 450, 525, 600)
 RELEASE_MAX_SIZE = 1000
@@ -141,7 +139,7 @@ class ScaledSegmenter(Segmenter):
         return self.network(x)
 
     def prepare(self, pixels: torch.Tensor, short: int) -> torch.Tensor:
-        """uint8 [B, 3, H, W] -> normalised network input at one test scale."""
+        """Pixels [B, 3, H, W] (uint8 or float 0-255) -> normalised network input at one test scale."""
         size = network_input_size(pixels.shape[-2], pixels.shape[-1], short, self.max_size, self.padding)
         x = pixels.to(self.device, torch.float32)
         if size != tuple(x.shape[-2:]):
@@ -155,7 +153,8 @@ class ScaledSegmenter(Segmenter):
         size = (int(pixels.shape[-2]), int(pixels.shape[-1]))
         out = []
         for start in range(0, len(pixels), self.batch_size):
-            chunk = pixels[start:start + self.batch_size]
+            # on the device and in float once, not once per test scale
+            chunk = pixels[start:start + self.batch_size].to(self.device, torch.float32)
             logits = [self.scores(self.prepare(chunk, short)) for short in self.scales]
             if logits[0].shape[1] != len(self.concepts):
                 raise ValueError(f"segmenter {self.name!r}: the network gives {logits[0].shape[1]} class scores "
