@@ -65,7 +65,7 @@ def fix_target(model, clean_scores: torch.Tensor, target, score: str = "probabil
     cells = cells.to(clean_scores.device)
 
     def cell_score(scores: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        values = torch.softmax(scores.float(), 1) if score == "probability" else scores
+        values = torch.softmax(scores, 1) if score == "probability" else scores
         return values.gather(1, cells[rows][:, None])[:, 0]
 
     return FixedTarget(target, cells, None, cell_score, score)

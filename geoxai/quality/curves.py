@@ -179,17 +179,18 @@ def run_curves(model, x: torch.Tensor, maps: torch.Tensor, fixed, kinds=KINDS, o
     with torch.inference_mode():
         if clean_scores is None:
             clean_scores = model(x)
-        clean_scores = clean_scores.float()
         rows = torch.arange(b, device=device)
         clean_target = fixed.score(clean_scores, rows).double().cpu()
         geo = geometry(model, clean_scores, truth, radius_km)
         fills = None if fill == "road" else static_fill(x, fill, blur_sigma, seed)
 
-        # one job per distinct perturbed input: (image, number of positions removed)
+        # one job per distinct perturbed input (image, removal mode, count): deletion with c
+        # removes the c top positions, insertion with c removes all but them; the clean input
+        # (deletion 0, insertion N) is not a job and the all-fill input is shared by both
         s = len(counts)
-        removals = {c if kind == "deletion" else positions - c for kind in kinds for c in counts} - {0}
-        unique = [(img, removed) for img in range(b) for removed in sorted(removals)]
-        results: dict[tuple[int, int], tuple[float, float, float, float]] = {}
+        keys = {_job_key(kind, c, positions) for kind in kinds for c in counts} - {None}
+        unique = [(img, *key) for img in range(b) for key in sorted(keys)]
+        results: dict[tuple, tuple[float, float, float, float]] = {}
         generator = torch.Generator().manual_seed(int(seed))
         bar = tqdm(total=len(unique), unit="copy", desc=f"{'/'.join(kinds)} ({fill})", disable=not progress,
                    leave=False)
@@ -197,8 +198,10 @@ def run_curves(model, x: torch.Tensor, maps: torch.Tensor, fixed, kinds=KINDS, o
             for start in range(0, len(unique), batch_size):
                 chunk = unique[start:start + batch_size]
                 img_idx = torch.as_tensor([j[0] for j in chunk], device=device)
-                removed_n = torch.as_tensor([j[1] for j in chunk], device=device)
-                removed_mask = ranks[img_idx] < removed_n[:, None, None]           # [n, H, W]
+                count = torch.as_tensor([j[2] for j in chunk], device=device)[:, None, None]
+                top = ranks[img_idx] < count                                       # [n, H, W]
+                is_deletion = torch.as_tensor([j[1] == "deletion" for j in chunk], device=device)
+                removed_mask = torch.where(is_deletion[:, None, None], top, ~top)
                 if fills is None:
                     batch = torch.stack([
                         torch.where(removed_mask[k][None], road_impute(x[i], removed_mask[k], road_noise,
@@ -207,7 +210,7 @@ def run_curves(model, x: torch.Tensor, maps: torch.Tensor, fixed, kinds=KINDS, o
                     ])
                 else:
                     batch = torch.where(removed_mask[:, None], fills[img_idx], x[img_idx])
-                scores = model(batch).float()
+                scores = model(batch)
                 values = _measure(scores, img_idx, fixed, geo)
                 for key, value in zip(chunk, values):
                     results[key] = value
@@ -224,12 +227,12 @@ def run_curves(model, x: torch.Tensor, maps: torch.Tensor, fixed, kinds=KINDS, o
         arrays = np.full((4, b, s), np.nan)
         for img in range(b):
             for i, c in enumerate(counts):
-                removed = c if kind == "deletion" else positions - c
-                if removed == 0:
+                key = _job_key(kind, c, positions)
+                if key is None:
                     arrays[:, img, i] = (float(clean_target[img]), clean_cell_km,
                                          float(clean_mass_pred[img]), float(clean_mass_truth[img]))
                 else:
-                    arrays[:, img, i] = results[(img, removed)]
+                    arrays[:, img, i] = results[(img, *key)]
         out[kind] = Curves(
             kind=kind, order=order, fractions=fractions, score=arrays[0], km=arrays[1], mass_pred=arrays[2],
             mass_truth=arrays[3], clean_score=clean_target.numpy().astype(np.float64), image_ids=image_ids,
@@ -237,6 +240,15 @@ def run_curves(model, x: torch.Tensor, maps: torch.Tensor, fixed, kinds=KINDS, o
             options={"steps": steps, "fill": fill, "unit": unit, "order": order},
         )
     return out
+
+
+def _job_key(kind: str, count: int, positions: int) -> tuple[str, int] | None:
+    """The canonical name of a perturbed input; None for the clean input."""
+    if (kind == "deletion" and count == 0) or (kind == "insertion" and count == positions):
+        return None
+    if kind == "insertion" and count == 0:
+        return ("deletion", positions)  # all removed: the same input as deletion's last point
+    return (kind, count)
 
 
 def _measure(scores: torch.Tensor, img_idx: torch.Tensor, fixed, geo: Geometry) -> list[tuple]:

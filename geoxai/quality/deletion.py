@@ -30,7 +30,9 @@ def as_batch(model: GeoModel, images) -> tuple[ImageBatch | torch.Tensor, torch.
     if not isinstance(images, (ImageBatch, torch.Tensor)):
         raise ValueError(f"images must be an ImageBatch, a tensor [B, 3, H, W] or a list of RGB arrays, "
                          f"got {type(images).__name__}")
-    x = model.as_input(images).detach().float()
+    x = model.as_input(images).detach()
+    if not x.is_floating_point():
+        x = x.float()
     if x.ndim != 4 or x.shape[1] != 3:
         raise ValueError(f"expected images [B, 3, H, W], got shape {tuple(x.shape)}")
     return images, x
@@ -88,7 +90,7 @@ def deletion_insertion(model: GeoModel, explainer_or_maps, images, target=None, 
     try:
         images, x = as_batch(model, images)
         with torch.inference_mode():
-            clean_scores = model(x).float()
+            clean_scores = model(x)
         fixed = fix_target(model, clean_scores, target, score)
         maps = maps_for(model, explainer_or_maps, images, x, fixed)
         if ids is None and isinstance(images, ImageBatch):

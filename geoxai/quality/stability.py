@@ -84,6 +84,13 @@ def maps_with_seed(explainer, model, images, fixed, seed: int) -> torch.Tensor:
         return fixed.explain(explainer, model, images)
 
 
+def _rank_agreement(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
+    """Spearman per image; two identical maps agree perfectly even when constant (Spearman NaN)."""
+    rho = spearman(a, b).numpy()
+    identical = (a == b).flatten(1).all(1).numpy()
+    return np.where(identical, 1.0, rho)
+
+
 def stability(model: GeoModel, explainer, images, seeds=(0, 1), target=None, k: int = 1000,
               segmenter=None, ci_k: int = 1000, min_size: float = 0.1) -> StabilityResult:
     """Explain ``images`` once per seed and compare the maps (and ci) of every pair of seeds."""
@@ -102,7 +109,7 @@ def stability(model: GeoModel, explainer, images, seeds=(0, 1), target=None, k: 
     finally:
         model.train(was_training)
     pairs = list(itertools.combinations(range(len(seeds)), 2))
-    rho = np.stack([spearman(maps[a], maps[b]).numpy() for a, b in pairs])
+    rho = np.stack([_rank_agreement(maps[a], maps[b]) for a, b in pairs])
     top = np.stack([topk_overlap(maps[a], maps[b], k).numpy() for a, b in pairs])
     ci, concepts = None, None
     if segmenter is not None:
