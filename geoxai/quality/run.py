@@ -157,15 +157,18 @@ def _nanmean(values: np.ndarray) -> float | None:
 
 def run_quality(model_name: str, explainers: Sequence[ExplainerSpec], out: str | Path, data=None, images=None,
                 config: QualityConfig | None = None, options: QualityOptions | None = None, baselines: bool = True,
-                model=None, segmenter=None) -> Path:
+                model=None, segmenter=None, max_images: int | None = None) -> Path:
     """Compute (or resume) the quality measures of ``explainers`` into ``out``; then write the
-    summary, plots and HTML page. ``model`` skips building it from the registry."""
+    summary, plots and HTML page. ``model`` skips building it from the registry; ``max_images``
+    keeps the first images of the dataset only."""
     from .outputs import finalize
 
     out = Path(out)
     options = options or QualityOptions()
     config = config or QualityConfig(model=model_name)
     samples, config.data_hash = read_samples(data, images)
+    if max_images is not None:
+        samples = samples[: max(0, int(max_images))]
     bind_json(out / "config.json", config.fingerprint(), "a quality report")
     if options.engine != "local":
         raise ValueError(f"--engine {options.engine}: geoxai quality runs on the local engine only (shard with "

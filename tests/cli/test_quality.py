@@ -126,3 +126,18 @@ def test_images_without_truth(tmp_path):
     rows = _rows(out)
     assert rows.deletion_most_mass_truth_auc.isna().all() and rows.sanity.isna().all()
     assert np.isfinite(rows.deletion_most_auc).all()
+
+
+def test_report_with_quality_adds_the_table(dataset, tmp_path):
+    out = tmp_path / "rep"
+    result = CliRunner().invoke(main, ["report", "--model", "tiny", "--explainer", "gradcam", "--segmenter", "tiny",
+                                       "--data", str(dataset), "--out", str(out), "--k", "100", "--min-images", "1",
+                                       "--workers", "0", "--quiet", "--quality", "2"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    markdown = (out / "summary.md").read_text()
+    assert "# Concept influence" in markdown and "# Explanation quality" in markdown
+    assert "| gradcam | 2 |" in markdown and "baseline-smooth-random" in markdown
+    page = (out / "report.html").read_text()
+    assert page.count("<h2>Explanation quality</h2>") == 1 and "quality/quality.html" in page
+    assert (out / "quality" / "quality.html").is_file()
+    assert len(QualityStore(out / "quality" / "gradcam").read_images()) == 2
