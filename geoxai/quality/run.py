@@ -8,6 +8,7 @@ stopped and shards (``--shard i/n``) can share one folder.
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -106,8 +107,10 @@ class QualityWorker:
             clean = model(x)
         fixed = fix_target(model, clean, cfg.target, cfg.score)
         if self.explainer is None:
-            seed = cfg.seed + sum(ord(ch) for ch in batch.ids[0])  # per batch, stable across resumes
-            maps = baseline_maps(self.spec.name[len(BASELINE_PREFIX):], len(batch), tuple(x.shape[2:]), seed=seed)
+            # seeded per image id: the same map whatever the batch, shard or resume
+            kind = self.spec.name[len(BASELINE_PREFIX):]
+            maps = torch.cat([baseline_maps(kind, 1, tuple(x.shape[2:]), seed=zlib.crc32(i.encode()) ^ cfg.seed)
+                              for i in batch.ids])
         else:
             torch.manual_seed(cfg.seed)
             maps = fixed.explain(self.explainer, model, batch)
@@ -202,7 +205,8 @@ def run_quality(model_name: str, explainers: Sequence[ExplainerSpec], out: str |
             continue
         worker = QualityWorker(model, config, spec, options, segmenter)
         loader = data_loader(pending, view_function(model), options.batch_size, options.workers)
-        write_rows(store, options, len(pending), (worker.process(records) for records in loader))
+        write_rows(store, options, len(pending), (worker.process(records) for records in loader),
+                   desc=f"quality {spec.folder}")
         store.write_manifest()
     finalize(out)
     return out

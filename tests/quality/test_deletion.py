@@ -115,3 +115,18 @@ def test_bad_options_name_the_problem():
         deletion(model, torch.rand(1, 4, 4), x, steps=0)
     with pytest.raises(ValueError, match="score"):
         deletion(model, torch.rand(1, 4, 4), x, score="margin")
+
+
+def test_region_targets_score_their_probability_and_road_runs_end_to_end():
+    model = LinearSumModel(quadrant(8), rival=3.0).double()
+    x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    maps = torch.rand(2, 8, 8, generator=torch.Generator().manual_seed(1))
+    d = deletion(model, maps, x, target="cells:0,3", steps=4, fill="road")
+    probs = torch.softmax(model(x), 1).detach()
+    np.testing.assert_allclose(d.clean_score, (probs[:, 0] + probs[:, 3]).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(d.score[:, 0], d.clean_score, rtol=1e-12)
+    assert d.score_kind == "probability" and np.isfinite(d.score).all()
+    one = deletion(model, maps, x, target="cell:0", steps=4, fill="road", score="logit")
+    # everything removed: ROAD has nothing to interpolate from and fills the mean colour (+ noise)
+    mean_fill = x[:, 0].mean(dim=(1, 2)) * 16
+    np.testing.assert_allclose(one.score[:, -1], mean_fill.numpy(), atol=16 * 4 * 0.01)
