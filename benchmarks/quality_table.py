@@ -65,7 +65,7 @@ def main() -> None:
         if not (folder / f"{name}.png").exists():
             Image.fromarray(image).save(folder / f"{name}.png")
     ig = {"n_samples": args.ig_samples, "n_steps": args.ig_steps}
-    specs = [ExplainerSpec(e, ig if e == "ig-smoothgrad" else {}) for e in args.explainers.split(",")]
+    specs = [ExplainerSpec(e, ig if e == "ig-smoothgrad" else {}) for e in args.explainers.split(",") if e]
     config = QualityConfig(model="imagenet-lite0", steps=args.steps, orders=("most", "least"),
                            stability_seeds=(0, 1), segmenter="slic", k=1000)
     options = QualityOptions(batch_size=1, workers=0, forward_batch=32, part_size=1)
