@@ -73,7 +73,25 @@ def main() -> None:
     run_quality("imagenet-lite0", specs, Path(args.out) / "result", images=[str(folder)], config=config,
                 options=options, model=ImageNetLite0(), segmenter=SlicSegmenter())
     print(f"{time.perf_counter() - start:.0f} s")
-    print((Path(args.out) / "result" / "summary.md").read_text())
+    print(compact_table(Path(args.out) / "result"))
+
+
+def compact_table(out: Path) -> str:
+    """The table of docs/quality.md: one row per explainer, the headline numbers only."""
+    from geoxai.quality.outputs import _cell, markdown_table, summarize
+
+    columns = [("deletion_most_auc_norm", "deletion AUC ↓"), ("insertion_most_auc_norm", "insertion AUC ↑"),
+               ("deletion_most_km_auc", "deletion km-AUC ↑"), ("stability_spearman", "seed Spearman ↑"),
+               ("stability_topk", "seed top-1000 overlap ↑"), ("stability_ci_difference", "seed ci rel. diff. ↓")]
+    head = ["map", "photos", *[label for _, label in columns], "sanity: Spearman, all random ↓", "sanity"]
+    body = []
+    for name, entry in summarize(out).items():
+        last = list(entry["sanity"].values())[-1]["spearman"] if entry.get("sanity") else None
+        verdict = "–" if "sanity_passed" not in entry else ("pass" if entry["sanity_passed"] else "FAIL")
+        cells = [_cell(entry.get(c)) if c != "deletion_most_km_auc" or c not in entry
+                 else "{:.0f} [{:.0f}, {:.0f}]".format(*entry[c]) for c, _ in columns]
+        body.append([name, str(entry["images"]), *cells, _cell(last), verdict])
+    return markdown_table(head, body)
 
 
 if __name__ == "__main__":

@@ -49,8 +49,9 @@ def _seeds(text: str) -> tuple[int, ...]:
 @click.option("--fill", type=click.Choice(["blur", "mean", "noise", "road"]), default="blur", show_default=True,
               help="What removed pixels become (road: ROAD's noisy linear imputation).")
 @click.option("--unit", default=1, show_default=True, help="Remove UNIT x UNIT patches instead of pixels.")
-@click.option("--order", type=click.Choice(["most", "least", "both"]), default="both", show_default=True,
-              help="Most relevant first, least relevant first, or both.")
+@click.option("--order", type=click.Choice(["most", "least", "both"]), default="most", show_default=True,
+              help="Most relevant first, least relevant first, or both (least-first deletion is most-first "
+                   "insertion read backwards: the same inputs).")
 @click.option("--radius", default=750.0, show_default=True, help="Radius (km) of the probability-mass curves.")
 @click.option("--sanity-stages", default=0, show_default=True,
               help="Randomise this many stages from the head (0 = all; -1 = no sanity check).")

@@ -63,8 +63,8 @@ def test_writes_every_output(reference):
     sanity = json.loads(rows.sanity[0])
     assert sanity["stages"] == ["output", "stage3"] and len(sanity["spearman"]) == 2
     curves = QualityStore(reference / "gradcam").read_concepts()
-    assert set(curves.kind) == {"deletion", "insertion"} and set(curves.order) == {"most", "least"}
-    assert len(curves) == 3 * 2 * 2 * 5  # images x kinds x orders x (steps + 1)
+    assert set(curves.kind) == {"deletion", "insertion"} and set(curves.order) == {"most"}
+    assert len(curves) == 3 * 2 * 5  # images x kinds x (steps + 1)
     summary = json.loads((reference / "summary.json").read_text())
     mean, lo, hi = summary["gradcam"]["deletion_most_auc_norm"]
     assert lo <= mean <= hi

@@ -130,3 +130,12 @@ def test_region_targets_score_their_probability_and_road_runs_end_to_end():
     # everything removed: ROAD has nothing to interpolate from and fills the mean colour (+ noise)
     mean_fill = x[:, 0].mean(dim=(1, 2)) * 16
     np.testing.assert_allclose(one.score[:, -1], mean_fill.numpy(), atol=16 * 4 * 0.01)
+
+
+def test_least_first_deletion_is_most_first_insertion_read_backwards():
+    model = LinearSumModel(quadrant(8))
+    x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(7))
+    maps = torch.rand(2, 8, 8, generator=torch.Generator().manual_seed(8))
+    least = deletion(model, maps, x, target="cell:0", steps=4, fill="blur", order="least")
+    most = insertion(model, maps, x, target="cell:0", steps=4, fill="blur")
+    np.testing.assert_allclose(least.score, most.score[:, ::-1], rtol=1e-6)
