@@ -94,23 +94,27 @@ class Region(Target):
         return "cells:" + ",".join(map(str, self.cell_indices or ()))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Place(Region):
-    """The cells of a country (ISO alpha-2/alpha-3 code or name) or a continent (Natural Earth's)."""
+    """The cells of a country (ISO alpha-2/alpha-3 code or name) or a continent (Natural Earth's):
+    ``Place("country", "Portugal")``, ``Place("continent", "Europe")``. The name is stored in its
+    canonical form (the country code, the continent's name)."""
 
     kind: str = "country"
     name: str = ""
 
-    def __post_init__(self) -> None:
+    def __init__(self, kind: str = "country", name: str = "") -> None:
         from . import countries
 
-        if self.kind == "country":
-            canonical = countries.find_country(self.name).code
-        elif self.kind == "continent":
-            canonical = countries.find_continent(self.name)
+        if kind == "country":
+            canonical = countries.find_country(name).code
+        elif kind == "continent":
+            canonical = countries.find_continent(name)
         else:
-            raise ValueError(f"unknown place kind {self.kind!r}: use country or continent")
-        object.__setattr__(self, "name", canonical)
+            raise ValueError(f"unknown place kind {kind!r}: use country or continent")
+        for attr, value in (("node", None), ("within", None), ("cell_indices", None), ("kind", kind),
+                            ("name", canonical)):
+            object.__setattr__(self, attr, value)
 
     def resolve(self, model: "GeoModel") -> torch.Tensor:
         from .countries import region_cells
