@@ -22,7 +22,7 @@ import json
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib.resources import files
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -58,8 +58,10 @@ class Country:
         return {"code": self.code, "name": self.name, "continent": self.continent}
 
 
+@lru_cache(maxsize=1)
 def _data_bytes() -> bytes:
-    return files("geoxai").joinpath("data", "naturalearth", DATA_FILE).read_bytes()
+    # a plain path beside this module: importlib.resources.files() is slow under editable installs
+    return (Path(__file__).parent / "data" / "naturalearth" / DATA_FILE).read_bytes()
 
 
 @lru_cache(maxsize=1)
