@@ -65,6 +65,11 @@ def _data_bytes() -> bytes:
 
 
 @lru_cache(maxsize=1)
+def _data_digest() -> bytes:
+    return hashlib.sha256(_data_bytes()).digest()
+
+
+@lru_cache(maxsize=1)
 def _features() -> tuple[dict, ...]:
     return tuple(json.loads(gzip.decompress(_data_bytes()))["features"])
 
@@ -194,7 +199,7 @@ _memory: dict[str, np.ndarray] = {}
 def _partitioning_key(lat: np.ndarray, lon: np.ndarray, tolerance_km: float) -> str:
     h = hashlib.sha256()
     h.update(f"v{_CACHE_VERSION};tol={tolerance_km!r};n={len(lat)};".encode())
-    h.update(hashlib.sha256(_data_bytes()).digest())
+    h.update(_data_digest())
     h.update(np.ascontiguousarray(lat, dtype="<f8").tobytes())
     h.update(np.ascontiguousarray(lon, dtype="<f8").tobytes())
     return h.hexdigest()[:32]
