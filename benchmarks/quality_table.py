@@ -83,14 +83,17 @@ def compact_table(out: Path) -> str:
     columns = [("deletion_most_auc_norm", "deletion AUC ↓"), ("insertion_most_auc_norm", "insertion AUC ↑"),
                ("deletion_most_km_auc", "deletion km-AUC ↑"), ("stability_spearman", "seed Spearman ↑"),
                ("stability_topk", "seed top-1000 overlap ↑"), ("stability_ci_difference", "seed ci rel. diff. ↓")]
-    head = ["map", "photos", *[label for _, label in columns], "sanity: Spearman, all random ↓", "sanity"]
+    head = ["map", "photos", *[label for _, label in columns], "sanity: Spearman, classifier random ↓",
+            "sanity: Spearman, all random ↓", "sanity"]
     body = []
     for name, entry in summarize(out).items():
-        last = list(entry["sanity"].values())[-1]["spearman"] if entry.get("sanity") else None
-        verdict = "–" if "sanity_passed" not in entry else ("pass" if entry["sanity_passed"] else "FAIL")
+        stages = list(entry.get("sanity", {}).values())
+        first = stages[0]["spearman"] if stages else None
+        last = stages[-1]["spearman"] if stages else None
+        verdict = entry.get("sanity_verdict", "–")
         cells = [_cell(entry.get(c)) if c != "deletion_most_km_auc" or c not in entry
                  else "{:.0f} [{:.0f}, {:.0f}]".format(*entry[c]) for c, _ in columns]
-        body.append([name, str(entry["images"]), *cells, _cell(last), verdict])
+        body.append([name, str(entry["images"]), *cells, _cell(first), _cell(last), verdict])
     return markdown_table(head, body)
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..io.atomic import atomic_path, write_text_atomic
+from .sanity import sanity_verdict
 from .store import QualityStore
 
 #: the columns of the summary table, in order: (column, label, better)
@@ -63,6 +64,7 @@ def summarize(out: Path) -> dict:
             entry["sanity"] = {st: {"spearman": bootstrap_interval(rho[:, i]), "ssim": bootstrap_interval(sim[:, i])}
                                for i, st in enumerate(stages)}
             entry["sanity_passed"] = bool(np.nanmean(np.abs(rho[:, -1])) < 0.5)
+            entry["sanity_verdict"] = sanity_verdict(rho.T)
         result[folder.name] = entry
     return result
 
@@ -76,12 +78,14 @@ def _cell(triple) -> str:
 def table_rows(summary: dict) -> tuple[list[str], list[list[str]]]:
     present = [(c, label, better) for c, label, better in HEADLINE if any(c in e for e in summary.values())]
     head = ["explainer", "images"] + [f"{label} ({better} is better)" for _, label, better in present] + \
-        ["sanity: Spearman after full randomisation", "sanity"]
+        ["sanity: Spearman, classifier random", "sanity: Spearman, all random", "sanity"]
     body = []
     for name, e in summary.items():
-        last = list(e.get("sanity", {}).values())[-1]["spearman"] if e.get("sanity") else None
-        verdict = "–" if "sanity_passed" not in e else ("pass" if e["sanity_passed"] else "FAIL")
-        body.append([name, str(e["images"])] + [_cell(e.get(c)) for c, _, _ in present] + [_cell(last), verdict])
+        stages = list(e.get("sanity", {}).values())
+        first = stages[0]["spearman"] if stages else None
+        last = stages[-1]["spearman"] if stages else None
+        body.append([name, str(e["images"])] + [_cell(e.get(c)) for c, _, _ in present] +
+                    [_cell(first), _cell(last), e.get("sanity_verdict", "–")])
     return head, body
 
 
@@ -115,6 +119,7 @@ def finalize(out: Path) -> dict:
         for st, v in e.get("sanity", {}).items():
             row[f"sanity_spearman_{st}"] = v["spearman"][0]
         row["sanity_passed"] = e.get("sanity_passed")
+        row["sanity_verdict"] = e.get("sanity_verdict")
         flat.append(row)
     with atomic_path(out / "summary.csv") as tmp:
         pd.DataFrame(flat).to_csv(tmp, index=False)
@@ -172,9 +177,18 @@ def write_plots(out: Path) -> dict[str, str]:
     return plots
 
 
-def render_html(head, body, summary: dict, plots: dict[str, str]) -> str:
-    from ..report.html import STYLE
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1200px;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:13px}
+th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th:first-child,td:first-child{text-align:left}
+thead th{background:#f2f2f2}
+code{background:#f6f6f6;padding:2px 4px}
+img{max-width:100%}
+"""
 
+
+def render_html(head, body, summary: dict, plots: dict[str, str]) -> str:
     e = html.escape
     parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>geoxai explanation quality</title>",
              f"<style>{STYLE}</style></head><body><h1>Explanation quality</h1>",

@@ -125,6 +125,11 @@ class SanityResult:
         """True when, with every stage randomised, the mean |Spearman| is below ``threshold``."""
         return bool(np.nanmean(np.abs(self.spearman[-1])) < threshold)
 
+    def verdict(self, threshold: float = 0.5) -> str:
+        """``pass``: the map already decorrelates (mean |Spearman| < threshold) once the first stage
+        (the classifier) is random; ``partial``: only by the end of the cascade; ``fail``: never."""
+        return sanity_verdict(self.spearman, threshold)
+
     def to_frame(self) -> pd.DataFrame:
         rows = []
         for i, stage in enumerate(self.stages):
@@ -132,6 +137,12 @@ class SanityResult:
                 rows.append({"image_id": image_id, "depth": i + 1, "stage": stage,
                              "spearman": float(self.spearman[i, b]), "ssim": float(self.ssim[i, b])})
         return pd.DataFrame(rows)
+
+
+def sanity_verdict(spearman: np.ndarray, threshold: float = 0.5) -> str:
+    """The verdict of ``SanityResult.verdict`` for a [stages, images] Spearman array."""
+    first, last = (float(np.nanmean(np.abs(spearman[i]))) for i in (0, -1))
+    return "pass" if first < threshold else ("partial" if last < threshold else "fail")
 
 
 def sanity_check(model: GeoModel, explainer, images, target=None, stages: int | None = None,

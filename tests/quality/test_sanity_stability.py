@@ -94,3 +94,17 @@ def test_stability_sees_smoothgrad_noise(tiny_model, tiny_batch, tiny_segmenter)
     assert set(frame.seed) == {0, 1, 2} and np.isfinite(frame.ci).all()
     with pytest.raises(ValueError, match="two distinct seeds"):
         stability(tiny_model, explainer, tiny_batch, seeds=(1, 1))
+
+
+def test_sanity_verdicts():
+    from geoxai.quality.sanity import SanityResult
+
+    def result(rows):
+        rho = np.asarray(rows, dtype=float)
+        return SanityResult(["output", "head", "stage1"], rho, rho, ["a", "b"])
+
+    assert result([[0.2, -0.3], [0.1, 0.0], [0.0, 0.1]]).verdict() == "pass"
+    partial = result([[0.9, 0.8], [0.7, 0.6], [0.1, -0.2]])
+    assert partial.verdict() == "partial" and partial.passed()
+    failed = result([[0.9, 0.9], [0.9, 0.8], [0.6, 0.7]])
+    assert failed.verdict() == "fail" and not failed.passed()
