@@ -12,14 +12,15 @@ scores: one-hot for a cell target (zennit's convention), the softmax derivative 
 """
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from ..interfaces import GeoModel
 from ..types import ImageBatch
-from ._common import BaseExplainer, fixed_target, model_input, to_maps, untouched
+from .base import BaseExplainer, model_input, to_maps, untouched
 
 
 def resnet_canonizers(model: nn.Module) -> list:
@@ -35,7 +36,13 @@ def resnet_canonizers(model: nn.Module) -> list:
 
 class LRP(BaseExplainer):
     name = "lrp"
-    defaults: dict[str, Any] = {"reduce": "sum", "epsilon": 1e-6, "stabilizer": 1e-6, "canonize": True}
+
+    @dataclass(frozen=True)
+    class Options:
+        reduce: Literal["sum", "max"] = "sum"  # over the colour channels
+        epsilon: float = 1e-6                  # epsilon rule (linear layers)
+        stabilizer: float = 1e-6               # zennit's stabilizer of the z+ and flat rules
+        canonize: bool = True                  # BatchNorm merging / ResNet canonizer
 
     def explain(self, model: GeoModel, images: ImageBatch | torch.Tensor, target=None, **options: Any) -> torch.Tensor:
         from zennit.composites import EpsilonPlusFlat
@@ -46,14 +53,14 @@ class LRP(BaseExplainer):
         x = model_input(model, images)
         before = {k: v.detach().clone() for k, v in model.state_dict().items()}
         with untouched(model):
-            _, score = fixed_target(model, x, target)  # resolved on the unmodified model
+            bound = self.bind_target(model, target, inputs=x)  # resolved on the unmodified model
             composite = EpsilonPlusFlat(
                 epsilon=float(opts["epsilon"]), stabilizer=float(opts["stabilizer"]),
                 canonizers=resnet_canonizers(model) if opts["canonize"] else None,
             )
             inp = x.clone().requires_grad_(True)
             with composite.context(model) as modified, torch.enable_grad():
-                out = score(modified(inp), torch.arange(x.shape[0], device=x.device))
+                out = bound.score(modified(inp))
                 (relevance,) = torch.autograd.grad(out.sum(), inp)
         _check_restored(model, before)
         reduced = relevance.sum(1) if opts["reduce"] == "sum" else relevance.amax(1)
