@@ -26,12 +26,25 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable, Protocol
 
 import torch
 
-if TYPE_CHECKING:
-    from .interfaces import GeoModel
+from .types import Partitioning
+
+
+class CellModel(Protocol):
+    """What a target needs from a model; every ``geoxai.GeoModel`` has it. (A protocol, so that
+    targets depend on no model class and the flow model -> target -> explainer stays one way.)"""
+
+    name: str
+
+    @property
+    def finest(self) -> Partitioning: ...
+
+    def region_cells(self, node: str) -> torch.Tensor: ...
+
+    def cells_within(self, lat: float, lon: float, radius_km: float) -> torch.Tensor: ...
 
 
 class BoundTarget:
@@ -59,14 +72,14 @@ class Target(abc.ABC):
     needs_logits: bool = True
 
     @abc.abstractmethod
-    def score(self, model: "GeoModel", scores: torch.Tensor) -> torch.Tensor:
+    def score(self, model: "CellModel", scores: torch.Tensor) -> torch.Tensor:
         """[B, C] finest-cell scores -> [B] scalar to explain (differentiable), each row on its own."""
 
-    def cells(self, model: "GeoModel", scores: torch.Tensor) -> torch.Tensor | None:
+    def cells(self, model: "CellModel", scores: torch.Tensor) -> torch.Tensor | None:
         """The single cell per image [B] for cell targets, or None for regions."""
         return None
 
-    def bind(self, model: "GeoModel", logits: torch.Tensor | None) -> BoundTarget:
+    def bind(self, model: "CellModel", logits: torch.Tensor | None) -> BoundTarget:
         """Fix the target for the images whose clean scores are ``logits`` [B, C].
 
         The default scores each row on its own with :meth:`score` (right for any target that
@@ -137,7 +150,7 @@ class Region(Target):
             cells = cells.to(logits.device)
         return BoundTarget(self, lambda scores, rows: region_probability(scores, cells.to(scores.device)))
 
-    def resolve(self, model: "GeoModel") -> torch.Tensor:
+    def resolve(self, model: "CellModel") -> torch.Tensor:
         if self.cell_indices is not None:
             cells = torch.as_tensor(self.cell_indices, dtype=torch.long)
         elif self.node is not None:
@@ -165,7 +178,7 @@ def _gather(scores: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
     return scores.gather(1, cells.to(scores.device)[:, None])[:, 0]
 
 
-def bind_target(target: "str | int | Target | None", model: "GeoModel", logits: torch.Tensor | None) -> BoundTarget:
+def bind_target(target: "str | int | Target | None", model: "CellModel", logits: torch.Tensor | None) -> BoundTarget:
     """``parse_target(target).bind(model, logits)``."""
     return parse_target(target).bind(model, logits)
 

@@ -15,7 +15,6 @@ from ..hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from .config import ReportConfig
-    from .pipeline import RunOptions
     from .store import PartStore
 
 
@@ -23,9 +22,9 @@ class ReportEngine(abc.ABC):
     name: str = "engine"
 
     @abc.abstractmethod
-    def run(self, config: "ReportConfig", pending: Sequence[Any], store: "PartStore", options: "RunOptions",
+    def run(self, config: "ReportConfig", pending: Sequence[Any], store: "PartStore", options: Any,
             components: Any = None) -> int:
-        """Compute the rows of the ``pending`` samples and write them through
+        """``options`` is the run's ``geoxai.report.pipeline.RunOptions``. Compute the rows of the ``pending`` samples and write them through
         ``pipeline.write_rows(store, options, len(pending), batches)``; return how many images were
         written. ``components`` (model, explainer, segmenter) are already built objects an
         in-process engine may reuse."""
