@@ -82,16 +82,13 @@ def options_from_dataclass(options_cls: type) -> dict[str, OptionSpec]:
 def options_from_signature(factory: Callable[..., Any]) -> dict[str, OptionSpec] | None:
     """Keyword parameters of a factory (a class: its ``__init__``); None when it takes ``**kwargs``
     (anything goes) or has no readable signature."""
-    target = factory.__init__ if isinstance(factory, type) else factory
     try:
-        signature = inspect.signature(target)
+        signature = inspect.signature(factory)  # a class: its __init__ without self
     except (TypeError, ValueError):
         return None
-    hints = _hints(target)
+    hints = _hints(factory.__init__ if isinstance(factory, type) else factory)
     specs = {}
-    for i, (name, p) in enumerate(signature.parameters.items()):
-        if isinstance(factory, type) and i == 0:
-            continue  # self
+    for name, p in signature.parameters.items():
         if p.kind is p.VAR_KEYWORD:
             return None
         if p.kind in (p.VAR_POSITIONAL, p.POSITIONAL_ONLY):
