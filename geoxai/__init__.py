@@ -17,6 +17,7 @@ _EXPORTS = {
     "ConceptInfluence": "ci", "concept_influence": "ci",
     "accuracy_at": "geodesy", "great_circle_km": "geodesy",
     "Explainer": "interfaces", "GeoModel": "interfaces", "Segmenter": "interfaces",
+    "BaseExplainer": "explainers.base", "OptionError": "options",
     "available": "plugins", "load_explainer": "plugins", "load_model": "plugins", "load_segmenter": "plugins",
     "load_geocoder": "plugins", "load_engine": "plugins",
     "BoundTarget": "targets", "Cell": "targets", "PredictedCell": "targets", "Region": "targets",
@@ -29,7 +30,9 @@ __all__ = sorted([*_EXPORTS, "hookimpl"])
 if TYPE_CHECKING:  # what static tools see; at run time __getattr__ imports on demand
     from .ci import ConceptInfluence, concept_influence
     from .geodesy import accuracy_at, great_circle_km
+    from .explainers.base import BaseExplainer
     from .interfaces import Explainer, GeoModel, Segmenter
+    from .options import OptionError
     from .plugins import available, load_engine, load_explainer, load_geocoder, load_model, load_segmenter
     from .targets import BoundTarget, Cell, PredictedCell, Region, Target, parse_target
     from .types import CellScore, GeoPrediction, ImageBatch, Partitioning
