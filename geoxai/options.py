@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import os
 import sys
 import types
 import typing
@@ -270,6 +271,10 @@ def _coerce(value: Any, annotation: Any, from_string: bool) -> Any:  # noqa: C90
     if annotation is Path or (isinstance(annotation, type) and issubclass(annotation, Path)):
         if isinstance(value, (str, Path)):
             return Path(value) if from_string else value
+        raise _Mismatch
+    if annotation is os.PathLike:
+        if isinstance(value, (str, os.PathLike)):
+            return value  # a file name stays text, whatever it looks like
         raise _Mismatch
     if isinstance(annotation, type):
         if isinstance(value, annotation):

@@ -128,3 +128,22 @@ def test_throwaway_distribution_is_listed_then_removed_and_broken_module_only_wa
     assert cli.returncode == 0 and "throwaway" not in cli.stdout
     with pytest.raises(UnknownPluginError):
         geoxai.load_model("throwaway")
+
+
+def test_isolated_registry_forgets_what_was_registered_in_it():
+    with plugins.isolated():
+        register_plugin(_Plugin("only-inside"), "inside-dist")
+        assert geoxai.load_model("only-inside").name == "tiny"
+    with pytest.raises(UnknownPluginError):
+        geoxai.load_model("only-inside")
+
+
+def test_a_registration_in_one_test_a():
+    register_plugin(_Plugin("leak-check"), "leak-dist")  # no clean-up here on purpose
+    assert geoxai.load_model("leak-check").name == "tiny"
+
+
+def test_a_registration_in_one_test_b_is_gone_in_the_next():
+    # the autouse fixture in conftest.py gave the previous test its own copy of the registry
+    with pytest.raises(UnknownPluginError):
+        geoxai.load_model("leak-check")
