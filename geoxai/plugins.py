@@ -149,9 +149,15 @@ def isolated() -> Iterator[Registry]:
         _registry = saved
 
 
+#: geoxai's own plugin modules, as named by its entry points (pyproject.toml, group "geoxai")
+BUILTIN_PLUGINS = {"models": "geoxai.models", "explainers": "geoxai.explainers", "segmenters": "geoxai.segmenters",
+                   "geocoders": "geoxai.geocoders", "engines": "geoxai.report.engines"}
+
+
 def _build_registry() -> Registry:
     reg = Registry()
     pm = _PluginManager()
+    loaded = set()
     for ep in sorted(entry_points(group="geoxai"), key=lambda e: (e.dist.name if e.dist else "", e.name)):
         dist = ep.dist.name if ep.dist is not None else "?"
         try:
@@ -159,7 +165,14 @@ def _build_registry() -> Registry:
         except Exception as exc:  # a broken third-party plugin must not take geoxai down
             warnings.warn(f"geoxai plugin {ep.name!r} from {dist!r} failed to load: {exc!r}", PluginWarning)
             continue
+        loaded.add(getattr(plugin, "__name__", None))
         register_plugin(plugin, dist, name=f"{dist}:{ep.name}", registry=reg, manager=pm)
+    # An editable install made before an entry point was added has stale metadata; the built-ins
+    # still register (through the same hooks) so that geoxai works until it is reinstalled.
+    for ep_name, module in BUILTIN_PLUGINS.items():
+        if module not in loaded:
+            register_plugin(importlib.import_module(module), "geoxai", name=f"geoxai:{ep_name}", registry=reg,
+                            manager=pm)
     return reg
 
 

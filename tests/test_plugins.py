@@ -147,3 +147,23 @@ def test_a_registration_in_one_test_b_is_gone_in_the_next():
     # the autouse fixture in conftest.py gave the previous test its own copy of the registry
     with pytest.raises(UnknownPluginError):
         geoxai.load_model("leak-check")
+
+
+def test_builtin_plugins_are_the_entry_points_geoxai_declares():
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+
+    declared = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert declared["project"]["entry-points"]["geoxai"] == plugins.BUILTIN_PLUGINS
+
+
+def test_builtins_register_even_when_the_install_metadata_is_stale(monkeypatch):
+    # e.g. `pip install -e .` from before an entry point was added: only some built-ins listed
+    from importlib.metadata import EntryPoint
+
+    stale = [EntryPoint("models", "geoxai.models", "geoxai")]
+    monkeypatch.setattr(plugins, "entry_points", lambda group: stale)
+    reg = plugins._build_registry()
+    assert {"tiny", "s2"} <= set(reg.entries["model"]) and "local" in reg.entries["engine"]
+    assert reg.get("geocoder", "offline").distribution == "geoxai"
