@@ -56,7 +56,7 @@ def spearman(a, b) -> torch.Tensor:
 def topk_overlap(a, b, k: int = 1000) -> torch.Tensor:
     """Fraction of the k highest pixels of ``a`` that are also among the k highest of ``b``
     (ties broken in row-major order, as in concept influence)."""
-    from ..concept_influence import topk_mask
+    from ..ci import topk_mask
 
     a, b = _pair(a, b)
     k_eff = min(int(k), a.shape[1] * a.shape[2])

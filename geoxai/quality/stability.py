@@ -113,7 +113,7 @@ def stability(model: GeoModel, explainer, images, seeds=(0, 1), target=None, k: 
     top = np.stack([topk_overlap(maps[a], maps[b], k).numpy() for a, b in pairs])
     ci, concepts = None, None
     if segmenter is not None:
-        from ..concept_influence import concept_influence
+        from ..ci import concept_influence
 
         pixels = images.pixels if hasattr(images, "pixels") else images
         if pixels.dtype != torch.uint8:
