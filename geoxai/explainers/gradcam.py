@@ -22,7 +22,9 @@ class GradCAM(CAMExplainer):
     defaults: dict[str, Any] = {"layer": None, "normalize": False, "align_corners": False}
 
     def layers(self, model: GeoModel, opts: dict[str, Any]) -> list[str]:
-        return [opts["layer"] or model.default_cam_layer or ""]
+        # None: the default CAM layer, or a ViT's last block; an int: a ViT block by index
+        layer = opts["layer"]
+        return [layer if layer is not None else model.default_cam_layer]
 
     def combine(self, cams: list[torch.Tensor], size: tuple[int, int], opts: dict[str, Any]) -> torch.Tensor:
         (cam,) = cams

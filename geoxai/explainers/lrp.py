@@ -9,6 +9,9 @@ zennit undoes both on exit; ``explain`` verifies that and raises if any paramete
 Relevance entering the model output is the gradient of the target score w.r.t. the finest-cell
 scores: one-hot for a cell target (zennit's convention), the softmax derivative for a region
 (positive on the region's cells, negative elsewhere).
+
+Models with a vision transformer use the conservative transformer rules instead
+(``lrp_transformer``: gradient x input with LayerNorm, softmax and GELU gates as constants).
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from torch import nn
 from ..interfaces import GeoModel
 from ..types import ImageBatch
 from ._common import BaseExplainer, fixed_target, model_input, to_maps, untouched
+from .lrp_transformer import conservative_relevance, has_transformer
 
 
 def resnet_canonizers(model: nn.Module) -> list:
@@ -44,6 +48,10 @@ class LRP(BaseExplainer):
         if opts["reduce"] not in ("sum", "max"):
             raise ValueError(f"lrp: reduce must be 'sum' or 'max', got {opts['reduce']!r}")
         x = model_input(model, images)
+        if has_transformer(model):  # Ali et al.'s conservative rules; zennit's need no transformer
+            with untouched(model):
+                relevance = conservative_relevance(model, x, fixed_target(model, x, target)[1])
+            return to_maps(relevance.sum(1) if opts["reduce"] == "sum" else relevance.amax(1))
         before = {k: v.detach().clone() for k, v in model.state_dict().items()}
         with untouched(model):
             _, score = fixed_target(model, x, target)  # resolved on the unmodified model
