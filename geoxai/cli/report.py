@@ -80,7 +80,7 @@ def command(ctx, model, explainer, segmenter, data, out, radius, dilation, k, mi
         model=model, explainer=explainer, segmenter=segmenter,
         model_options=parse_options(model_option), explainer_options=parse_options(explainer_option),
         segmenter_options=parse_options(segmenter_option),
-        weights=os.path.abspath(weights) if weights else None,
+        weights=(weights if weights.startswith("hf://") else os.path.abspath(weights)) if weights else None,
         k=k, min_size=min_size, dilation=dilation, seed=seed,
     )
     options = RunOptions(
