@@ -116,6 +116,13 @@ def snapshot(spec: str, allow_patterns: list[str] | None = None) -> HubFile:
     return found
 
 
+def pinned(spec: str) -> str:
+    """``spec`` resolved to the exact file and commit: ``hf://REPO@<commit>/<file>`` (for configs
+    that must name the same weights on every later run, shard and resume)."""
+    found = download(spec)
+    return f"{PREFIX}{found.repo}@{found.revision}/{found.filename}"
+
+
 def provenance(spec) -> dict[str, str] | None:
     """The record of a spec resolved in this process (repo, file, commit), or None."""
     found = _RESOLVED.get(spec) if isinstance(spec, str) else None

@@ -51,6 +51,9 @@ def test_safetensors_is_preferred_and_the_commit_recorded(offline, trained):
               "pytorch_model.bin": lambda p: torch.save({}, p)})
     found = hub.download("hf://someone/tiny-geo")
     assert found.filename == "model.safetensors" and found.revision == COMMIT
+    # reports pin the spec in config.json: every shard and resume reads the same commit and file
+    assert hub.pinned("hf://someone/tiny-geo") == f"hf://someone/tiny-geo@{COMMIT}/model.safetensors"
+    assert hub.download(hub.pinned("hf://someone/tiny-geo")).path == found.path
     model = geoxai.load_model("tiny", weights="hf://someone/tiny-geo")
     assert model.weights_provenance == {"spec": "hf://someone/tiny-geo", "repo": "someone/tiny-geo",
                                         "filename": "model.safetensors", "revision": COMMIT}
