@@ -23,7 +23,7 @@ from torch import nn
 from .interfaces import Explainer, GeoModel, Segmenter
 from .targets import PredictedCell, Region, parse_target
 from .types import GeoPrediction, ImageBatch, Partitioning
-from .vit import cam_tap
+from .vit import cam_tap, find_vit
 
 __all__ = ["ContractError", "check_model", "check_explainer", "check_segmenter", "sample_photos"]
 
@@ -230,6 +230,8 @@ def _check_cam_layers(model: GeoModel, x: torch.Tensor) -> None:
     default = getattr(model, "default_cam_layer", None)
     if default is not None and default not in names:
         names.append(default)
+    if not names and find_vit(model) is not None:
+        names.append("-1")  # a ViT's last block, what Grad-CAM uses by default
     reshape = getattr(model, "cam_reshape", {}) or {}
     for name in names:
         with _stage(f"layer({name!r})"):

@@ -56,6 +56,11 @@ class StreetCLIPModel(GeoModel):
         self.partitionings = partitionings(self.countries)
         clip, tokenizer = load_clip(checkpoint, seed, [c.name for c in self.countries], templates)
         self.checkpoint = str(checkpoint)
+        from geoxai import hub
+
+        spec = self.checkpoint if hub.is_hub(self.checkpoint) else f"hf://{self.checkpoint}"
+        if hub.provenance(spec):  # loaded from the Hub: outputs record the repo and commit
+            self.weights_provenance = hub.provenance(spec)
         vision = clip.config.vision_config
         self.input_size = self.resize_size = int(vision.image_size)
         self.vision = clip.vision_model
@@ -111,7 +116,13 @@ def load_clip(checkpoint, seed: int, names: list[str], templates: list[str]):
         repo = hub.parse(spec)[0]
         if repo in LICENCES:
             warnings.warn(f"{repo} weights are licensed {LICENCES[repo]}", UserWarning, stacklevel=3)
-        folder = Path(hub.snapshot(spec, allow_patterns=HUB_FILES).path)
+        found = hub.snapshot(spec, allow_patterns=HUB_FILES)
+        folder = Path(found.path)
+        if not any(folder.glob("*.safetensors")):
+            # older repos publish only pytorch_model.bin; transformers reads it with
+            # torch.load(weights_only=True), which runs no code from the file
+            found = hub.snapshot(spec, allow_patterns=[*HUB_FILES, "pytorch_model.bin"])
+            folder = Path(found.path)
     try:
         return CLIPModel.from_pretrained(str(folder)).eval(), AutoTokenizer.from_pretrained(str(folder))
     except (OSError, ValueError) as exc:

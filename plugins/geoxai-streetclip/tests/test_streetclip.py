@@ -104,3 +104,26 @@ def test_loads_a_saved_clip_folder(tmp_path, photos):
     x = fresh.as_input(fresh.prepare(photos))
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), fresh(x))
+
+
+def test_streetclip_from_a_cached_hub_snapshot(tmp_path, photos, monkeypatch):
+    """geolocal/StreetCLIP as huggingface_hub caches it (refs/main -> snapshots/<commit>), offline."""
+    from geoxai import hub
+
+    monkeypatch.setenv("GEOXAI_HOME", str(tmp_path / "home"))  # its own cache: other tests see none
+    from geoxai_streetclip.model import tiny_clip
+
+    commit = "feedface" * 5
+    repo = hub.cache_dir() / "models--geolocal--StreetCLIP"
+    snapshot = repo / "snapshots" / commit
+    clip, tokenizer = tiny_clip(4, [c.name for c in read_countries()], ["A street view photo in {country}."])
+    clip.save_pretrained(snapshot)
+    tokenizer.save_pretrained(snapshot)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    with pytest.warns(UserWarning, match="CC-BY-NC-4.0"):
+        model = geoxai.load_model("streetclip")
+    assert model.weights_provenance["revision"] == commit and model.weights_provenance["repo"] == "geolocal/StreetCLIP"
+    x = model.as_input(model.prepare(photos))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), StreetCLIPModel(checkpoint="tiny", seed=4)(x))
