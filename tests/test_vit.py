@@ -3,16 +3,7 @@ import torch
 
 from geoxai.vit import cam_tap, eager_attention, find_vit, tokens_to_grid
 
-from explainers._vit_models import FAMILIES, ViTGeo
-
-
-def _attention_state(model):
-    fused = [m.fused_attn for m in model.modules() if hasattr(m, "fused_attn")]
-    configs = [m.config._attn_implementation for m in model.modules() if hasattr(m, "config")
-               and hasattr(m.config, "_attn_implementation")]
-    forwards = [m for m in model.modules() if "forward" in m.__dict__]
-    hooks = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
-    return fused, configs, forwards, hooks
+from explainers._vit_models import FAMILIES, ViTGeo, attention_state as _attention_state
 
 
 @pytest.mark.parametrize("family,prefix,blocks", [("timm", 1, "net.blocks.1"), ("timm-registers", 3, "net.blocks.1"),

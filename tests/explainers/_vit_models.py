@@ -54,3 +54,14 @@ class ViTGeo(GeoModel):
         if self.head is None:
             return self.net(x)
         return self.head(self.net(pixel_values=x).pooler_output)
+
+
+def attention_state(model):
+    """Everything an explainer may switch on a ViT: fused flags, HF attention implementations,
+    instance-level forwards and hooks."""
+    fused = [m.fused_attn for m in model.modules() if hasattr(m, "fused_attn")]
+    configs = [m.config._attn_implementation for m in model.modules() if hasattr(m, "config")
+               and hasattr(m.config, "_attn_implementation")]
+    forwards = [m for m in model.modules() if "forward" in m.__dict__]
+    hooks = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+    return fused, configs, forwards, hooks

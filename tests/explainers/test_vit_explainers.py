@@ -13,8 +13,7 @@ from geoxai.explainers.combicam import CombiCAM
 from geoxai.explainers.gradcam import GradCAM
 from geoxai.vit import find_vit
 
-from _vit_models import FAMILIES, ViTGeo
-from test_vit import _attention_state
+from _vit_models import FAMILIES, ViTGeo, attention_state as _attention_state
 
 FAST = {"ig-smoothgrad": {"n_steps": 4, "n_samples": 2}}
 EXPLAINERS = [e["name"] for e in geoxai.available()["explainers"]]
