@@ -61,3 +61,21 @@ def test_eager_attention_records_probabilities_and_restores(family, detach):
         assert all(g is None for g in grads[:-1]) and grads[-1].abs().sum() > 0
     else:  # the recorded tensors are the ones that weight the values
         assert all(g is not None and g.abs().sum() > 0 for g in grads[:-1])
+
+
+@pytest.mark.parametrize("family", ["timm", "clip", "torchvision"])
+def test_the_tap_is_the_last_blocks_input_because_its_output_patches_never_reach_the_class_token(family):
+    model = ViTGeo(family)
+    vit = find_vit(model)
+    seen = {}
+    hooks = [model.get_submodule(vit.blocks[-1]).register_forward_hook(
+                 lambda m, i, o: seen.setdefault("output", o[0] if isinstance(o, tuple) else o)),
+             cam_tap(model, -1).module.register_forward_hook(lambda m, i, o: seen.setdefault("tap", o))]
+    try:
+        out = model(torch.randn(2, 3, 32, 32))
+    finally:
+        for h in hooks:
+            h.remove()
+    output_grad, tap_grad = torch.autograd.grad(out[:, 2].sum(), [seen["output"], seen["tap"]])
+    patches = slice(vit.num_prefix_tokens, None)
+    assert output_grad[:, patches].abs().max() == 0 and tap_grad[:, patches].abs().max() > 0
