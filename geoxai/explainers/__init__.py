@@ -11,7 +11,7 @@ def register_explainers(register):
     register("combicam", "geoxai.explainers.combicam:CombiCAM",
              description="Combi-CAM: Grad-CAM summed over several layers/blocks, one pass")
     register("lrp", "geoxai.explainers.lrp:LRP",
-             description="LRP, zennit EpsilonPlusFlat with ResNet canonizers")
+             description="LRP, zennit EpsilonPlusFlat with ResNet/EfficientNet canonizers")
     register("attention-rollout", "geoxai.explainers.attention_rollout:AttentionRollout",
              description="attention rollout over a ViT's blocks (Abnar & Zuidema 2020), class-agnostic")
     register("gradient-attention", "geoxai.explainers.gradient_attention:GradientAttention",
