@@ -19,7 +19,7 @@ from ..interfaces import GeoModel
 from ..types import ImageBatch
 from ..vit import eager_attention
 from ._attention import last_blocks, model_vit, token_map
-from ._common import BaseExplainer, model_input, to_maps, untouched
+from .base import BaseExplainer, model_input, to_maps, untouched
 
 FUSIONS = {"mean": lambda a: a.mean(1), "max": lambda a: a.amax(1), "min": lambda a: a.amin(1)}
 

@@ -17,11 +17,10 @@ from typing import Any
 import torch
 
 from ..interfaces import GeoModel
-from ..targets import parse_target
 from ..types import ImageBatch
 from ..vit import eager_attention
 from ._attention import last_blocks, model_vit, token_map
-from ._common import BaseExplainer, model_input, to_maps, untouched
+from .base import BaseExplainer, model_input, to_maps, untouched
 
 
 def relevance_update(probabilities: list[torch.Tensor], gradients: list[torch.Tensor]) -> torch.Tensor:
@@ -42,11 +41,11 @@ class GradientAttention(BaseExplainer):
         opts = self.resolved_options(**options)
         vit = model_vit(model, self.name)
         x = model_input(model, images)
-        target = parse_target(target)
         inp = x.clone().requires_grad_(True)  # so attention needs grad even with frozen weights
         with untouched(model):
             with eager_attention(model) as probabilities, torch.enable_grad():
-                score = target.score(model, model(inp))
+                logits = model(inp)
+                score = self.bind_target(model, target, logits.detach()).score(logits)
             used = probabilities[: len(vit.blocks)][last_blocks(len(vit.blocks), opts["last_blocks"], self.name)]
             if any(p is None for p in used):
                 raise ValueError(f"{self.name}: a transformer block's attention did not run in the forward pass")

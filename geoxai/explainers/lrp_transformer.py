@@ -82,10 +82,11 @@ def conservative_rules(model: nn.Module) -> Iterator[None]:
 
 
 def conservative_relevance(model: nn.Module, x: torch.Tensor, score) -> torch.Tensor:
-    """Input relevance [B, 3, H, W] = x * d(score)/dx under the conservative rules; it sums to the
-    score's linearisation (the explained logit for a cell target, with biases off)."""
+    """Input relevance [B, 3, H, W] = x * d(score)/dx under the conservative rules, ``score`` mapping
+    the model's output [B, C] to [B] (a bound target's ``score``); it sums to the score's
+    linearisation (the explained logit for a cell target, with biases off)."""
     inp = x.clone().requires_grad_(True)
     with conservative_rules(model), torch.enable_grad():
-        out = score(model(inp), torch.arange(x.shape[0], device=x.device))
+        out = score(model(inp))
         (grad,) = torch.autograd.grad(out.sum(), inp)
     return (inp * grad).detach()
