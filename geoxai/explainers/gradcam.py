@@ -23,7 +23,7 @@ class GradCAM(CAMExplainer):
 
     @dataclass(frozen=True)
     class Options:
-        layer: str | None = None     # cam_layers name or dotted path; None: the model's default
+        layer: str | int | None = None  # cam_layers name, dotted path or ViT block index; None: the default
         normalize: bool = False      # pytorch-grad-cam's min-max scaling (before and after resizing)
         align_corners: bool = False  # bilinear upsampling corners (False: like cv2.resize)
 
