@@ -40,12 +40,16 @@ class Registration:
     distribution: str
     description: str = ""
 
-    def build(self, **options: Any) -> Any:
+    def resolve(self) -> Callable[..., Any]:
+        """The factory itself (a lazy ``"module:attribute"`` is imported now)."""
         factory = self.factory
         if isinstance(factory, str):
             module, _, attr = factory.partition(":")
             factory = getattr(importlib.import_module(module), attr)
-        return factory(**options)
+        return factory
+
+    def build(self, **options: Any) -> Any:
+        return self.resolve()(**options)
 
 
 @dataclass
@@ -183,6 +187,17 @@ def load_model(name: str, **options: Any):
     """Build a registered GeoModel by name, in eval mode."""
     model = registry().get("model", name).build(**options)
     return model.eval()
+
+
+def model_view_config(name: str, **options: Any):
+    """The ``ViewConfig`` of the model ``load_model(name, **options)`` would build, read from the
+    model class (``view_config_for``) without building it or loading weights."""
+    factory = registry().get("model", name).resolve()
+    read = getattr(factory, "view_config_for", None)
+    if read is None:
+        raise ValueError(f"model {name!r} declares no view config (its factory {factory!r} is not a GeoModel "
+                         f"class; give it a view_config_for(**options) classmethod)")
+    return read(**options)
 
 
 def load_explainer(name: str, **options: Any):

@@ -13,6 +13,9 @@ from torch import nn
 from .hookspecs import hookimpl
 from .interfaces import GeoModel, Segmenter
 from .types import ImageBatch, Partitioning
+from .views import ViewConfig
+
+TINY_INPUT_SIZE = 64
 
 # (key, label, lat, lon, region)
 TINY_CITIES = [
@@ -52,11 +55,12 @@ class TinyGeoModel(GeoModel):
     cam_layers = {"stage1": "features.0", "stage2": "features.1", "stage3": "features.2"}
     default_cam_layer = "stage3"
 
-    def __init__(self, seed: int = 0, input_size: int = 64, width: int = 8, hierarchical: bool = False,
+    view_config = ViewConfig.for_crop(TINY_INPUT_SIZE)
+
+    def __init__(self, seed: int = 0, input_size: int = TINY_INPUT_SIZE, width: int = 8, hierarchical: bool = False,
                  inplace: bool = True) -> None:
         super().__init__()
-        self.input_size = int(input_size)
-        self.resize_size = int(round(self.input_size * 256 / 224))
+        self.view_config = self.view_config_for(input_size=input_size)
         self.hierarchical = bool(hierarchical)
         self.partitionings = tiny_partitionings()
         generator_state = torch.random.get_rng_state()
@@ -82,6 +86,10 @@ class TinyGeoModel(GeoModel):
             torch.random.set_rng_state(generator_state)
         self.register_buffer("fine_parent", torch.as_tensor(self.partitionings[1].parent), persistent=False)
         self.eval()
+
+    @classmethod
+    def view_config_for(cls, input_size: int = TINY_INPUT_SIZE, **_: object) -> ViewConfig:
+        return ViewConfig.for_crop(input_size)
 
     def partition_logits(self, x: torch.Tensor) -> list[torch.Tensor]:
         z = self.pool(self.features(x)).flatten(1)

@@ -152,6 +152,8 @@ class GeoPrediction:
     probability: float
     top_k: list[CellScore] = field(default_factory=list)
     image_id: str | None = None
+    #: the protocol the prediction was made with: "single" (the explained view) or "test-time"
+    views: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -15,8 +15,9 @@ from typing import Any, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from ..views import TEST_TIME
 from .config import ReportConfig, bind_config, dataset_hash
-from .loading import data_loader, view_function
+from .loading import data_loader, test_time_function, view_function
 from .store import PartStore
 
 DEFAULT_PART_SIZE = 256
@@ -113,7 +114,9 @@ def run_local(config: ReportConfig, pending: Sequence[Any], store: PartStore, op
     if options.threads:
         torch.set_num_threads(options.threads)
     worker = ReportWorker(config, shard=shard, device=options.device, components=components)
-    loader = data_loader(pending, view_function(worker.model), options.batch_size, options.workers)
+    model = worker.model
+    test_time = test_time_function(model) if config.views == TEST_TIME else None
+    loader = data_loader(pending, view_function(model), options.batch_size, options.workers, test_time=test_time)
     return write_rows(store, options, len(pending), (worker.process(records) for records in loader))
 
 

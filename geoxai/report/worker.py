@@ -13,16 +13,34 @@ import torch
 
 from ..geodesy import great_circle_km
 from ..types import ImageBatch
+from ..views import TEST_TIME
 from .config import ReportConfig
+
+
+def report_model_options(config: ReportConfig) -> dict[str, Any]:
+    """The config's model options, with its weights."""
+    model_options = dict(config.model_options)
+    if config.weights:
+        model_options["weights"] = config.weights
+    return model_options
+
+
+def report_view_config(config: ReportConfig):
+    """The config's model's ``ViewConfig``, read from its class: no model is built, no weights read."""
+    from ..plugins import model_view_config
+
+    model_options = report_model_options(config)
+    try:
+        return model_view_config(config.model, **model_options)
+    except TypeError as exc:
+        raise ValueError(f"model {config.model!r} rejected its options {sorted(model_options)}: {exc}") from None
 
 
 def load_report_model(config: ReportConfig):
     """The config's model with its options and weights, as its plugin builds it."""
     from ..plugins import load_model
 
-    model_options = dict(config.model_options)
-    if config.weights:
-        model_options["weights"] = config.weights
+    model_options = report_model_options(config)
     try:
         return load_model(config.model, **model_options)
     except TypeError as exc:
@@ -88,8 +106,12 @@ class ReportWorker:
         seed_global_torch(self.config.seed, batch.ids[0])
         model = self.model
         with torch.no_grad():
-            probs = model.cell_probabilities(model.as_input(batch))
-        predictions = model.predictions_from_probabilities(probs, top_k=1, ids=batch.ids)
+            if self.config.views == TEST_TIME:
+                probs = torch.stack([model.predict_views(model.as_input(torch.from_numpy(
+                    np.asarray(r["test_time_pixels"], dtype=np.uint8)))) for r in records])
+            else:
+                probs = model.cell_probabilities(model.as_input(batch))
+        predictions = model.predictions_from_probabilities(probs, top_k=1, ids=batch.ids, views=self.config.views)
         maps = self.explainer.explain(model, batch)
         segmentation = self.segmenter.segment(batch)
         influence = concept_influence(

@@ -15,6 +15,7 @@ import torch
 from geoxai.geodesy import validate_coordinates
 from geoxai.interfaces import GeoModel
 from geoxai.types import Partitioning
+from geoxai.views import ViewConfig
 
 
 def read_cells(path: str | Path) -> Partitioning:
@@ -50,15 +51,23 @@ class TimmCellModel(GeoModel):
         self.net = timm.create_model(arch, pretrained=pretrained, num_classes=len(self.finest))
         if checkpoint is not None:
             self.net.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
-        config = self.net.pretrained_cfg
-        self.mean, self.std = tuple(config["mean"]), tuple(config["std"])
-        self.input_size, self.resize_size = int(input_size), round(int(input_size) * 256 / 224)
+        self.view_config = self.view_config_for(arch=arch, input_size=input_size)
         # timm names the module behind each feature stage; CNN stages are [B, C, h, w] maps,
         # which is what CAM explainers hook. (ViT blocks give tokens: see docs/plugins.md.)
         stages = [info["module"] for info in self.net.feature_info]
         self.cam_layers = {f"stage{i + 1}": f"net.{module}" for i, module in enumerate(stages)}
         self.default_cam_layer = f"stage{len(stages)}"
         self.eval()
+
+    @classmethod
+    def view_config_for(cls, arch: str = "resnet50", input_size: int = 224, **_: object) -> ViewConfig:
+        """The view as data: mean/std from timm's pretrained_cfg of ``arch``, the ImageNet resize
+        ratio (224 of 256). Read without building the net, so a report driver learns it without
+        loading weights."""
+        config = timm.models.get_pretrained_cfg(arch)
+        if config is None:
+            raise ValueError(f"timm has no pretrained config for architecture {arch!r}")
+        return ViewConfig.for_crop(input_size, mean=tuple(config.mean), std=tuple(config.std))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)  # [B, cells]: raw class scores, softmax is the distribution
