@@ -48,7 +48,8 @@ def tiny_partitionings() -> list[Partitioning]:
 class TinyGeoModel(GeoModel):
     """A 3-stage CNN with one head per partitioning; ``forward`` scores the finest cells.
 
-    ``hierarchical=True`` scores each fine cell by log p(fine) + log p(parent), the f* rule.
+    ``hierarchical=True`` scores each fine cell by log p(fine) + log p(parent), the f* rule;
+    ``test_time_crops="five"`` predicts raw images from five crops (``predict(views="test-time")``).
     """
 
     name = "tiny"
@@ -58,9 +59,9 @@ class TinyGeoModel(GeoModel):
     view_config = ViewConfig.for_crop(TINY_INPUT_SIZE)
 
     def __init__(self, seed: int = 0, input_size: int = TINY_INPUT_SIZE, width: int = 8, hierarchical: bool = False,
-                 inplace: bool = True) -> None:
+                 inplace: bool = True, test_time_crops: str = "center") -> None:
         super().__init__()
-        self.view_config = self.view_config_for(input_size=input_size)
+        self.view_config = self.view_config_for(input_size=input_size, test_time_crops=test_time_crops)
         self.hierarchical = bool(hierarchical)
         self.partitionings = tiny_partitionings()
         generator_state = torch.random.get_rng_state()
@@ -88,8 +89,10 @@ class TinyGeoModel(GeoModel):
         self.eval()
 
     @classmethod
-    def view_config_for(cls, input_size: int = TINY_INPUT_SIZE, **_: object) -> ViewConfig:
-        return ViewConfig.for_crop(input_size)
+    def view_config_for(cls, input_size: int = TINY_INPUT_SIZE, test_time_crops: str = "center",
+                        **_: object) -> ViewConfig:
+        """``test_time_crops="five"`` gives the test model GeoEstimation's five test-time crops."""
+        return ViewConfig.for_crop(input_size, test_time_crops=test_time_crops)
 
     def partition_logits(self, x: torch.Tensor) -> list[torch.Tensor]:
         z = self.pool(self.features(x)).flatten(1)

@@ -138,7 +138,7 @@ class ViewConfig:
         h, w = image.shape[:2]
         scale = size / min(h, w)
         new = (max(size, round(w * scale)), max(size, round(h * scale)))
-        return np.asarray(Image.fromarray(image).resize(new, Image.BICUBIC))
+        return np.array(Image.fromarray(image).resize(new, Image.BICUBIC))
 
 
 def to_chw(image: np.ndarray) -> torch.Tensor:

@@ -35,7 +35,7 @@ def render_html(summary: ReportSummary, plots: dict[str, str], examples: list[di
         f"<p>{summary.counts['images']} images: {summary.counts['ok']} explained, "
         f"{summary.counts['failed']} failed; {summary.counts['correct']} correct "
         f"(GCD &le; {r} km), {summary.counts['incorrect']} incorrect.</p>",
-        "<h2>Geolocation accuracy</h2>",
+        f"<h2>Geolocation accuracy ({e(summary.views)}-view predictions)</h2>",
         _table([f"{k:g} km" for k in summary.accuracy],
                [[_pct(v) for v in summary.accuracy.values()]]),
         f"<h2>Concept influence (concepts with at least {summary.min_images} images in a split)</h2>",
@@ -69,7 +69,7 @@ def _config_line(config: dict) -> str:
     if not config:
         return ""
     keys = ("model", "model_options", "weights", "explainer", "explainer_options", "segmenter",
-            "segmenter_options", "k", "min_size", "dilation", "seed", "data")
+            "segmenter_options", "k", "min_size", "dilation", "seed", "views", "data")
     items = [f"<b>{k}</b>: {html.escape(json.dumps(config[k]) if isinstance(config[k], dict) else str(config[k]))}"
              for k in keys if config.get(k) not in (None, {}, "")]
     return " &middot; ".join(items)

@@ -178,3 +178,14 @@ def test_own_gallery_csv_is_used(tmp_path):
     assert model.partitionings[0].keys == ["AU", "ES", "JP"]
     assert model.region_cells("JP").tolist() == [1]
     assert "ES" in model.finest.labels[0]
+
+
+def test_view_config_matches_the_built_model_and_needs_no_weights(geoclip_model, monkeypatch):
+    from geoxai_geoclip import model as geoclip_module
+
+    from geoxai.plugins import model_view_config
+
+    monkeypatch.setattr(geoclip_module, "_vision_tower", lambda *a, **k: pytest.fail("the tower was built"))
+    cfg = model_view_config("geoclip", backbone="tiny")
+    assert cfg == geoclip_model.view_config
+    assert (cfg.input_size, cfg.resize_size, cfg.interpolation) == (32, 32, "bicubic")

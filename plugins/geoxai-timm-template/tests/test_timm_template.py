@@ -62,3 +62,14 @@ def test_bad_cells_files_are_one_line_errors(tmp_path):
     (tmp_path / "far.csv").write_text("lat,lon\n10,200\n")
     with pytest.raises(ValueError, match="far.csv: 1 coordinate"):
         read_cells(tmp_path / "far.csv")
+
+
+def test_view_config_is_data_read_without_building_the_net(cells, monkeypatch):
+    import timm
+
+    from geoxai.plugins import model_view_config
+
+    built = TimmCellModel(cells, arch="resnet18", input_size=48).view_config
+    assert built.mean == tuple(timm.models.get_pretrained_cfg("resnet18").mean) and built.resize_size == 55
+    monkeypatch.setattr(timm, "create_model", lambda *a, **k: pytest.fail("the net was built"))
+    assert model_view_config("timm-cells", cells=cells, arch="resnet18", input_size=48) == built
