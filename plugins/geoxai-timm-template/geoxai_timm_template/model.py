@@ -6,7 +6,6 @@ net, declare ``cam_layers``, return class scores from ``forward``.
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import timm
@@ -14,26 +13,22 @@ import torch
 
 from geoxai.geodesy import validate_coordinates
 from geoxai.interfaces import GeoModel
+from geoxai.io.tables import read_table
 from geoxai.types import Partitioning
 from geoxai.views import ViewConfig
 
 
 def read_cells(path: str | Path) -> Partitioning:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: cells file not found")
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows or not {"lat", "lon"} <= set(rows[0]):
+    """A cells file: lat,lon (any of geoxai's column aliases) and optionally label and key."""
+    table = read_table(path, required=["lat", "lon"], optional=["key", "label"], what="cells file")
+    if not len(table):
         raise ValueError(f"{path}: a cells file needs a lat,lon[,label] header and at least one row")
-    try:
-        lat, lon = [float(r["lat"]) for r in rows], [float(r["lon"]) for r in rows]
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: bad coordinate: {exc}") from None
+    lat, lon = table.floats("lat"), table.floats("lon")
     validate_coordinates(lat, lon, where=str(path))
-    keys = [r.get("key") or str(i) for i, r in enumerate(rows)]
-    labels = [r.get("label") or key for r, key in zip(rows, keys)]
-    return Partitioning(path.stem, keys=keys, lat=lat, lon=lon, labels=labels)
+    keys = [k or str(i) for i, k in enumerate(table.strings("key"))] if "key" in table else \
+        [str(i) for i in range(len(table))]
+    labels = [lab or key for lab, key in zip(table.strings("label"), keys)] if "label" in table else keys
+    return Partitioning(Path(path).stem, keys=keys, lat=lat, lon=lon, labels=labels)
 
 
 class TimmCellModel(GeoModel):
