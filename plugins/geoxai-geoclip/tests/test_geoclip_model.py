@@ -154,8 +154,8 @@ def test_bad_options_give_one_line_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.csv: GPS gallery file not found"):
         GeoCLIPModel(backbone="tiny", gallery=tmp_path / "nope.csv")
     bad = tmp_path / "bad.csv"
-    bad.write_text("latitude,longitude\n1,2\n")
-    with pytest.raises(ValueError, match="bad.csv: a GPS gallery needs LAT and LON columns"):
+    bad.write_text("y,x\n1,2\n")
+    with pytest.raises(ValueError, match=r"bad.csv: missing column\(s\) lat, lon"):
         GeoCLIPModel(backbone="tiny", gallery=bad)
     out_of_range = tmp_path / "far.csv"
     out_of_range.write_text("LAT,LON\n95,2\n")
