@@ -17,7 +17,7 @@ import numpy as np
 from ..views import TEST_TIME, ViewConfig
 from .config import ReportConfig
 from .loading import decode
-from .pipeline import RunOptions, write_rows
+from .pipeline import RunOptions, example_keeper, write_rows
 from .store import PartStore
 
 
@@ -63,10 +63,14 @@ def _stack(arrays: list, shape: tuple[int, ...]) -> np.ndarray:
 class RayReportWorker:
     """A Ray Data actor: builds one model/explainer/segmenter replica, then scores batches."""
 
-    def __init__(self, config: dict[str, Any], shard: str, device: str | None = None) -> None:
+    def __init__(self, config: dict[str, Any], shard: str, device: str | None = None, examples: int = 0,
+                 radius_km: float = 750.0) -> None:
+        from .examples import ExampleKeeper
         from .worker import ReportWorker
 
         self.worker = ReportWorker(ReportConfig.from_dict(config), shard=shard, device=device)
+        if examples > 0:  # ship the figure data of this actor's own example candidates only
+            self.worker.example_filter = ExampleKeeper(None, examples, radius_km)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if "pixels" not in batch:  # a model with a view of its own: decode here, with the model
@@ -81,12 +85,14 @@ class RayReportWorker:
                                                           batch["lon"], batch["error"], batch["pixels"]))
         ]
         image_rows, concept_rows = self.worker.process(records)
+        examples = self.worker.take_examples()
         by_image: dict[str, list[dict]] = {}
         for row in concept_rows:
             by_image.setdefault(row["image_id"], []).append(row)
         return {
             "image": np.asarray([json.dumps(r) for r in image_rows], dtype=object),
             "concepts": np.asarray([json.dumps(by_image.get(r["image_id"], [])) for r in image_rows], dtype=object),
+            "example": np.asarray([examples.get(r["image_id"], b"") for r in image_rows], dtype=object),
         }
 
 
@@ -134,13 +140,15 @@ def run_ray(config: ReportConfig, pending: Sequence[Any], store: PartStore, opti
     ds = (
         ds.map_batches(
             RayReportWorker, fn_constructor_kwargs={"config": asdict(config), "shard": shard,
-                                                    "device": options.device},
+                                                    "device": options.device, "examples": options.examples,
+                                                    "radius_km": options.radius_km},
             batch_size=options.batch_size, batch_format="numpy",
             compute=ActorPoolStrategy(size=replicas), num_gpus=1 if gpus else None,
         )
     )
     batches = (
-        ([json.loads(t) for t in batch["image"]], [row for t in batch["concepts"] for row in json.loads(t)])
+        ([json.loads(t) for t in batch["image"]], [row for t in batch["concepts"] for row in json.loads(t)],
+         {json.loads(t)["image_id"]: bytes(e) for t, e in zip(batch["image"], batch["example"]) if len(e)})
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy")
     )
-    return write_rows(store, options, len(pending), batches)
+    return write_rows(store, options, len(pending), batches, keeper=example_keeper(store, options))

@@ -80,6 +80,15 @@ class ReportWorker:
         self.shard = shard
         self.model, self.explainer, self.segmenter = components or load_components(config, device)
         self.concepts = list(self.segmenter.concepts)
+        #: an ``ExampleKeeper`` (or anything with ``wants(image_id, gcd_km)``): the images it wants
+        #: get their figure data kept, collected by ``take_examples``
+        self.example_filter = None
+        self._examples: dict[str, bytes] = {}
+
+    def take_examples(self) -> dict[str, bytes]:
+        """Figure data (``examples.example_payload``) by image id, made since the last call."""
+        examples, self._examples = self._examples, {}
+        return examples
 
     def process(self, records: list[dict]) -> tuple[list[dict], list[dict]]:
         """Decoded records -> (image rows, concept rows) for the store."""
@@ -130,6 +139,9 @@ class ReportWorker:
                 pred_label=pred.label, pred_lat=pred.lat, pred_lon=pred.lon, pred_prob=pred.probability,
                 gcd_km=float(great_circle_km(record["lat"], record["lon"], pred.lat, pred.lon)),
             ))
+            if self.example_filter is not None and self.example_filter.wants(record["image_id"],
+                                                                             image_rows[-1]["gcd_km"]):
+                self._keep_example(record, b, batch, maps, segmentation, probs, image_rows[-1])
             for c in np.flatnonzero(present[b]):
                 concept_rows.append({
                     "image_id": record["image_id"], "concept": self.concepts[c], "concept_index": int(c),
@@ -137,6 +149,18 @@ class ReportWorker:
                     "valid": bool(valid[b, c]),
                 })
         return image_rows, concept_rows
+
+    def _keep_example(self, record: dict, b: int, batch: ImageBatch, maps, segmentation, probs, row: dict) -> None:
+        from .examples import example_payload
+
+        (top25,) = self.model.predictions_from_probabilities(probs[b:b + 1], top_k=25, ids=[record["image_id"]])
+        top25.views = self.config.views
+        payload = example_payload(record["image_id"], batch.pixels[b].cpu().numpy(), maps[b].detach().float().cpu().numpy(),
+                                  segmentation[b].cpu().numpy(), top25.to_dict(), self.concepts)
+        self._examples[record["image_id"]] = payload
+        offer = getattr(self.example_filter, "offer", None)
+        if offer is not None and getattr(self.example_filter, "folder", None) is None:
+            offer(row, payload)  # an in-memory filter (a Ray actor's) learns its candidates here
 
     def _row(self, record: dict, status: str, error: str | None, **prediction: Any) -> dict:
         row = {"image_id": record["image_id"], "path": record["path"], "lat": record["lat"],
