@@ -32,6 +32,10 @@ class PluginConflictError(RuntimeError):
     pass
 
 
+class NoViewConfigError(ValueError):
+    """A model's factory declares no ``view_config_for`` (it is not a GeoModel class)."""
+
+
 @dataclass
 class Registration:
     kind: str
@@ -195,7 +199,7 @@ def model_view_config(name: str, **options: Any):
     factory = registry().get("model", name).resolve()
     read = getattr(factory, "view_config_for", None)
     if read is None:
-        raise ValueError(f"model {name!r} declares no view config (its factory {factory!r} is not a GeoModel "
+        raise NoViewConfigError(f"model {name!r} declares no view config (its factory {factory!r} is not a GeoModel "
                          f"class; give it a view_config_for(**options) classmethod)")
     return read(**options)
 

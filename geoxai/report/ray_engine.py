@@ -123,11 +123,17 @@ def run_ray(config: ReportConfig, pending: Sequence[Any], store: PartStore, opti
     ray = _connect(options.ray_address)
     from ray.data import ActorPoolStrategy
 
+    from ..plugins import NoViewConfigError
     from .worker import report_view_config
 
     # The view is data read from the model's class: the driver builds no model and loads no
     # weights. A model that replaces ``view`` with code of its own is decoded in its actors.
-    view = None if _has_custom_view(config) else report_view_config(config)
+    view = None
+    if not _has_custom_view(config):
+        try:
+            view = report_view_config(config)
+        except NoViewConfigError:
+            pass  # a factory function, not a GeoModel class: the actors decode with their model
     gpus = int(ray.cluster_resources().get("GPU", 0))
     replicas = options.replicas or (gpus if gpus else max(1, int(ray.cluster_resources().get("CPU", 1)) // 2))
     items = [{"image_id": str(s.id), "path": str(s.image), "lat": float(s.lat), "lon": float(s.lon)}
