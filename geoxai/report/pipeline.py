@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -167,8 +167,7 @@ def run_report(config: ReportConfig, data: str | Path, out: str | Path, options:
     """
     from .outputs import finalize
 
-    options = options or RunOptions()
-    options.examples, options.radius_km = examples, radius_km
+    options = replace(options or RunOptions(), examples=examples, radius_km=radius_km)
     store, pending, total = plan(config, data, out, options.shard, options.retry_failed)
     if options.engine == "local":
         run_local(config, pending, store, options, components=components)

@@ -120,7 +120,7 @@ class ReportWorker:
                     np.asarray(r["test_time_pixels"], dtype=np.uint8)))) for r in records])
             else:
                 probs = model.cell_probabilities(model.as_input(batch))
-        predictions = model.predictions_from_probabilities(probs, top_k=1, ids=batch.ids, views=self.config.views)
+        predictions = model.predictions_from_probabilities(probs, top_k=1, ids=batch.ids)
         maps = self.explainer.explain(model, batch)
         segmentation = self.segmenter.segment(batch)
         influence = concept_influence(
