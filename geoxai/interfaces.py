@@ -175,6 +175,8 @@ class GeoModel(nn.Module, abc.ABC):
         self, probs: torch.Tensor, top_k: int = 5, ids: Sequence[str] | None = None, views: str | None = None,
     ) -> list[GeoPrediction]:
         """GeoPredictions from probabilities [B, C]; ``views`` records the protocol they came from."""
+        from .countries import top_countries
+
         part = self.finest
         k = max(1, min(top_k, probs.shape[-1]))
         values, cells = probs.float().topk(k, dim=-1)
@@ -189,6 +191,7 @@ class GeoModel(nn.Module, abc.ABC):
                 cell=best.cell, lat=best.lat, lon=best.lon, label=best.label,
                 probability=best.probability, top_k=top,
                 image_id=str(ids[b]) if ids is not None else None, views=views,
+                top_countries=top_countries(part, probs[b].detach().double().cpu().numpy()),
             ))
         return out
 

