@@ -164,7 +164,7 @@ def write_examples(out: Path, config: ReportConfig, images: pd.DataFrame, n: int
 
 def _draw(folder: Path, config: ReportConfig, row, payload: dict) -> None:
     """One figure from kept data: concept influence is recomputed from map + masks (cheap, CPU)."""
-    from ..concept_influence import concept_influence
+    from ..ci import concept_influence
     from ..types import CellScore, GeoPrediction
     from ..viz.figure import explanation_figure
 

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from ..views import TEST_TIME
 from .config import ReportConfig, bind_config, dataset_hash
+from .engines import ReportEngine
 from .loading import data_loader, test_time_function, view_function
 from .store import PartStore
 
@@ -125,6 +126,16 @@ def run_local(config: ReportConfig, pending: Sequence[Any], store: PartStore, op
     return write_rows(store, options, len(pending), batches, keeper=keeper)
 
 
+class LocalEngine(ReportEngine):
+    """The report in this process (``run_local``)."""
+
+    name = "local"
+
+    def run(self, config: ReportConfig, pending: Sequence[Any], store: PartStore, options: RunOptions,
+            components=None) -> int:
+        return run_local(config, pending, store, options, components=components)
+
+
 def example_keeper(store: PartStore, options: RunOptions):
     """The keeper of the example figures' data (None without ``--examples``)."""
     from .examples import ExampleKeeper
@@ -167,16 +178,12 @@ def run_report(config: ReportConfig, data: str | Path, out: str | Path, options:
     """
     from .outputs import finalize
 
-    options = replace(options or RunOptions(), examples=examples, radius_km=radius_km)
-    store, pending, total = plan(config, data, out, options.shard, options.retry_failed)
-    if options.engine == "local":
-        run_local(config, pending, store, options, components=components)
-    elif options.engine == "ray":
-        from .ray_engine import run_ray
+    from ..plugins import load_engine
 
-        run_ray(config, pending, store, options)
-    else:
-        raise ValueError(f"unknown engine {options.engine!r}; use local or ray")
+    options = replace(options or RunOptions(), examples=examples, radius_km=radius_km)
+    engine = load_engine(options.engine)  # an unknown engine fails before the folder is bound
+    store, pending, total = plan(config, data, out, options.shard, options.retry_failed)
+    engine.run(config, pending, store, options, components=components)
     store.write_manifest()
     return finalize(Path(out), radius_km=radius_km, min_images=min_images, examples=examples,
                     components=components, device=options.device)

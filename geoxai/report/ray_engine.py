@@ -16,6 +16,7 @@ import numpy as np
 
 from ..views import TEST_TIME, ViewConfig
 from .config import ReportConfig
+from .engines import ReportEngine
 from .loading import decode
 from .pipeline import RunOptions, example_keeper, write_rows
 from .store import PartStore
@@ -101,7 +102,7 @@ def _has_custom_view(config: ReportConfig) -> bool:
     from ..interfaces import GeoModel
     from ..plugins import registry
 
-    factory = registry().get("model", config.model).resolve()
+    factory = registry().get("model", config.model).resolve_factory()
     return isinstance(factory, type) and issubclass(factory, GeoModel) and (
         factory.view is not GeoModel.view or factory.test_time_views is not GeoModel.test_time_views)
 
@@ -158,3 +159,14 @@ def run_ray(config: ReportConfig, pending: Sequence[Any], store: PartStore, opti
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy")
     )
     return write_rows(store, options, len(pending), batches, keeper=example_keeper(store, options))
+
+
+class RayEngine(ReportEngine):
+    """The report on a Ray cluster (``run_ray``); already built ``components`` are not used
+    (every actor builds its own replica)."""
+
+    name = "ray"
+
+    def run(self, config: ReportConfig, pending: Sequence[Any], store: PartStore, options: RunOptions,
+            components=None) -> int:
+        return run_ray(config, pending, store, options)

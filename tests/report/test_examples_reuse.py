@@ -49,7 +49,7 @@ def test_examples_reuse_the_computed_maps_and_survive_a_resume(dataset, tmp_path
         row = rows.loc[payload["image_id"]]
         assert payload["prediction"]["cell"] == row["pred_cell"] and payload["view"].shape == (3, 64, 64)
         # the kept map and masks give the concept scores the rows hold
-        from geoxai.concept_influence import concept_influence
+        from geoxai.ci import concept_influence
         import torch
 
         influence = concept_influence(torch.from_numpy(payload["heat"])[None], torch.from_numpy(
