@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported when a view is applied, so `geoxai --help` stays fast
+    import torch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -106,6 +108,8 @@ class ViewConfig:
 
     def test_time_views(self, image: np.ndarray) -> torch.Tensor:
         """The test-time views: uint8 [n, 3, input_size, input_size]."""
+        import torch
+
         from .io.images import center_crop
 
         resizes = self.test_time_resizes or (self.resize_size,)
@@ -123,6 +127,8 @@ class ViewConfig:
 
     def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
         """uint8 [B, 3, H, W] -> float (pixels / 255 - mean) / std."""
+        import torch
+
         x = pixels.float().div_(255.0)
         mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
@@ -143,6 +149,8 @@ class ViewConfig:
 
 def to_chw(image: np.ndarray) -> torch.Tensor:
     """[H, W, 3] uint8 array -> contiguous uint8 tensor [3, H, W]."""
+    import torch
+
     return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).contiguous()
 
 

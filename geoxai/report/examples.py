@@ -26,6 +26,7 @@ from ..io.images import load_image
 from ..types import ImageBatch
 from ..views import TEST_TIME
 from .config import ReportConfig
+from .example_data import example_payload, read_payload
 from .loading import decode, view_function
 
 EXAMPLES_DIR = "examples"
@@ -54,23 +55,6 @@ def figure_name(image_id: str) -> str:
 
 def data_name(image_id: str) -> str:
     return figure_name(image_id)[:-len(".png")] + ".npz"
-
-
-def example_payload(image_id: str, view: np.ndarray, heat: np.ndarray, segmentation: np.ndarray,
-                    prediction: dict, concepts: list[str]) -> bytes:
-    """One image's figure data as compressed .npz bytes (cheap to ship from a Ray actor)."""
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, view=np.asarray(view, dtype=np.uint8), heat=np.asarray(heat, dtype=np.float32),
-                        segmentation=np.asarray(segmentation, dtype=np.int32),
-                        meta=np.asarray(json.dumps({"image_id": image_id, "prediction": prediction,
-                                                    "concepts": list(concepts)})))
-    return buffer.getvalue()
-
-
-def read_payload(path: Path) -> dict:
-    with np.load(path, allow_pickle=False) as data:
-        meta = json.loads(str(data["meta"]))
-        return {"view": data["view"], "heat": data["heat"], "segmentation": data["segmentation"], **meta}
 
 
 class ExampleKeeper:

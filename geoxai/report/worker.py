@@ -153,7 +153,7 @@ class ReportWorker:
         return image_rows, concept_rows
 
     def _keep_example(self, record: dict, b: int, batch: ImageBatch, maps, segmentation, probs, row: dict) -> None:
-        from .examples import example_payload
+        from .example_data import example_payload
 
         (top25,) = self.model.predictions_from_probabilities(probs[b:b + 1], top_k=25, ids=[record["image_id"]])
         top25.views = self.config.views
