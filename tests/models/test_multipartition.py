@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from geoxai.models.multipartition import MultiPartitionGeoModel, read_checkpoint
+from geoxai.io.checkpoint import load_checkpoint
+from geoxai.models.multipartition import MultiPartitionGeoModel
 from geoxai.testing import synthetic_photo, tiny_partitionings
 
 
@@ -97,7 +98,7 @@ def test_lightning_checkpoint_with_pickled_hparams_loads(resnet18_model, tmp_pat
     path = tmp_path / "epoch=1.ckpt"
     torch.save({"epoch": 1, "state_dict": resnet18_model.state_dict(),
                 "hyper_parameters": argparse.Namespace(arch="resnet18", lr=0.01)}, path)
-    raw = read_checkpoint(path)
+    raw = load_checkpoint(path)
     assert raw["epoch"] == 1
     fresh = MultiPartitionGeoModel(tiny_partitionings(), backbone="resnet18", hierarchical=True, input_size=64)
     fresh.load_checkpoint(path)

@@ -27,6 +27,7 @@ from PIL import Image
 from torch import nn
 
 from geoxai.interfaces import GeoModel
+from geoxai.io.checkpoint import load_checkpoint
 
 from .gallery import gallery_partitionings, read_gallery
 
@@ -216,4 +217,4 @@ def _vision_tower(backbone, local_files_only: bool) -> nn.Module:
 def _shipped_weights(filename: str):
     from geoclip.model.misc import file_dir
 
-    return torch.load(os.path.join(file_dir, "weights", filename), map_location="cpu", weights_only=True)
+    return load_checkpoint(os.path.join(file_dir, "weights", filename))

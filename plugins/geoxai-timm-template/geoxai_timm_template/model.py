@@ -14,6 +14,7 @@ import torch
 
 from geoxai.geodesy import validate_coordinates
 from geoxai.interfaces import GeoModel
+from geoxai.io.checkpoint import load_state_dict
 from geoxai.types import Partitioning
 
 
@@ -49,7 +50,7 @@ class TimmCellModel(GeoModel):
         self.partitionings = [read_cells(cells)]  # one partitioning: it is also the finest
         self.net = timm.create_model(arch, pretrained=pretrained, num_classes=len(self.finest))
         if checkpoint is not None:
-            self.net.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
+            self.net.load_state_dict(load_state_dict(checkpoint, f"timm {arch}"))
         config = self.net.pretrained_cfg
         self.mean, self.std = tuple(config["mean"]), tuple(config["std"])
         self.input_size, self.resize_size = int(input_size), round(int(input_size) * 256 / 224)
