@@ -78,7 +78,7 @@ def _detail(exc: BaseException) -> str:
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     for line in lines:
         if not line.startswith(("Weights only load failed", "Check the documentation", "(1)", "(2)")):
-            return line.removeprefix("WeightsUnpickler error: ")[:200]
+            return line.removeprefix("WeightsUnpickler error: ").split(" In PyTorch 2.6")[0][:200]
     return lines[0][:200] if lines else type(exc).__name__
 
 

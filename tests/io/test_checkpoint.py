@@ -202,3 +202,22 @@ def test_a_module_class_in_the_file_is_refused(tmp_path):
     torch.save(torch.nn.Linear(2, 2), path)  # a pickled nn.Module, not a state_dict
     with pytest.raises(CheckpointRefusedError, match="torch.nn.modules.linear.Linear"):
         load_checkpoint(path)
+
+
+# ---- the entry points a user reaches a checkpoint through ------------------------------------------
+def test_model_weights_cannot_write_files(tmp_path, sentinel, photo_files):
+    """``geoxai.load_model("semp", weights=...)`` and ``geoxai predict --weights``: the crafted file's
+    ``torch.save`` call (which the old restricted unpickler let through) never runs."""
+    from click.testing import CliRunner
+
+    import geoxai
+    from geoxai.cli import main
+
+    crafted = tmp_path / "file.ckpt"
+    _zip_checkpoint(crafted, _call("torch", "save", "import os  # a .pth line runs at start-up", str(sentinel)))
+    with pytest.raises(CheckpointRefusedError, match="asks for torch.save"):
+        geoxai.load_model("semp", weights=str(crafted))
+    assert not sentinel.exists()
+    result = CliRunner().invoke(main, ["predict", "--model", "semp", "--weights", str(crafted), str(photo_files[0])])
+    assert result.exit_code != 0 and not sentinel.exists()
+    assert f"{crafted}: refused to load: the checkpoint asks for torch.save" in result.output
