@@ -315,6 +315,12 @@ def check_segmenter(segmenter: Segmenter, photos: Sequence[np.ndarray] | None = 
     if not isinstance(masks, torch.Tensor) or masks.dtype != torch.long or tuple(masks.shape) != (len(batch), h, w):
         _fail(f"segment must return a LongTensor [B, H, W] = [{len(batch)}, {h}, {w}] at the images' size, "
               f"got {getattr(masks, 'dtype', type(masks).__name__)} {_shape(masks)}")
+    if masks.device.type != "cpu":
+        _fail(f"segment must return its labels on the CPU (it runs on segmenter.device), got {masks.device}")
+    with _stage(f"{type(segmenter).__name__}.to(segmenter.device)"):
+        moved = segmenter.to(segmenter.device)
+    if moved is not segmenter:
+        _fail("segmenter.to(device) must move the segmenter and return it (like nn.Module.to)")
     if masks.numel() and (masks.min() < 0 or masks.max() >= len(concepts)):
         _fail(f"segment must return indices into concepts (0..{len(concepts) - 1}), "
               f"got values in [{int(masks.min())}, {int(masks.max())}]")
