@@ -31,6 +31,9 @@ class CheckpointRefusedError(ValueError):
         super().__init__(f"{path}: refused to load: the checkpoint asks for {refused}, which is not tensors "
                          f"or plain data (geoxai loads with torch.load(weights_only=True); nothing was loaded)")
 
+    def __reduce__(self):  # survives the trip back from a worker process
+        return type(self), (self.path, self.refused)
+
 
 class PickledCallbackClass:
     """Stands in for Lightning's ``ModelCheckpoint`` class. Lightning 1.0-1.4 key the ``callbacks``
@@ -61,7 +64,6 @@ OFFICIAL_CHECKPOINT_GLOBALS: tuple[tuple[Any, str], ...] = (
 _REFUSED_PATTERNS = (
     re.compile(r"GLOBAL (\S+) was not an allowed global"),
     re.compile(r"unsupported GLOBAL (\S+) whose module"),
-    re.compile(r"(?:function|object for nn.Parameter or classes allowlisted via `add_safe_globals` but got) (\S+)"),
 )
 
 

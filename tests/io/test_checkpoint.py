@@ -221,3 +221,12 @@ def test_model_weights_cannot_write_files(tmp_path, sentinel, photo_files):
     result = CliRunner().invoke(main, ["predict", "--model", "semp", "--weights", str(crafted), str(photo_files[0])])
     assert result.exit_code != 0 and not sentinel.exists()
     assert f"{crafted}: refused to load: the checkpoint asks for torch.save" in result.output
+
+
+def test_refusal_survives_pickling(tmp_path, sentinel):
+    """A report worker process sends the error back to the driver."""
+    path = _corpus(tmp_path, sentinel)["zip os.system"]
+    with pytest.raises(CheckpointRefusedError) as info:
+        load_checkpoint(path)
+    again = pickle.loads(pickle.dumps(info.value))
+    assert str(again) == str(info.value) and again.refused == "os.system"
