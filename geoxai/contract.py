@@ -271,7 +271,10 @@ def check_explainer(explainer: Explainer, model: GeoModel, photos: Sequence[np.n
     with _stage(f"{type(explainer).__name__}.explain(target={parse_target(target)})"):
         maps = explainer.explain(model, batch, target=target, **options)
     b, (h, w) = len(batch), batch.size
-    if not isinstance(maps, torch.Tensor) or maps.dtype != torch.float32 or tuple(maps.shape) != (b, h, w):
+    # float32 maps; float64 ones only for a float64 model (see docs/explainers.md)
+    float64_model = any(p.dtype == torch.float64 for p in model.parameters())
+    allowed = (torch.float32, torch.float64) if float64_model else (torch.float32,)
+    if not isinstance(maps, torch.Tensor) or maps.dtype not in allowed or tuple(maps.shape) != (b, h, w):
         _fail(f"explain must return float32 [B, H, W] = [{b}, {h}, {w}] maps at the input size, got "
               f"{getattr(maps, 'dtype', type(maps).__name__)} {_shape(maps)}")
     if maps.device.type != "cpu":
