@@ -57,12 +57,9 @@ def load_components(config: ReportConfig, device: str | None = None):
     if "seed" not in config.explainer_options and "seed" in getattr(explainer, "defaults", {}):
         # --seed must reach explainers that draw their noise from a generator of their own
         explainer = load_explainer(config.explainer, **config.explainer_options, seed=config.seed)
-    segmenter = load_segmenter(config.segmenter, **config.segmenter_options)
-    if hasattr(segmenter, "to"):
-        try:
-            segmenter.to(device)
-        except Exception:  # noqa: BLE001 - a segmenter that cannot move stays where it is
-            pass
+    # one device for every stage: Segmenter.to is part of the interface (it used to be skipped
+    # silently, so HRNet stayed on the GPU under --device cpu)
+    segmenter = load_segmenter(config.segmenter, **config.segmenter_options).to(device)
     return model, explainer, segmenter
 
 
