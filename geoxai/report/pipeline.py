@@ -10,12 +10,13 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from tqdm.auto import tqdm
 
-from .config import ReportConfig, bind_config, dataset_hash
+from ..io.images import display_path, storable_name
+from .config import ReportConfig, bind_config, check_config, dataset_hash
 from .loading import data_loader, view_function
 from .store import PartStore
 
@@ -39,16 +40,25 @@ class RunOptions:
 
 
 def plan(config: ReportConfig, data: str | Path, out: str | Path, shard: tuple[int, int],
-         retry_failed: bool = False):
+         retry_failed: bool = False, validate: Callable[[], Any] | None = None):
     """Read the dataset, bind the output folder to the config, and list this shard's open work
-    (with ``retry_failed``, the shard's failed images count as open again)."""
+    (with ``retry_failed``, the shard's failed images count as open again).
+
+    Everything that can refuse the run happens before the folder is bound: the dataset, a
+    folder of another configuration, and ``validate`` (building the components), which runs
+    when the folder is new, so a refused run leaves no ``config.json`` that refuses the corrected
+    one."""
     from ..io.datasets import read_dataset
 
     data = Path(data)
-    samples = read_dataset(data)
+    samples = storable_samples(read_dataset(data))
+    if not samples:
+        raise ValueError(f"{display_path(data)}: no images found in the dataset")
     config.data = str(data)
     config.data_hash = dataset_hash(samples, data if data.is_dir() else data.parent)
     out = Path(out)
+    if not check_config(out, config) and validate is not None:
+        validate()
     bind_config(out, config)
     store = PartStore(out)
     store.prepare()
@@ -98,6 +108,18 @@ class PartWriter:
             self.pool.shutdown(wait=True)
 
 
+def storable_samples(samples: Sequence[Any]) -> list[Any]:
+    """Samples whose id is not UTF-8 (a non-UTF-8 file name) get an escaped id (``\\xff``), so
+    their row, a failed one naming the file, can be stored, and every other row is kept."""
+    from dataclasses import replace
+
+    out = []
+    for s in samples:
+        sid = storable_name(s.id)
+        out.append(s if sid == s.id else replace(s, id=sid))
+    return out
+
+
 def shard_tag(shard: tuple[int, int]) -> str:
     return f"s{shard[0]}of{shard[1]}-"
 
@@ -138,6 +160,14 @@ def progress_bar(total: int, enabled: bool):
                 smoothing=0.1)
 
 
+def check_names(config: ReportConfig) -> None:
+    """Fail with the registry's one-line error if a model, explainer or segmenter is unknown."""
+    from ..plugins import registry
+
+    for kind, name in (("model", config.model), ("explainer", config.explainer), ("segmenter", config.segmenter)):
+        registry().get(kind, name)
+
+
 def run_report(config: ReportConfig, data: str | Path, out: str | Path, options: RunOptions | None = None,
                radius_km: float = 750.0, min_images: int = 100, examples: int = 0, components=None):
     """Compute (or resume) a report in ``out`` and write its summary, plots and HTML.
@@ -148,15 +178,28 @@ def run_report(config: ReportConfig, data: str | Path, out: str | Path, options:
     from .outputs import finalize
 
     options = options or RunOptions()
-    store, pending, total = plan(config, data, out, options.shard, options.retry_failed)
+    if options.engine not in ("local", "ray"):
+        raise ValueError(f"unknown engine {options.engine!r}; use local or ray")
+    built = {}
+
+    def validate() -> None:
+        # local: build what the run needs anyway (an unknown name or option fails here);
+        # ray: the replicas are built on the cluster, so check the names only
+        if options.engine == "local" and components is None:
+            from .worker import load_components
+
+            built["components"] = load_components(config, options.device)
+        else:
+            check_names(config)
+
+    store, pending, total = plan(config, data, out, options.shard, options.retry_failed, validate=validate)
+    components = components or built.get("components")
     if options.engine == "local":
         run_local(config, pending, store, options, components=components)
     elif options.engine == "ray":
         from .ray_engine import run_ray
 
         run_ray(config, pending, store, options)
-    else:
-        raise ValueError(f"unknown engine {options.engine!r}; use local or ray")
     store.write_manifest()
     return finalize(Path(out), radius_km=radius_km, min_images=min_images, examples=examples,
                     components=components, device=options.device)
