@@ -5,31 +5,34 @@ import json
 
 import click
 
-from ._common import build_model, friendly_errors, model_options, readable_images
+from ._common import build_model, collect_images, friendly_errors, readable_images
+from ._options import model_options
 
 
 @click.command("predict")
 @click.argument("images", nargs=-1, required=True, type=click.Path())
-@model_options
-@click.option("--top-k", default=5, show_default=True, help="Number of top cells to report per image.")
+@model_options()
+@click.option("--top-k", default=5, show_default=True, type=click.IntRange(min=1),
+              help="Number of top cells to report per image.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image.")
 @friendly_errors
 def command(images, model_name, weights, model_opts, top_k, as_json):
     """Predict the location of IMAGES (files or folders) with a geolocation model.
 
     Uses the model's test-time crops. A file that cannot be read is reported on one line and
-    skipped; the exit status is 1 if any was.
+    skipped; the exit status is 1 if any was, or if IMAGES hold no image at all.
     """
-    from ..io.images import list_images
+    from ..io.images import display_path
 
+    paths = collect_images(images)
     model = build_model(model_name, weights, model_opts)
     failures: list = []
-    for _, path, image in readable_images(list_images(images), failures):
+    for _, path, image in readable_images(paths, failures):
         (pred,) = model.predict([image], top_k=top_k, ids=[str(path)])
         if as_json:
             click.echo(json.dumps(pred.to_dict()))
             continue
-        click.echo(f"{path}: {pred.label} ({pred.lat:.4f}, {pred.lon:.4f}) p={pred.probability:.3f}")
+        click.echo(f"{display_path(path)}: {pred.label} ({pred.lat:.4f}, {pred.lon:.4f}) p={pred.probability:.3f}")
         for rank, cell in enumerate(pred.top_k[1:], start=2):
             click.echo(f"  {rank}. {cell.label} ({cell.lat:.4f}, {cell.lon:.4f}) p={cell.probability:.3f}")
     if failures:

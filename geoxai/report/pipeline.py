@@ -135,8 +135,15 @@ def run_local(config: ReportConfig, pending: Sequence[Any], store: PartStore, op
     if options.threads:
         torch.set_num_threads(options.threads)
     worker = ReportWorker(config, shard=shard, device=options.device, components=components)
-    loader = data_loader(pending, view_function(worker.model), options.batch_size, options.workers)
-    return write_rows(store, options, len(pending), (worker.process(records) for records in loader))
+    loader = iter(data_loader(pending, view_function(worker.model), options.batch_size, options.workers))
+    try:
+        return write_rows(store, options, len(pending), (worker.process(records) for records in loader))
+    finally:
+        # On Ctrl-C, stop the decoding workers now (they ignore SIGINT, so they finish their item
+        # and exit at once) instead of when the traceback is freed at interpreter exit.
+        shutdown = getattr(loader, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
 
 
 def write_rows(store: PartStore, options: RunOptions, total: int, batches) -> int:
@@ -151,7 +158,7 @@ def write_rows(store: PartStore, options: RunOptions, total: int, batches) -> in
                 written += len(image_rows)
                 bar.update(len(image_rows))
         finally:
-            writer.close()
+            writer.close()  # commit what was computed, on Ctrl-C too
     return written
 
 
