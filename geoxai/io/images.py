@@ -88,7 +88,8 @@ def load_image(path: str | os.PathLike, max_side: int = MAX_SIDE) -> np.ndarray:
     shown = display_path(path)
     try:
         with open(path, "rb") as fh:
-            data = fh.read()
+            is_jpeg = fh.read(len(_JPEG_MAGIC)) == _JPEG_MAGIC
+            data = fh.read() if is_jpeg else b""
     except FileNotFoundError:
         raise ImageError(f"{shown}: file not found") from None
     except IsADirectoryError:
@@ -96,17 +97,15 @@ def load_image(path: str | os.PathLike, max_side: int = MAX_SIDE) -> np.ndarray:
     except OSError as exc:
         raise ImageError(f"{shown}: cannot read ({exc.strerror or exc})") from None
     try:
-        if data.startswith(_JPEG_MAGIC):
-            im = _decode_jpeg(data, shown, max_side)
-        else:
-            im = _decode_other(data, shown)
+        im = _decode_jpeg(_JPEG_MAGIC + data, shown, max_side) if is_jpeg else _decode_other(path, shown)
         with im:
             return to_rgb_array(im, max_side)
     except ImageError:
         raise
     except Image.DecompressionBombError:
-        raise ImageError(f"{shown}: image too large to decode safely (over "
-                         f"{2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels)") from None
+        limit = Image.MAX_IMAGE_PIXELS or 0
+        raise ImageError(f"{shown}: over {2 * limit:,} pixels; the limit is {limit:,} for formats other "
+                         f"than JPEG (Pillow's Image.MAX_IMAGE_PIXELS)") from None
     except UnidentifiedImageError:
         raise ImageError(f"{shown}: not an image or an unsupported format") from None
     except OSError as exc:
@@ -162,11 +161,11 @@ def _scan_incomplete(data: bytes, decoded: Image.Image, max_side: int) -> bool:
         return again.size != decoded.size or not np.array_equal(np.asarray(again), np.asarray(decoded))
 
 
-def _decode_other(data: bytes, shown: str) -> Image.Image:
+def _decode_other(path: Path, shown: str) -> Image.Image:
     with warnings.catch_warnings():
         # the size is checked below, against the same limit, with a message naming the file
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        im = Image.open(io.BytesIO(data))
+        im = Image.open(path)
     limit = Image.MAX_IMAGE_PIXELS
     if limit is not None and im.width * im.height > limit:
         im.close()

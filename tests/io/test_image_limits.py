@@ -33,6 +33,9 @@ def test_formats_that_cannot_be_reduced_are_refused_above_pillows_limit(tmp_path
     message = str(info.value)
     assert message.startswith(f"{path}: 400x300 = 120,000 pixels is over the limit of 100,000 for PNG")
     assert "\n" not in message
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50_000)  # past twice the limit Pillow itself refuses
+    with pytest.raises(ImageError, match=r"wide.png: over 100,000 pixels; the limit is 50,000 for formats other"):
+        load_image(path)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 120_000)
     assert load_image(path).shape == (300, 400, 3)
 
