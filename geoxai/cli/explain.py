@@ -159,7 +159,8 @@ def explainer_options(explainer, overrides: dict[str, Any]) -> dict[str, Any]:
 @opts.model_options()
 @opts.explainer_options(default="ig-smoothgrad", primary=True)
 @click.option("--target", "-t", default="predicted", show_default=True,
-              help="What to explain: predicted, cell:N, region:NODE, within:LAT,LON,KM or cells:I,J.")
+              help="What to explain: predicted, cell:N, region:NODE, within:LAT,LON,KM, cells:I,J, "
+                   "country:CODE_OR_NAME or continent:NAME.")
 @opts.batch_size_option(8, help="Images explained together.")
 @opts.out_option(required=True)
 @opts.segmenter_options(help="Segmenter name: adds concept-influence scores to each JSON and writes <stem>_figure.png.")

@@ -55,6 +55,14 @@ IMAGE_SCHEMA = pa.schema([
     ("pred_prob", pa.float64()),
     ("gcd_km", pa.float64()),
     ("shard", pa.string()),
+    # from the prediction's top_countries (geoxai.countries): the most probable country and
+    # continent with their summed probabilities, and the country of the true location ("ocean"
+    # at sea); null in parts written before these columns existed
+    ("pred_country", pa.string()),
+    ("pred_country_prob", pa.float64()),
+    ("pred_continent", pa.string()),
+    ("pred_continent_prob", pa.float64()),
+    ("true_country", pa.string()),
 ])
 
 CONCEPT_SCHEMA = pa.schema([
@@ -180,7 +188,8 @@ def _read_parts(folder: Path, names: list[str], schema: pa.Schema, columns, orde
     if not tables:
         empty = schema if cols is None else pa.schema([schema.field(c) for c in cols])
         return empty.empty_table().to_pandas()
-    frame = pa.concat_tables(tables).to_pandas()
+    # parts from before a column was added lack it: it reads as nulls there
+    frame = pa.concat_tables(tables, promote_options="default").to_pandas()
     keys = [c for c in order if c in frame.columns]
     if keys:
         frame = frame.sort_values(keys, kind="mergesort").reset_index(drop=True)
