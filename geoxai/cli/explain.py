@@ -6,15 +6,17 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
-import torch
 
 from ..io.atomic import atomic_path, write_text_atomic
-from ._common import collect_images, friendly_errors, parse_options, unique_stems
 from . import _options as opts
+from ._common import collect_images, friendly_errors, plugin_options, unique_stems
+
+if TYPE_CHECKING:  # torch is imported when a command runs, so `geoxai --help` stays fast
+    import torch
 
 
 @dataclass
@@ -34,6 +36,8 @@ class ImageRecord:
 def explain_batch(model, explainer, images: list[np.ndarray], paths: list[Path], stems: list[str],
                   target, options: dict[str, Any], top_k: int = 5) -> list[ImageRecord]:
     """Explain one batch of loaded RGB images; returns one record per image."""
+    import torch
+
     batch = model.prepare(images, ids=stems)
     maps = explainer.explain(model, batch, target, **options)
     predictions = model.predict(images, top_k=top_k, ids=stems)
@@ -109,9 +113,10 @@ class ConceptStage:
                 record.extra.setdefault("files", {})["map"] = f"{record.stem}_map.png"
 
     def _concepts(self, out_dir: Path, records: list[ImageRecord], predictions) -> None:
-        from ..concept_influence import concept_influence
+        from ..ci import concept_influence
         from ..types import ImageBatch
         from ..viz.figure import explanation_figure
+        import torch
 
         batch = ImageBatch(torch.stack([r.view for r in records]), [r.stem for r in records])
         segmentation = self.segmenter.segment(batch).cpu()
@@ -186,23 +191,18 @@ def command(images, model_name, weights, model_opts, explainer_name, explainer_o
 
     parsed_target = parse_target(target)
     paths = collect_images(images)
-    model_kwargs = parse_options(model_opts)
+    model_kwargs = plugin_options("model", model_name, model_opts)
     if weights is not None:
         model_kwargs["weights"] = str(weights)
-    try:
-        model = load_model(model_name, **model_kwargs)
-    except TypeError as exc:
-        raise ValueError(f"model {model_name!r} does not accept these options ({exc})") from None
-    explainer_opts = parse_options(explainer_opts)
+    model = load_model(model_name, **model_kwargs)
+    explainer_opts = plugin_options("explainer", explainer_name, explainer_opts)
     explainer = load_explainer(explainer_name)
     stage = ConceptStage(k=k, min_size=min_size, dilation=dilation, truth=parse_truth(truth), world_map=world_map)
     if segmenter_name is not None:
         from ..plugins import load_segmenter
 
-        try:
-            stage.segmenter = load_segmenter(segmenter_name, **parse_options(segmenter_opts))
-        except TypeError as exc:
-            raise ValueError(f"segmenter {segmenter_name!r} does not accept these options ({exc})") from None
+        stage.segmenter = load_segmenter(segmenter_name, **plugin_options("segmenter", segmenter_name,
+                                                                           segmenter_opts))
         stage.segmenter_name = segmenter_name
     elif segmenter_opts:
         raise ValueError("--segmenter-option needs --segmenter")

@@ -8,7 +8,7 @@ import sys
 import click
 
 from . import _options as opts
-from ._common import friendly_errors, parse_options
+from ._common import friendly_errors, plugin_options
 
 
 @click.group("report", invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,8 +24,9 @@ from ._common import friendly_errors, parse_options
 @opts.batch_size_option(16)
 @opts.workers_option
 @click.option("--shard", metavar="I/N", help="Process only images i with i % N == I [default: $RANK/$WORLD_SIZE or 0/1].")
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="local: this process plus decoding workers; ray: a Ray cluster via Ray Data.")
+@click.option("--engine", default="local", show_default=True,
+              help="local: this process plus decoding workers; ray: a Ray cluster via Ray Data; "
+                   "or an engine a plugin registers (see `geoxai plugins`).")
 @click.option("--ray-address", default=None, help="Ray cluster address [default: $RAY_ADDRESS or a local Ray].")
 @click.option("--replicas", default=None, type=click.IntRange(min=1),
               help="Ray: model replicas [default: one per GPU, else CPUs/2].")
@@ -67,8 +68,9 @@ def command(ctx, model_name, weights, model_opts, explainer_name, explainer_opts
 
     config = ReportConfig(
         model=model_name, explainer=explainer_name, segmenter=segmenter_name,
-        model_options=parse_options(model_opts), explainer_options=parse_options(explainer_opts),
-        segmenter_options=parse_options(segmenter_opts),
+        model_options=plugin_options("model", model_name, model_opts),
+        explainer_options=plugin_options("explainer", explainer_name, explainer_opts),
+        segmenter_options=plugin_options("segmenter", segmenter_name, segmenter_opts),
         weights=os.path.abspath(weights) if weights else None,
         k=k, min_size=min_size, dilation=dilation, seed=seed,
     )

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from . import _options as opts
-from ._common import collect_images, friendly_errors, parse_options, readable_images, unique_stems
+from ._common import collect_images, friendly_errors, plugin_options, readable_images, unique_stems
 
 
 @click.command("segment")
@@ -32,7 +32,7 @@ def command(images: tuple[Path, ...], segmenter_name: str, segmenter_opts: tuple
     import torch
 
     paths = collect_images(images)
-    options = parse_options(segmenter_opts)
+    options = plugin_options("segmenter", segmenter_name, segmenter_opts)
     if weights is not None:
         options["weights"] = str(weights)
     segmenter = load_segmenter(segmenter_name, **options)

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from ..io.images import display_path, storable_name
 from .config import ReportConfig, bind_config, check_config, dataset_hash
+from .engines import ReportEngine
 from .loading import data_loader, view_function
 from .store import PartStore
 
@@ -138,12 +139,28 @@ def run_local(config: ReportConfig, pending: Sequence[Any], store: PartStore, op
     loader = iter(data_loader(pending, view_function(worker.model), options.batch_size, options.workers))
     try:
         return write_rows(store, options, len(pending), (worker.process(records) for records in loader))
+    except KeyboardInterrupt:
+        # Ctrl-C: the decoding workers ignore SIGINT and hold nothing worth keeping (decoded
+        # views only); end them now rather than wait out torch's worker-join timeout.
+        for process in getattr(loader, "_workers", []):
+            if process.is_alive():
+                process.terminate()
+        raise
     finally:
-        # On Ctrl-C, stop the decoding workers now (they ignore SIGINT, so they finish their item
-        # and exit at once) instead of when the traceback is freed at interpreter exit.
+        # stop the workers now, not when the traceback is freed at interpreter exit
         shutdown = getattr(loader, "_shutdown_workers", None)
         if shutdown is not None:
             shutdown()
+
+
+class LocalEngine(ReportEngine):
+    """The report in this process (``run_local``)."""
+
+    name = "local"
+
+    def run(self, config: ReportConfig, pending: Sequence[Any], store: PartStore, options: RunOptions,
+            components=None) -> int:
+        return run_local(config, pending, store, options, components=components)
 
 
 def write_rows(store: PartStore, options: RunOptions, total: int, batches) -> int:
@@ -184,14 +201,15 @@ def run_report(config: ReportConfig, data: str | Path, out: str | Path, options:
     """
     from .outputs import finalize
 
+    from ..plugins import load_engine
+
     options = options or RunOptions()
-    if options.engine not in ("local", "ray"):
-        raise ValueError(f"unknown engine {options.engine!r}; use local or ray")
+    engine = load_engine(options.engine)  # an unknown engine fails before the folder is bound
     built = {}
 
     def validate() -> None:
         # local: build what the run needs anyway (an unknown name or option fails here);
-        # ray: the replicas are built on the cluster, so check the names only
+        # other engines build their replicas elsewhere, so check the names only
         if options.engine == "local" and components is None:
             from .worker import load_components
 
@@ -201,12 +219,7 @@ def run_report(config: ReportConfig, data: str | Path, out: str | Path, options:
 
     store, pending, total = plan(config, data, out, options.shard, options.retry_failed, validate=validate)
     components = components or built.get("components")
-    if options.engine == "local":
-        run_local(config, pending, store, options, components=components)
-    elif options.engine == "ray":
-        from .ray_engine import run_ray
-
-        run_ray(config, pending, store, options)
+    engine.run(config, pending, store, options, components=components)
     store.write_manifest()
     return finalize(Path(out), radius_km=radius_km, min_images=min_images, examples=examples,
                     components=components, device=options.device)
