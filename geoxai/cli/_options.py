@@ -43,7 +43,8 @@ def model_options(required: bool = True) -> Callable:
     return _stack(
         click.option("--model", "-m", "model_name", required=required, help="Model name (see `geoxai plugins`)."),
         click.option("--weights", type=click.Path(), default=None,
-                     help="Local weights file (or release archive/folder) instead of the registered ones."),
+                     help="Local weights file (or release archive/folder) instead of the registered ones, "
+                          "or hf://ORG/REPO[@REVISION][/FILE] from the Hugging Face Hub."),
         click.option("--model-option", "model_opts", multiple=True, metavar=KEY_VALUE,
                      help="Model option, repeatable (e.g. --model-option hierarchical=false)."),
     )

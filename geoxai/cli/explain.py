@@ -213,6 +213,8 @@ def command(images, model_name, weights, model_opts, explainer_name, explainer_o
         "options": explainer_options(explainer, explainer_opts),
         "target": str(parsed_target),
     }
+    if getattr(model, "weights_provenance", None):  # hf:// weights: repo, file and the commit used
+        meta["weights"] = model.weights_provenance
     out_dir.mkdir(parents=True, exist_ok=True)
     stems = unique_stems(paths, separator="_")
     failures = written = 0
