@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -41,11 +42,14 @@ from ._common import friendly_errors, plugin_options
               help="torch threads for the model [default: torch's choice].")
 @click.option("--device", default=None, help="torch device [default: cuda if available, else cpu].")
 @opts.quiet_option("No progress bar and no table.")
+@click.option("--quality", "quality_images", default=None, type=click.IntRange(min=1), is_flag=False, flag_value=50,
+              metavar="[N]", help="Add the explainer's faithfulness/sanity/stability table, measured on the first N "
+                                  "images [flag alone: 50] (see `geoxai quality`).")
 @click.pass_context
 @friendly_errors
 def command(ctx, model_name, weights, model_opts, explainer_name, explainer_opts, segmenter_name, segmenter_opts,
             data, out, radius, k, min_size, dilation, min_images, batch_size, workers, shard, engine, ray_address,
-            replicas, seed, examples, part_size, retry_failed, threads, device, quiet) -> None:
+            replicas, seed, examples, part_size, retry_failed, threads, device, quiet, quality_images) -> None:
     """Compute a concept-influence report over a dataset.
 
     Without a subcommand, runs (or resumes) a report into --out: per-image predictions, GCD errors
@@ -86,6 +90,12 @@ def command(ctx, model_name, weights, model_opts, explainer_name, explainer_opts
                    err=True)
         sys.exit(130)
     _print_summary(summary, out, quiet)
+    if quality_images:
+        from ..quality.report_section import add_quality_section
+
+        add_quality_section(out, config, data, options, max_images=quality_images)
+        if not quiet:
+            click.echo((Path(out) / "summary.md").read_text(encoding="utf-8").split("# Explanation quality")[-1])
 
 
 @command.command("merge")
