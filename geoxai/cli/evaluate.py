@@ -16,13 +16,18 @@ from ._options import batch_size_option, default_workers, model_options, out_opt
             name="out")
 @batch_size_option(16)
 @workers_option
+@click.option("--views", type=click.Choice(["test-time", "single"]), default="test-time", show_default=True,
+              help="Prediction protocol: the model's test-time crops, or the single view an explainer explains "
+                   "(what `geoxai report` scores by default).")
 @quiet_option()
 @friendly_errors
-def command(model_name, weights, model_opts, data, out, batch_size, workers, quiet):
+def command(model_name, weights, model_opts, data, out, batch_size, workers, views, quiet):
     """Evaluate a model's geolocation accuracy on a dataset (a_r, GCD < r km).
 
-    An image that cannot be read (or whose name cannot be stored) is left out with its reason
-    (in failed.csv with --out); the others are evaluated.
+    Predicts with the model's test-time crops by default (--views single: the one explained
+    view); the table and every output file name the protocol. An image that cannot be read (or
+    whose name cannot be stored) is left out with its reason (in failed.csv with --out); the
+    others are evaluated.
     """
     from ..evaluation import evaluate, format_table
     from ..io.datasets import read_dataset
@@ -33,7 +38,7 @@ def command(model_name, weights, model_opts, data, out, batch_size, workers, qui
         raise click.ClickException(f"no images found in {display_path(data)}")
     model = build_model(model_name, weights, model_opts)
     result = evaluate(model, samples, batch_size=batch_size,
-                      workers=default_workers() if workers is None else workers, progress=not quiet)
+                      workers=default_workers() if workers is None else workers, progress=not quiet, views=views)
     click.echo(format_table(result.table()))
     if result.failed:
         click.echo(f"{len(result.failed)} image(s) failed and were left out:", err=True)

@@ -27,7 +27,7 @@ import torch
 from ..interfaces import GeoModel
 from ..types import ImageBatch
 from ._batchnorm import batchnorm_folded
-from .base import BaseExplainer, model_input, to_maps, untouched
+from .base import BaseExplainer, map_dtype, model_input, to_maps, untouched
 
 #: (scores [N, C], rows [N] = which image of the batch each row belongs to) -> [N] scalars
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -110,7 +110,7 @@ class IGSmoothGrad(BaseExplainer):
             rows = torch.arange(x.shape[0], device=x.device)
             with batchnorm_folded(model, x[:1], _flag(opts, "fold_batchnorm")):
                 ig = self._integrate(model, score, x, baseline, rows, opts)
-        return ig.detach().float().cpu()
+        return ig.detach().to(map_dtype(ig)).cpu()
 
     # ---- pieces --------------------------------------------------------------------------
     @staticmethod
@@ -173,7 +173,8 @@ class IGSmoothGrad(BaseExplainer):
             else:
                 digest = hashlib.blake2b(f"{int(seed)}/{key}".encode(), digest_size=8).digest()
                 generator.manual_seed(int.from_bytes(digest, "little") >> 1)
-            noise.append(torch.randn((n_samples, *x.shape[1:]), generator=generator, dtype=x.dtype))
+            # drawn in float32 whatever x's dtype, so a float64 run sees the float32 run's noise
+            noise.append(torch.randn((n_samples, *x.shape[1:]), generator=generator).to(x.dtype))
         return copies + torch.cat(noise).to(x.device) * sigma.repeat_interleave(n_samples).view(-1, 1, 1, 1)
 
     def _integrate(self, model: GeoModel, score: ScoreFn, inputs: torch.Tensor, baselines: torch.Tensor,
@@ -190,12 +191,13 @@ class IGSmoothGrad(BaseExplainer):
             raise ValueError(f"unknown dtype {dtype_name!r}; use one of {', '.join(DTYPES)}")
         autocast_dtype = DTYPES[dtype_name]
         device = inputs.device
-        alpha_t = torch.tensor(alphas, dtype=torch.float32, device=device)
-        # captum multiplies float32 gradients by float32 step sizes; do the same
-        weight_t = torch.tensor(weights).float().to(device)
+        real = map_dtype(inputs)  # float64 for a float64 model, else float32
+        alpha_t = torch.tensor(alphas, dtype=real, device=device)
+        # captum multiplies float32 gradients by float32 step sizes; do the same (float64 in float64)
+        weight_t = torch.tensor(weights).to(device, real)
         n_rows, n_steps = inputs.shape[0], len(alphas)
         diff = inputs - baselines
-        total = torch.zeros_like(inputs)
+        total = torch.zeros_like(inputs, dtype=real)
         memory_format = torch.channels_last if _flag(opts, "channels_last") else torch.contiguous_format
         # (row, step) pairs, row-major: consecutive chunks reuse the same few images
         pair_rows = torch.arange(n_rows, device=device).repeat_interleave(n_steps)
@@ -208,7 +210,7 @@ class IGSmoothGrad(BaseExplainer):
             with _autocast(device, autocast_dtype), torch.enable_grad():
                 out = score(model(scaled), rows[r])
             (grad,) = torch.autograd.grad(out.float().sum(), scaled)
-            total.index_add_(0, r, grad.float() * weight_t[s].view(-1, 1, 1, 1))
+            total.index_add_(0, r, grad.to(real) * weight_t[s].view(-1, 1, 1, 1))
         return total * diff
 
 

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..interfaces import GeoModel, _to_chw
+from ..interfaces import GeoModel
+from ..io.checkpoint import load_checkpoint
 from ..types import Partitioning
+from ..views import ViewConfig
 from .backbones import build_backbone, normalize_arch
 
 CROP_AGGREGATIONS = ("max", "mean")
@@ -37,9 +37,11 @@ class MultiPartitionGeoModel(GeoModel):
         backbone: ``resnet50`` (default) or another torchvision ResNet, or ``efficientnet_b4``
             (``efficientnet-b4``) / other EfficientNet-B* in the efficientnet_pytorch layout.
         hierarchical: score the finest cells by f* (product over the parent chain) instead of f.
-        input_size, resize_size: the explained view is resize(short side) + centre crop.
+        input_size, resize_size: the explained view is resize(short side) + centre crop
+            (``resize_size`` default: ``input_size / 0.875``, the ImageNet ratio).
         tta_resizes: the short-side resizes applied one after the other before the five test-time
             crops (the releases: ``(256,)`` for GeoEstimation, ``(320, 256)`` for the WACV'22 code).
+        view_config: the whole view as a ``ViewConfig`` (instead of the three size options).
         crop_aggregation: how the per-partitioning softmax of the crops is combined before the
             hierarchical product: ``max`` (what both public releases do) or ``mean`` (the paper).
         init_weights: False leaves the weights uninitialised, for a strict checkpoint load next.
@@ -53,10 +55,11 @@ class MultiPartitionGeoModel(GeoModel):
         backbone: str = "resnet50",
         hierarchical: bool = False,
         input_size: int = 224,
-        resize_size: int = 256,
+        resize_size: int | None = None,
         tta_resizes: Sequence[int] | None = None,
         crop_aggregation: str = "max",
         init_weights: bool = True,
+        view_config: ViewConfig | None = None,
     ) -> None:
         super().__init__()
         if not partitionings:
@@ -66,9 +69,7 @@ class MultiPartitionGeoModel(GeoModel):
         self.partitionings = list(partitionings)
         self.backbone_name = normalize_arch(backbone)
         self.hierarchical = bool(hierarchical)
-        self.input_size = int(input_size)
-        self.resize_size = int(resize_size)
-        self.tta_resizes = tuple(int(s) for s in (tta_resizes or (self.resize_size,)))
+        self.view_config = view_config or five_crop_view(input_size, resize_size, tta_resizes)
         self.crop_aggregation = crop_aggregation
         # init_weights=False skips the random initialisation (allocated on the meta device, then
         # left uninitialised) for a model whose every tensor is about to come from a checkpoint.
@@ -140,27 +141,16 @@ class MultiPartitionGeoModel(GeoModel):
         scores = self.hierarchical_product(probs) if self.hierarchical else probs[-1]
         return scores / scores.sum().clamp_min(torch.finfo(scores.dtype).tiny)
 
-    # ---- test-time crops -----------------------------------------------------------------
-    def test_time_views(self, image: np.ndarray) -> torch.Tensor:
-        """The releases' five crops: resize the short side (``tta_resizes`` in turn), then the four
-        corner crops and the centre crop of ``input_size`` (torchvision FiveCrop order:
-        top-left, top-right, bottom-left, bottom-right, centre). uint8 [5, 3, S, S]."""
-        from ..io.images import center_crop, resize_short_side
-
-        for size in self.tta_resizes:
-            image = resize_short_side(image, size)
-        s = self.input_size
-        h, w = image.shape[:2]
-        if h < s or w < s:  # too small for the corners: pad like the centre crop does
-            image = center_crop(image, max(s, h, w))[:max(s, h), :max(s, w)]
-            h, w = image.shape[:2]
-        crops = [image[:s, :s], image[:s, w - s:], image[h - s:, :s], image[h - s:, w - s:], center_crop(image, s)]
-        return torch.stack([_to_chw(c) for c in crops])
+    @property
+    def tta_resizes(self) -> tuple[int, ...]:
+        """The short-side resizes before the five test-time crops (``view_config.test_time_resizes``)."""
+        return self.view_config.test_time_resizes or (self.view_config.resize_size,)
 
     # ---- weights -------------------------------------------------------------------------
     def load_checkpoint(self, path: str | os.PathLike, strict: bool = True) -> "MultiPartitionGeoModel":
-        """Load a checkpoint file (a Lightning ``.ckpt`` or a plain state_dict) into this model."""
-        return self.from_state_dict(read_checkpoint(path), strict=strict, source=str(path))
+        """Load a checkpoint file (a Lightning ``.ckpt`` or a plain state_dict) into this model; the
+        file is read by :func:`geoxai.io.checkpoint.load_checkpoint`, which never runs code from it."""
+        return self.from_state_dict(load_checkpoint(path), strict=strict, source=str(path))
 
     def from_state_dict(self, state: Mapping[str, Any], strict: bool = True, source: str = "state_dict"
                         ) -> "MultiPartitionGeoModel":
@@ -185,6 +175,13 @@ class MultiPartitionGeoModel(GeoModel):
         info.update(backbone=self.backbone_name, hierarchical=self.hierarchical,
                     crop_aggregation=self.crop_aggregation, tta_resizes=list(self.tta_resizes))
         return info
+
+
+def five_crop_view(input_size: int = 224, resize_size: int | None = None,
+                   tta_resizes: Sequence[int] | None = None) -> ViewConfig:
+    """A centre-crop view with five test-time crops (GeoEstimation's evaluation protocol)."""
+    base = ViewConfig.for_crop(input_size) if resize_size is None else ViewConfig(int(input_size), int(resize_size))
+    return base.replace(test_time_resizes=tuple(tta_resizes or (base.resize_size,)), test_time_crops="five")
 
 
 def _summarise(label: str, keys: list[str], show: int = 4) -> str:
@@ -215,61 +212,3 @@ def extract_state_dict(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]
                 state = {k[len(prefix):]: v for k, v in state.items()}
                 changed = True
     return state
-
-
-class _Opaque:
-    """Stands in for any non-tensor class in a checkpoint (Lightning's AttributeDict, argparse
-    Namespace ...): it swallows its state, so loading never imports or runs foreign code."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.args = args
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self.__dict__.setdefault("items", {})[key] = value
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    SAFE_BUILTINS = {"dict", "list", "tuple", "set", "frozenset", "int", "float", "str", "bytes",
-                     "bool", "complex", "slice", "bytearray"}
-
-    def find_class(self, module: str, name: str):
-        if module == "collections" and name == "OrderedDict":
-            return super().find_class(module, name)
-        if module == "builtins" and name in self.SAFE_BUILTINS:
-            return super().find_class(module, name)
-        if module.split(".")[0] == "torch" and (name.startswith("_rebuild") or name.endswith("Storage")
-                                                or name in ("Size", "device", "dtype") or module == "torch"):
-            return super().find_class(module, name)
-        if module.split(".")[0] == "numpy" and name in ("dtype", "scalar", "_reconstruct", "ndarray"):
-            return super().find_class(module, name)
-        return _Opaque
-
-
-class _RestrictedPickle:
-    Unpickler = _RestrictedUnpickler
-    __name__ = "geoxai_restricted_pickle"
-
-    @staticmethod
-    def load(fh, **kwargs):
-        return _RestrictedUnpickler(fh, **kwargs).load()
-
-
-def read_checkpoint(path: str | os.PathLike) -> Any:
-    """torch.load a checkpoint on CPU. Lightning checkpoints pickle their hyper-parameters as
-    Lightning classes; those become inert placeholders instead of being imported."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint file does not exist")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        pass
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0]})") from None
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_RestrictedPickle)
-    except Exception as exc:  # any failure here means a file we cannot interpret
-        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0]})") from None
