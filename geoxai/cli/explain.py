@@ -12,6 +12,7 @@ import click
 import numpy as np
 import torch
 
+from ..interfaces import explanation_info
 from ..io.atomic import atomic_path, write_text_atomic
 from ._common import friendly_errors, parse_options, unique_stems
 
@@ -35,6 +36,7 @@ def explain_batch(model, explainer, images: list[np.ndarray], paths: list[Path],
     """Explain one batch of loaded RGB images; returns one record per image."""
     batch = model.prepare(images, ids=stems)
     maps = explainer.explain(model, batch, target, **options)
+    infos = explanation_info(explainer, len(stems))
     predictions = model.predict(images, top_k=top_k, ids=stems)
     cells = None
     cell_fn = getattr(target, "cells", None)
@@ -44,9 +46,11 @@ def explain_batch(model, explainer, images: list[np.ndarray], paths: list[Path],
         cells = None if picked is None else picked.tolist()
     return [
         ImageRecord(stem=stem, path=path, view=batch.pixels[i], heat=maps[i], prediction=predictions[i].to_dict(),
-                    explained_cell=None if cells is None else int(cells[i]))
+                    explained_cell=None if cells is None else int(cells[i]),
+                    extra={} if infos is None else {"explainer_info": infos[i]})
         for i, (stem, path) in enumerate(zip(stems, paths))
     ]
+
 
 
 def write_record(out_dir: Path, record: ImageRecord, meta: dict[str, Any]) -> None:

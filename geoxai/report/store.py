@@ -43,6 +43,7 @@ IMAGE_SCHEMA = pa.schema([
     ("pred_prob", pa.float64()),
     ("gcd_km", pa.float64()),
     ("shard", pa.string()),
+    ("explainer_info", pa.string()),  # JSON of the explainer's per-image facts (Explainer.last_info)
 ])
 
 CONCEPT_SCHEMA = pa.schema([
@@ -148,11 +149,24 @@ class PartStore:
 
 def _read_parts(folder: Path, names: list[str], schema: pa.Schema, columns):
     cols = list(columns) if columns is not None else None
-    tables = [pq.read_table(folder / n, columns=cols) for n in names if (folder / n).exists()]
+    tables = [_read_with_schema(folder / n, schema, cols) for n in names if (folder / n).exists()]
     if not tables:
         empty = schema if cols is None else pa.schema([schema.field(c) for c in cols])
         return empty.empty_table().to_pandas()
     return pa.concat_tables(tables).to_pandas()
+
+
+def _read_with_schema(path: Path, schema: pa.Schema, columns: list[str] | None) -> pa.Table:
+    """Read ``columns`` (default all of ``schema``); a part written before a column was added
+    gets that column as nulls, so older folders still resume and summarise."""
+    wanted = columns if columns is not None else schema.names
+    present = set(pq.read_schema(path).names)
+    table = pq.read_table(path, columns=[c for c in wanted if c in present])
+    for name in wanted:
+        if name not in present:
+            field = schema.field(name)
+            table = table.append_column(field, pa.nulls(len(table), field.type))
+    return table.select(wanted)
 
 
 def _replace_table(table: pa.Table, path: Path) -> None:
