@@ -127,6 +127,8 @@ class GeoModel(nn.Module, abc.ABC):
     def predictions_from_probabilities(
         self, probs: torch.Tensor, top_k: int = 5, ids: Sequence[str] | None = None
     ) -> list[GeoPrediction]:
+        from .countries import top_countries
+
         part = self.finest
         k = max(1, min(top_k, probs.shape[-1]))
         values, cells = probs.float().topk(k, dim=-1)
@@ -141,6 +143,7 @@ class GeoModel(nn.Module, abc.ABC):
                 cell=best.cell, lat=best.lat, lon=best.lon, label=best.label,
                 probability=best.probability, top_k=top,
                 image_id=str(ids[b]) if ids is not None else None,
+                top_countries=top_countries(part, probs[b].detach().double().cpu().numpy()),
             ))
         return out
 

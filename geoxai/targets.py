@@ -4,6 +4,9 @@
 * ``Cell(i)``: the score of a given cell.
 * ``Region(...)``: the summed softmax probability of a set of cells: a hierarchy node
   (``region:ES``), all cells within r km of a point (``within:41.39,2.17,25``) or explicit cells.
+* ``Place("country", "ES")`` / ``Place("continent", "Europe")``: a Region of the cells whose centre
+  lies in that country or continent (Natural Earth shapes, ``geoxai.countries``), for every model,
+  with or without a label hierarchy (``country:ES``, ``country:Portugal``, ``continent:Europe``).
 
 Cell targets use the raw score, as captum and pytorch-grad-cam do for classifiers; a region has no
 single logit, so it uses the probability mass the model puts on it.
@@ -91,13 +94,48 @@ class Region(Target):
         return "cells:" + ",".join(map(str, self.cell_indices or ()))
 
 
+@dataclass(frozen=True, init=False)
+class Place(Region):
+    """The cells of a country (ISO alpha-2/alpha-3 code or name) or a continent (Natural Earth's):
+    ``Place("country", "Portugal")``, ``Place("continent", "Europe")``. The name is stored in its
+    canonical form (the country code, the continent's name)."""
+
+    kind: str = "country"
+    name: str = ""
+
+    def __init__(self, kind: str = "country", name: str = "") -> None:
+        from . import countries
+
+        if kind == "country":
+            canonical = countries.find_country(name).code
+        elif kind == "continent":
+            canonical = countries.find_continent(name)
+        else:
+            raise ValueError(f"unknown place kind {kind!r}: use country or continent")
+        for attr, value in (("node", None), ("within", None), ("cell_indices", None), ("kind", kind),
+                            ("name", canonical)):
+            object.__setattr__(self, attr, value)
+
+    def resolve(self, model: "GeoModel") -> torch.Tensor:
+        from .countries import region_cells
+
+        cells = torch.as_tensor(region_cells(model.finest, self.kind, self.name), dtype=torch.long)
+        if cells.numel() == 0:
+            raise ValueError(f"target {self} contains no cell of model {model.name!r}")
+        return cells
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
 def region_probability(scores: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
     """Summed softmax probability of ``cells`` for every row of ``scores``."""
     return torch.softmax(scores, dim=1).index_select(1, cells).sum(dim=1)
 
 
 def parse_target(spec: "str | int | Target | None") -> Target:
-    """Parse ``predicted``, ``cell:1234``, ``region:ES``, ``within:LAT,LON,KM`` or ``cells:1,2,3``."""
+    """Parse ``predicted``, ``cell:1234``, ``region:ES``, ``within:LAT,LON,KM``, ``cells:1,2,3``,
+    ``country:ES`` (code or name) or ``continent:Europe``."""
     if spec is None:
         return PredictedCell()
     if isinstance(spec, Target):
@@ -107,6 +145,8 @@ def parse_target(spec: "str | int | Target | None") -> Target:
     text = str(spec).strip()
     kind, _, arg = text.partition(":")
     kind = kind.lower()
+    if kind in ("country", "continent") and arg.strip():
+        return Place(kind=kind, name=arg.strip())  # an unknown name raises its own suggestion
     try:
         if kind in ("predicted", "pred", "") and not arg:
             return PredictedCell()
@@ -124,5 +164,6 @@ def parse_target(spec: "str | int | Target | None") -> Target:
     except ValueError:
         pass
     raise ValueError(
-        f"invalid target {text!r}: use predicted, cell:INDEX, region:NODE, within:LAT,LON,KM or cells:I,J,..."
+        f"invalid target {text!r}: use predicted, cell:INDEX, region:NODE, within:LAT,LON,KM, cells:I,J,..., "
+        "country:CODE_OR_NAME or continent:NAME"
     )

@@ -152,6 +152,8 @@ class GeoPrediction:
     probability: float
     top_k: list[CellScore] = field(default_factory=list)
     image_id: str | None = None
+    #: probability per country and continent, and the ocean share (``geoxai.countries.top_countries``)
+    top_countries: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -163,7 +163,8 @@ def explainer_options(explainer, overrides: dict[str, Any]) -> dict[str, Any]:
 @click.option("--explainer", "-e", "explainer_name", default="ig-smoothgrad", show_default=True,
               help="Registered explainer name.")
 @click.option("--target", "-t", default="predicted", show_default=True,
-              help="What to explain: predicted, cell:N, region:NODE, within:LAT,LON,KM or cells:I,J.")
+              help="What to explain: predicted, cell:N, region:NODE, within:LAT,LON,KM, cells:I,J, "
+                   "country:CODE_OR_NAME or continent:NAME.")
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
               help="Explainer option, repeatable (e.g. -o n_steps=20 -o layer=stage2).")
 @click.option("--model-option", "model_options", multiple=True, metavar="KEY=VALUE",

@@ -11,4 +11,4 @@ def register_explainers(register):
     register("combicam", "geoxai.explainers.combicam:CombiCAM",
              description="Combi-CAM: Grad-CAM summed over several layers/blocks, one pass")
     register("lrp", "geoxai.explainers.lrp:LRP",
-             description="LRP, zennit EpsilonPlusFlat with ResNet canonizers")
+             description="LRP, zennit EpsilonPlusFlat with ResNet/EfficientNet canonizers")

@@ -5,8 +5,11 @@ The rule follows the authors' public code (github.com/DavidFaget/Combi-CAM, ``in
 the maps SUMMED with equal weight and without per-layer normalisation, then the sum min-max
 normalised to [0, 1]. Their code uses every block of the EfficientNet-B4 backbone (0-31); the
 paper singles out blocks 22-29 as the most informative, which ``blocks="22-29"`` selects.
+Their code also differs from geoxai's defaults in two places: it explains the top cell's softmax
+*probability* (geoxai: the target's logit, as Grad-CAM) and upsamples with ``align_corners=True``.
+``authors_rule=True`` reproduces both (the explained target must then be the predicted cell).
 Options beyond the authors' rule: ``weights`` (per-layer weights), ``layer_norm="minmax"``
-(normalise each upsampled map first) and ``align_corners`` (True reproduces their upsampling).
+(normalise each upsampled map first) and ``align_corners``.
 All layers come from ONE forward and ONE backward pass.
 """
 from __future__ import annotations
@@ -16,7 +19,19 @@ from typing import Any
 import torch
 
 from ..interfaces import GeoModel
+from ..targets import PredictedCell, Target, parse_target
+from ..types import ImageBatch
 from ._cam import CAMExplainer, minmax, model_blocks, parse_blocks, upsample
+
+
+class _PredictedCellProbability(Target):
+    """The softmax probability of each image's top cell: the score the Combi-CAM authors explain."""
+
+    def score(self, model, scores):
+        return torch.softmax(scores, dim=1).gather(1, scores.detach().argmax(dim=1, keepdim=True))[:, 0]
+
+    def __str__(self) -> str:
+        return "predicted-probability"
 
 
 class CombiCAM(CAMExplainer):
@@ -28,7 +43,18 @@ class CombiCAM(CAMExplainer):
         "layer_norm": "none",  # "none" (authors' code) or "minmax" per layer before summing
         "normalize": True,     # final min-max of the combined map (authors' code)
         "align_corners": False,
+        "authors_rule": False,  # True: their target (top-cell probability) and align_corners=True
     }
+
+    def explain(self, model: GeoModel, images: ImageBatch | torch.Tensor, target=None, **options: Any) -> torch.Tensor:
+        opts = self.resolved_options(**options)
+        if opts["authors_rule"]:
+            if not isinstance(parse_target(target), PredictedCell):
+                raise ValueError(f"combicam: authors_rule=True explains the predicted cell's probability; "
+                                 f"got target {target}")
+            target = _PredictedCellProbability()
+            options = {**options, "align_corners": True}
+        return super().explain(model, images, target, **options)
 
     def layers(self, model: GeoModel, opts: dict[str, Any]) -> list[str]:
         if opts["layers"] is not None and opts["blocks"] is not None:

@@ -1,17 +1,23 @@
 """Layer-wise Relevance Propagation with zennit's ``EpsilonPlusFlat`` composite.
 
-Flat rule for the first convolution, z+ for the other convolutions, epsilon for linear layers,
-gradient pass-through for activations and pooling. Canonizers make a ResNet LRP-ready for the
-duration of the call: BatchNorm merged into the preceding convolution (``SequentialMergeBatchNorm``)
-and, for torchvision ResNets, the residual additions made explicit (``zennit.torchvision.ResNetCanonizer``).
-zennit undoes both on exit; ``explain`` verifies that and raises if any parameter or buffer changed.
+Flat rule for the first convolution, z+ for the other convolutions (epsilon for depthwise ones, see
+``canonizers.DepthwiseConvolution``; ``depthwise_rule="zplus"`` gives zennit's plain composite), epsilon for linear layers,
+pass-through for activations and BatchNorm, the proportional ``Norm`` rule for sums and average
+pooling. Canonizers (``geoxai.explainers.canonizers``) make the model LRP-ready for the duration of
+the call: BatchNorm merged into the preceding convolution, residual additions made explicit
+(torchvision ResNets, timm and geoxai EfficientNet blocks), squeeze-excitation gates passing
+relevance to the gated signal. zennit undoes them on exit; ``explain`` verifies that and raises if
+any parameter or buffer changed, and checks that the canonized model computed the same scores.
 
 Relevance entering the model output is the gradient of the target score w.r.t. the finest-cell
 scores: one-hot for a cell target (zennit's convention), the softmax derivative for a region
-(positive on the region's cells, negative elsewhere).
+(positive on the region's cells, negative elsewhere). With ``ignore_bias=True`` the rules leave the
+biases out (zennit's ``zero_params="bias"``), so relevance is conserved: the input relevance of a
+cell target sums to 1.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -20,44 +26,82 @@ from torch import nn
 from ..interfaces import GeoModel
 from ..types import ImageBatch
 from ._common import BaseExplainer, fixed_target, model_input, to_maps, untouched
+from .canonizers import DepthwiseConvolution, canonizers_for
 
 
-def resnet_canonizers(model: nn.Module) -> list:
-    """The canonizers a model needs: ResNet's for torchvision residual blocks, else BN merging."""
-    from zennit.canonizers import SequentialMergeBatchNorm
-    from zennit.torchvision import ResNetCanonizer
-    from torchvision.models.resnet import BasicBlock, Bottleneck
-
-    if any(isinstance(m, (BasicBlock, Bottleneck)) for m in model.modules()):
-        return [ResNetCanonizer()]
-    return [SequentialMergeBatchNorm()]
+class LRPCoverageWarning(UserWarning):
+    """Some layers of the model get no LRP rule; relevance through them follows the plain gradient."""
 
 
 class LRP(BaseExplainer):
     name = "lrp"
-    defaults: dict[str, Any] = {"reduce": "sum", "epsilon": 1e-6, "stabilizer": 1e-6, "canonize": True}
+    defaults: dict[str, Any] = {"reduce": "sum", "epsilon": 1e-6, "stabilizer": 1e-6, "canonize": True,
+                                "ignore_bias": False, "depthwise_rule": "epsilon"}
 
     def explain(self, model: GeoModel, images: ImageBatch | torch.Tensor, target=None, **options: Any) -> torch.Tensor:
         from zennit.composites import EpsilonPlusFlat
+        from zennit.rules import Epsilon
 
         opts = self.resolved_options(**options)
         if opts["reduce"] not in ("sum", "max"):
             raise ValueError(f"lrp: reduce must be 'sum' or 'max', got {opts['reduce']!r}")
+        if opts["depthwise_rule"] not in ("epsilon", "zplus"):
+            raise ValueError(f"lrp: depthwise_rule must be 'epsilon' or 'zplus', got {opts['depthwise_rule']!r}")
         x = model_input(model, images)
         before = {k: v.detach().clone() for k, v in model.state_dict().items()}
         with untouched(model):
             _, score = fixed_target(model, x, target)  # resolved on the unmodified model
+            with torch.no_grad():
+                clean = model(x)
+            canonizers = canonizers_for(model) if opts["canonize"] else None
+            zero_params = "bias" if opts["ignore_bias"] else None
+            depthwise = [(DepthwiseConvolution, Epsilon(epsilon=float(opts["epsilon"]), zero_params=zero_params))]
             composite = EpsilonPlusFlat(
-                epsilon=float(opts["epsilon"]), stabilizer=float(opts["stabilizer"]),
-                canonizers=resnet_canonizers(model) if opts["canonize"] else None,
+                epsilon=float(opts["epsilon"]), stabilizer=float(opts["stabilizer"]), canonizers=canonizers,
+                zero_params=zero_params, layer_map=depthwise if opts["depthwise_rule"] == "epsilon" else None,
             )
             inp = x.clone().requires_grad_(True)
             with composite.context(model) as modified, torch.enable_grad():
-                out = score(modified(inp), torch.arange(x.shape[0], device=x.device))
+                _warn_uncovered(modified, composite)
+                scores = modified(inp)
+                _check_same_scores(clean, scores.detach())
+                out = score(scores, torch.arange(x.shape[0], device=x.device))
                 (relevance,) = torch.autograd.grad(out.sum(), inp)
         _check_restored(model, before)
         reduced = relevance.sum(1) if opts["reduce"] == "sum" else relevance.amax(1)
         return to_maps(reduced)
+
+
+# layers that need no rule: relevance passes through them correctly by plain gradient
+_NEUTRAL = (nn.Identity, nn.Dropout, nn.Dropout2d, nn.Flatten, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d,
+            nn.AdaptiveMaxPool2d, nn.Unflatten)
+
+
+def uncovered_layers(model: nn.Module, composite) -> list[str]:
+    """Names of the leaf layers with parameters or of unknown kinds that ``composite`` gives no rule."""
+    ruled = tuple(t for types, _ in composite.layer_map for t in (types if isinstance(types, tuple) else (types,)))
+    missing = []
+    for name, module in model.named_modules():
+        if next(module.children(), None) is not None or isinstance(module, _NEUTRAL + ruled):
+            continue
+        missing.append(f"{type(module).__name__} ({name})")
+    return missing
+
+
+def _warn_uncovered(model: nn.Module, composite) -> None:
+    missing = uncovered_layers(model, composite)
+    if missing:
+        shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+        warnings.warn(f"lrp: no LRP rule covers {shown}; relevance through them follows the plain gradient, "
+                      "so it may not be conserved", LRPCoverageWarning, stacklevel=4)
+
+
+def _check_same_scores(clean: torch.Tensor, canonized: torch.Tensor) -> None:
+    scale = float(clean.abs().max()) if clean.numel() else 0.0
+    if not torch.allclose(canonized, clean, rtol=1e-3, atol=1e-3 * max(scale, 1e-12)):
+        worst = float((canonized - clean).abs().max())
+        raise RuntimeError(f"lrp: the canonized model computes other scores than the model (max difference "
+                           f"{worst:.3g}); explain with canonize=False or add a canonizer for this architecture")
 
 
 def _check_restored(model: nn.Module, before: dict[str, torch.Tensor]) -> None:

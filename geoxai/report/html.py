@@ -1,84 +1,58 @@
-"""A self-contained HTML page for a report: tables inline, images linked relatively, no CDN."""
+"""A self-contained HTML page for a report, rendered from ``templates/report.html.j2`` (jinja2,
+autoescaped): tables inline, images linked relatively, no CDN."""
 from __future__ import annotations
 
-import html
 import json
 import math
+from functools import lru_cache
 from pathlib import Path
 
 from .summary import ReportSummary
 
-STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1100px;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:14px}
-th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
-th:first-child,td:first-child{text-align:left}
-thead th{background:#f2f2f2}
-code,pre{background:#f6f6f6;padding:2px 4px}
-img{max-width:100%}
-.examples{display:flex;flex-wrap:wrap;gap:12px}
-.examples figure{margin:0;max-width:520px}
-"""
+CONFIG_KEYS = ("model", "model_options", "weights", "explainer", "explainer_options", "segmenter",
+               "segmenter_options", "k", "min_size", "dilation", "seed", "data")
 
 
-def render_html(summary: ReportSummary, plots: dict[str, str], examples: list[dict]) -> str:
+@lru_cache(maxsize=1)
+def _template():
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(loader=PackageLoader("geoxai.report", "templates"), undefined=StrictUndefined,
+                      autoescape=select_autoescape(["html", "j2"], default_for_string=True), keep_trailing_newline=True)
+    return env.get_template("report.html.j2")
+
+
+def render_html(summary: ReportSummary, plots: dict[str, str], examples: list[dict], countries=None,
+                country_map: str | None = None) -> str:
     """``plots``: name -> relative PNG path; ``examples``: dicts with ``image_id``, ``figure``
-    (relative path) and a ``caption``."""
-    e = html.escape
-    r = f"{summary.radius_km:g}"
-    parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        "<title>geoxai concept influence report</title>",
-        f"<style>{STYLE}</style></head><body>",
-        "<h1>Concept influence report</h1>",
-        f"<p>{_config_line(summary.config)}</p>",
-        f"<p>{summary.counts['images']} images: {summary.counts['ok']} explained, "
-        f"{summary.counts['failed']} failed; {summary.counts['correct']} correct "
-        f"(GCD &le; {r} km), {summary.counts['incorrect']} incorrect.</p>",
-        "<h2>Geolocation accuracy</h2>",
-        _table([f"{k:g} km" for k in summary.accuracy],
-               [[_pct(v) for v in summary.accuracy.values()]]),
-        f"<h2>Concept influence (concepts with at least {summary.min_images} images in a split)</h2>",
-    ]
-    head = ["concept", f"images (GCD &le; {r} km)", "ci median", "ci mean",
-            f"images (GCD &gt; {r} km)", "ci median", "ci mean"]
-    body = [[e(row.concept), str(row.correct_images), _num(row.correct_ci_median), _num(row.correct_ci_mean),
-             str(row.incorrect_images), _num(row.incorrect_ci_median), _num(row.incorrect_ci_mean)]
-            for row in summary.concepts.itertuples(index=False)]
-    parts.append(_table(head, body, escape_head=False) if body else
-                 f"<p>No concept has {summary.min_images} or more images in a split.</p>")
-    for name, path in plots.items():
-        parts.append(f"<h3>{e(name)}</h3><img src='{e(path)}' alt='{e(name)}'>")
-    if examples:
-        parts.append("<h2>Examples</h2><div class='examples'>")
-        for ex in examples:
-            parts.append(f"<figure><a href='{e(ex['figure'])}'><img src='{e(ex['figure'])}' "
-                         f"alt='{e(ex['image_id'])}'></a><figcaption>{e(ex['caption'])}</figcaption></figure>")
-        parts.append("</div>")
-    if len(summary.failed):
-        parts.append(f"<h2>Failed images ({len(summary.failed)})</h2>")
-        parts.append(_table(["image", "path", "reason"],
-                            [[e(str(x)) for x in row] for row in summary.failed.itertuples(index=False)]))
-    parts.append("<p>Raw rows: <code>images/*.parquet</code>, <code>concepts/*.parquet</code>; "
-                 "tables: <a href='summary.csv'>summary.csv</a>, <a href='summary.md'>summary.md</a>, "
-                 "<a href='summary.json'>summary.json</a>.</p></body></html>")
-    return "\n".join(parts)
+    (relative path) and a ``caption``; ``countries``: the table of ``report.countries.country_table``
+    (None or empty: no country view); ``country_map``: relative path of its map."""
+    concepts = [{
+        "concept": row.concept, "correct_images": row.correct_images, "incorrect_images": row.incorrect_images,
+        "correct_ci_median": _num(row.correct_ci_median), "correct_ci_mean": _num(row.correct_ci_mean),
+        "incorrect_ci_median": _num(row.incorrect_ci_median), "incorrect_ci_mean": _num(row.incorrect_ci_mean),
+    } for row in summary.concepts.itertuples(index=False)]
+    country_rows = []
+    if countries is not None and len(countries):
+        most = max(int(countries["images"].max()), 1)
+        for row in countries.itertuples(index=False):
+            country_rows.append({
+                "name": row.name, "code": row.code, "images": int(row.images), "share": _pct(row.share),
+                "correct": int(row.correct), "incorrect": int(row.incorrect), "right_country": int(row.right_country),
+                "correct_px": round(160 * row.correct / most), "incorrect_px": round(160 * row.incorrect / most),
+            })
+    return _template().render(
+        config_items=_config_items(summary.config), counts=summary.counts, radius=f"{summary.radius_km:g}",
+        min_images=summary.min_images,
+        accuracy=[{"radius": f"{k:g}", "value": _pct(v)} for k, v in summary.accuracy.items()],
+        concepts=concepts, plots=list(plots.items()), countries=country_rows, country_map=country_map,
+        examples=examples, failed=[[str(x) for x in row] for row in summary.failed.itertuples(index=False)],
+    )
 
 
-def _config_line(config: dict) -> str:
-    if not config:
-        return ""
-    keys = ("model", "model_options", "weights", "explainer", "explainer_options", "segmenter",
-            "segmenter_options", "k", "min_size", "dilation", "seed", "data")
-    items = [f"<b>{k}</b>: {html.escape(json.dumps(config[k]) if isinstance(config[k], dict) else str(config[k]))}"
-             for k in keys if config.get(k) not in (None, {}, "")]
-    return " &middot; ".join(items)
-
-
-def _table(head: list[str], body: list[list[str]], escape_head: bool = True) -> str:
-    th = "".join(f"<th>{html.escape(h) if escape_head else h}</th>" for h in head)
-    rows = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in body)
-    return f"<table><thead><tr>{th}</tr></thead><tbody>{rows}</tbody></table>"
+def _config_items(config: dict) -> list[tuple[str, str]]:
+    return [(k, json.dumps(config[k]) if isinstance(config[k], dict) else str(config[k]))
+            for k in CONFIG_KEYS if config and config.get(k) not in (None, {}, "")]
 
 
 def _num(v) -> str:
@@ -86,7 +60,7 @@ def _num(v) -> str:
 
 
 def _pct(v: float) -> str:
-    return "" if math.isnan(v) else f"{100 * v:.1f} %"
+    return "" if v is None or math.isnan(v) else f"{100 * v:.1f} %"
 
 
 def write_html(path: Path, text: str) -> None:

@@ -40,7 +40,9 @@ def finalize(out: Path, radius_km: float = 750.0, min_images: int = 100, example
 
         example_rows = write_examples(out, config, images, examples, components=components, device=device,
                                       radius_km=radius_km)
-    write_html(out / "report.html", render_html(summary, plots, example_rows))
+    countries, country_map = write_country_view(out, images, radius_km)
+    write_html(out / "report.html", render_html(summary, plots, example_rows, countries=countries,
+                                                country_map=country_map))
     return summary
 
 
@@ -56,3 +58,17 @@ def write_plots(out: Path, summary: ReportSummary, images, concepts) -> dict[str
     plot_distributions(rows, names, folder / "ci_distribution.png")
     return {"Median ci, correct vs incorrect": f"{PLOTS_DIR}/ci_median.png",
             "ci distributions": f"{PLOTS_DIR}/ci_distribution.png"}
+
+
+def write_country_view(out: Path, images, radius_km: float):
+    """``countries.csv`` and ``plots/countries.png``; returns the table and the map's relative path."""
+    from .countries import country_table, plot_country_map
+
+    table = country_table(images, radius_km)
+    if table.empty:
+        return table, None
+    with atomic_path(out / "countries.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    (out / PLOTS_DIR).mkdir(exist_ok=True)
+    plot_country_map(table, out / PLOTS_DIR / "countries.png")
+    return table, f"{PLOTS_DIR}/countries.png"

@@ -43,6 +43,14 @@ IMAGE_SCHEMA = pa.schema([
     ("pred_prob", pa.float64()),
     ("gcd_km", pa.float64()),
     ("shard", pa.string()),
+    # from the prediction's top_countries (geoxai.countries): the most probable country and
+    # continent with their summed probabilities, and the country of the true location ("ocean"
+    # at sea); null in parts written before these columns existed
+    ("pred_country", pa.string()),
+    ("pred_country_prob", pa.float64()),
+    ("pred_continent", pa.string()),
+    ("pred_continent_prob", pa.float64()),
+    ("true_country", pa.string()),
     ("explainer_info", pa.string()),  # JSON of the explainer's per-image facts (Explainer.last_info)
 ])
 
@@ -153,6 +161,7 @@ def _read_parts(folder: Path, names: list[str], schema: pa.Schema, columns):
     if not tables:
         empty = schema if cols is None else pa.schema([schema.field(c) for c in cols])
         return empty.empty_table().to_pandas()
+    # parts from before a column was added lack it: it reads as nulls there (_read_with_schema)
     return pa.concat_tables(tables).to_pandas()
 
 

@@ -104,12 +104,14 @@ class ReportWorker:
         # present = the concept has pixels of its own (a dilated mask may reach beyond them)
         present = influence.concept_pixels.cpu().numpy() > 0
         keys = model.finest.keys
+        true_countries = _countries_of([r["lat"] for r in records], [r["lon"] for r in records])
         image_rows, concept_rows = [], []
         for b, (record, pred) in enumerate(zip(records, predictions)):
             image_rows.append(self._row(
                 record, status="ok", error=None, pred_cell=pred.cell, pred_key=keys[pred.cell],
                 pred_label=pred.label, pred_lat=pred.lat, pred_lon=pred.lon, pred_prob=pred.probability,
                 gcd_km=float(great_circle_km(record["lat"], record["lon"], pred.lat, pred.lon)),
+                true_country=true_countries[b], **_country_columns(pred),
                 explainer_info=None if infos is None else json.dumps(infos[b], sort_keys=True),
             ))
             for c in np.flatnonzero(present[b]):
@@ -125,3 +127,21 @@ class ReportWorker:
                "lon": record["lon"], "status": status, "error": error, "shard": self.shard}
         row.update(prediction)
         return row
+
+
+def _countries_of(lat: list[float], lon: list[float]) -> list[str]:
+    """The country code of each location (``geoxai.countries.OCEAN`` at sea)."""
+    from ..countries import OCEAN, assign_points, countries
+
+    table = countries()
+    return [table[i].code if i >= 0 else OCEAN for i in assign_points(lat, lon)]
+
+
+def _country_columns(prediction) -> dict[str, Any]:
+    top = prediction.top_countries or {}
+    country = (top.get("countries") or [None])[0]
+    continent = (top.get("continents") or [None])[0]
+    return {"pred_country": country["code"] if country else None,
+            "pred_country_prob": country["probability"] if country else None,
+            "pred_continent": continent["name"] if continent else None,
+            "pred_continent_prob": continent["probability"] if continent else None}

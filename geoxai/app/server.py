@@ -1,0 +1,171 @@
+"""The explorer's web server: a small Starlette app (JSON API + the static page) run by uvicorn.
+
+Everything the page loads comes from this server: ``static/`` (HTML, JS, CSS written for geoxai,
+no framework, no CDN) and the API below. Nothing here contacts another host.
+
+    GET  /                         the page
+    GET  /api/plugins              models, explainers (with their default options), segmenters
+    GET  /api/countries            the world map: one SVG path per country (Equal Earth)
+    POST /api/photos               upload a photo (multipart field ``photo``) -> its id
+    GET  /api/photos/{id}/preview.png
+    POST /api/jobs                 {photo, model, explainer, target, segmenter, *_options} -> job id
+    GET  /api/jobs/{id}            state, stage, progress and, when done, the result
+    GET  /api/results/{id}/{file}  the job's JSON, .npy, overlay and figure (downloads)
+"""
+from __future__ import annotations
+
+import contextlib
+import socket
+import warnings
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from .engine import Explorer, JobError
+
+STATIC = Path(__file__).parent / "static"
+MAX_UPLOAD = 64 * 1024 * 1024
+NO_CACHE = {"Cache-Control": "no-store"}
+
+
+def _error(message: str, status: int = 400) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def plugin_table() -> dict[str, list[dict[str, Any]]]:
+    """What ``geoxai plugins`` lists, with each explainer's default options for the page's hints."""
+    import json
+
+    from ..plugins import PluginWarning, available, load_explainer
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginWarning)
+        table = available()
+    for row in table["explainers"]:
+        try:
+            defaults = getattr(load_explainer(row["name"]), "defaults", {}) or {}
+            row["defaults"] = json.loads(json.dumps(defaults, default=str))
+        except Exception:  # noqa: BLE001 - a broken plugin still gets listed, without hints
+            row["defaults"] = {}
+    return table
+
+
+def create_app(explorer: Explorer | None = None) -> Starlette:
+    explorer = explorer or Explorer()
+
+    async def index(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", headers=NO_CACHE)
+
+    async def plugins(request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        return JSONResponse(await run_in_threadpool(plugin_table))
+
+    async def countries(request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        from .geometry import country_svg
+
+        return JSONResponse(await run_in_threadpool(country_svg))
+
+    async def upload(request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        try:
+            form = await request.form(max_part_size=MAX_UPLOAD)
+        except Exception as exc:  # noqa: BLE001 - a malformed upload is the client's problem
+            return _error(f"could not read the upload ({exc})")
+        photo = form.get("photo")
+        if photo is None or isinstance(photo, str):
+            return _error("no photo in the upload (field 'photo')")
+        data = await photo.read()
+        if not data:
+            return _error(f"{photo.filename or 'the photo'}: empty file")
+        try:
+            info = await run_in_threadpool(explorer.add_photo, photo.filename or "photo", data)
+        except JobError as exc:
+            return _error(str(exc))
+        return JSONResponse(info)
+
+    async def preview(request: Request) -> Response:
+        try:
+            return FileResponse(explorer.preview_path(request.path_params["photo"]))
+        except KeyError:
+            return _error("unknown photo", 404)
+
+    async def submit(request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error("the request body must be JSON")
+        if not isinstance(body, dict):
+            return _error("the request body must be a JSON object")
+        try:
+            job = explorer.submit(body)
+        except (JobError, ValueError) as exc:
+            return _error(str(exc).splitlines()[0])
+        return JSONResponse({"job": job.id}, status_code=202)
+
+    async def status(request: Request) -> Response:
+        job = explorer.jobs.get(request.path_params["job"])
+        if job is None:
+            return _error("unknown job", 404)
+        return JSONResponse(job.status(), headers=NO_CACHE)
+
+    async def result(request: Request) -> Response:
+        name = request.path_params["name"]
+        try:
+            path = explorer.result_file(request.path_params["job"], name)
+        except KeyError:
+            return _error("no such result file", 404)
+        download = path.suffix in (".json", ".npy")
+        return FileResponse(path, filename=name if download else None,
+                            content_disposition_type="attachment" if download else "inline")
+
+    routes = [
+        Route("/", index),
+        Route("/api/plugins", plugins),
+        Route("/api/countries", countries),
+        Route("/api/photos", upload, methods=["POST"]),
+        Route("/api/photos/{photo}/preview.png", preview),
+        Route("/api/jobs", submit, methods=["POST"]),
+        Route("/api/jobs/{job}", status),
+        Route("/api/results/{job}/{name}", result),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        explorer.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.explorer = explorer
+    return app
+
+
+def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A listening socket; port 0 picks a free port (read it back from ``getsockname``)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(sock: socket.socket, explorer: Explorer | None = None, log_level: str = "warning") -> None:
+    """Serve the app on an already bound socket until interrupted (Ctrl+C)."""
+    import uvicorn
+
+    config = uvicorn.Config(create_app(explorer), log_level=log_level, access_log=False, lifespan="on")
+    uvicorn.Server(config).run(sockets=[sock])

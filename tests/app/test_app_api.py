@@ -1,0 +1,114 @@
+"""The explorer's JSON API in-process (Starlette's test client): plugins, the map, uploads,
+jobs, downloads and the one-line errors."""
+from __future__ import annotations
+
+import io
+import json
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette", reason="geoxai app needs starlette (a dependency)")
+from starlette.testclient import TestClient  # noqa: E402
+
+from geoxai.app.engine import Explorer  # noqa: E402
+from geoxai.app.server import create_app  # noqa: E402
+
+
+@pytest.fixture
+def client(tmp_path):
+    explorer = Explorer(tmp_path / "work")
+    with TestClient(create_app(explorer)) as c:
+        yield c
+
+
+def _png(photo) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(photo).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _wait(client, job, timeout=60):
+    end = time.time() + timeout
+    while time.time() < end:
+        status = client.get(f"/api/jobs/{job}").json()
+        if status["state"] in ("done", "error"):
+            return status
+        time.sleep(0.05)
+    raise AssertionError("job did not finish")
+
+
+def test_page_plugins_and_map(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "/static/app.js" in page.text
+    assert "https://" not in page.text and "cdn" not in page.text.lower()
+    assert client.get("/static/app.js").status_code == 200
+    plugins = client.get("/api/plugins").json()
+    assert {"tiny"} <= {m["name"] for m in plugins["models"]}
+    ig = next(e for e in plugins["explainers"] if e["name"] == "ig-smoothgrad")
+    assert "n_samples" in ig["defaults"]
+    world = client.get("/api/countries").json()
+    codes = {c["code"] for c in world["countries"]}
+    assert len(codes) == 241 and {"HU", "RS", "ME", "MM", "XK"} <= codes
+    assert all(c["d"].startswith("M") for c in world["countries"] if c["code"] in ("HU", "XK"))
+
+
+def test_unreadable_photo_is_a_clear_message(client):
+    r = client.post("/api/photos", files={"photo": ("holiday.jpg", b"not a jpeg", "image/jpeg")})
+    assert r.status_code == 400
+    assert r.json()["error"] == "holiday.jpg: not an image or an unsupported format"
+    assert client.post("/api/photos", files={"photo": ("e.jpg", b"", "image/jpeg")}).json()["error"] == "e.jpg: empty file"
+
+
+def test_explain_a_photo_then_a_country_and_download(client, photos):
+    info = client.post("/api/photos", files={"photo": ("street.png", _png(photos[0]), "image/png")}).json()
+    assert client.get(info["preview"]).status_code == 200
+    base = {"photo": info["photo"], "model": "tiny", "explainer": "gradcam", "segmenter": "tiny"}
+    first = _wait(client, client.post("/api/jobs", json=base).json()["job"])
+    assert first["state"] == "done", first
+    doc = first["result"]["doc"]
+    assert doc["target"] == "predicted" and doc["concept_influence"]["scores"]
+    assert doc["prediction"]["top_countries"]["countries"][0]["code"] in {"ES", "FR", "DE", "US", "BR", "JP", "IN", "AU"}
+    assert len(first["result"]["cells"]) == 8 and {"x", "y"} <= set(first["result"]["cells"][0])
+    second = _wait(client, client.post("/api/jobs", json={**base, "target": "country:Japan",
+                                                           "explainer": "ig-smoothgrad",
+                                                           "explainer_options": "n_samples=2, n_steps=4"}).json()["job"])
+    assert second["state"] == "done", second
+    doc2 = second["result"]["doc"]
+    assert doc2["target"] == "country:JP" and doc2["options"]["n_samples"] == 2
+    npy = client.get(second["result"]["files"]["npy"])
+    assert "attachment" in npy.headers["content-disposition"]
+    heat = np.load(io.BytesIO(npy.content), allow_pickle=False)
+    assert heat.shape == tuple(doc2["map"]["shape"]) and heat.dtype == np.float32
+    saved = json.loads(client.get(second["result"]["files"]["json"]).content)
+    assert saved["target"] == "country:JP"
+    assert client.get(second["result"]["files"]["overlay"]).headers["content-type"] == "image/png"
+    assert client.get(f"/api/results/{second['job']}/..%2F..%2Fsecret").status_code == 404
+
+
+def test_bad_requests_and_failing_jobs_give_one_line_errors(client, photos, monkeypatch):
+    info = client.post("/api/photos", files={"photo": ("a.png", _png(photos[1]), "image/png")}).json()
+    r = client.post("/api/jobs", json={"photo": info["photo"], "model": "tiny", "explainer": "gradcam",
+                                       "target": "country:Atlantis"})
+    assert r.status_code == 400 and r.json()["error"].startswith("unknown country 'Atlantis'")
+    job = client.post("/api/jobs", json={"photo": info["photo"], "model": "tiny", "explainer": "gradcam",
+                                         "target": "country:Portugal"}).json()["job"]
+    status = _wait(client, job)
+    assert status["state"] == "error" and "contains no cell" in status["error"]
+    from geoxai import plugins
+    from geoxai.weights import WeightsUnavailableError
+
+    def missing(**_):
+        raise WeightsUnavailableError("weights 'big' are not in the cache and could not be downloaded; "
+                                      "use --weights PATH")
+
+    reg = plugins.registry()
+    monkeypatch.setitem(reg.entries["model"], "needs-weights",
+                        plugins.Registration("model", "needs-weights", missing, "test"))
+    job = client.post("/api/jobs", json={"photo": info["photo"], "model": "needs-weights",
+                                         "explainer": "gradcam"}).json()["job"]
+    status = _wait(client, job)
+    assert status["state"] == "error" and status["error"].startswith("weights 'big' are not in the cache")

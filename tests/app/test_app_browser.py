@@ -1,0 +1,105 @@
+"""`geoxai app` in a real headless browser (Debian's chromium driven by Playwright): the page loads
+with no request leaving the machine, a photo is uploaded, the overlay and the map appear, a click
+on a country explains that country, and a screenshot is saved."""
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
+
+
+def _chromium() -> str:
+    for name in CHROMIUM_CANDIDATES:
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.skip("no chromium executable on PATH (Debian: apt-get install -y chromium; .ci/run does this)")
+
+
+@pytest.fixture
+def app_url(tmp_path):
+    """Start `geoxai app` as a user would, read the printed address, stop it afterwards."""
+    env = {**os.environ, "GEOXAI_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "geoxai", "app", "--port", "0", "--workdir", str(tmp_path / "work")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    try:
+        url = None
+        while url is None:
+            try:
+                line = lines.get(timeout=60)
+            except queue.Empty:
+                pytest.fail("geoxai app printed no address within 60 s")
+            if "serving on " in line:
+                url = line.split("serving on ", 1)[1].split()[0]
+        assert url.startswith("http://127.0.0.1:")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_app_in_a_headless_browser(app_url, photo_files, tmp_path):
+    executable = _chromium()
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the dev extra)")
+    screenshot = Path(os.environ.get("GEOXAI_APP_SCREENSHOT") or tmp_path / "geoxai-app.png")
+    requested: list[str] = []
+
+    def record(route):
+        requested.append(route.request.url)
+        if route.request.url.startswith(app_url):
+            route.continue_()
+        else:
+            route.abort()  # would have left the machine
+
+    with sync_api.sync_playwright() as playwright:
+        try:
+            browser = playwright.chromium.launch(
+                executable_path=executable, headless=True,
+                args=["--no-sandbox", "--disable-background-networking", "--disable-component-update",
+                      "--no-first-run", "--disable-sync", "--disable-default-apps"])
+        except Exception as exc:  # noqa: BLE001 - a browser that cannot start is a skip, with the reason
+            pytest.skip(f"chromium at {executable} could not be started: {exc}".splitlines()[0])
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            context.route("**/*", record)
+            page = context.new_page()
+            page.set_default_timeout(30_000)
+            page.goto(app_url)
+            page.wait_for_selector("body[data-ready='1']")
+            assert page.locator("#map path.country").count() == 241
+            page.select_option("#model", "tiny")
+            page.select_option("#explainer", "gradcam")
+            page.select_option("#segmenter", "tiny")
+            page.set_input_files("#photo-input", str(photo_files[0]))
+            page.wait_for_selector(".card img.overlay")
+            page.wait_for_function("() => document.querySelector('.card img.overlay').naturalWidth > 0")
+            assert page.locator(".card").count() == 1
+            assert page.locator(".card").first.get_attribute("data-target") == "predicted"
+            assert page.locator(".card .ci .row").count() > 0  # concept-influence bars
+            shaded = page.eval_on_selector_all("#map path.country", "els => els.filter(e => e.style.fill).length")
+            assert shaded == 8  # the tiny model's eight cities lie in eight countries
+            assert page.locator("#map circle.cell").count() == 8
+            page.locator("#map path.country[data-code='BR']").click()  # Rio de Janeiro is one of its cells
+            page.wait_for_function("() => document.querySelectorAll('.card').length === 2")
+            assert page.locator(".card").first.get_attribute("data-target") == "country:BR"
+            page.wait_for_function("() => document.querySelector('.card img.overlay').naturalWidth > 0")
+            assert page.locator("#map path.country.selected").get_attribute("data-code") == "BR"
+            assert page.locator("#error").is_hidden()
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+    assert screenshot.stat().st_size > 10_000
+    assert requested and all(url.startswith("http://127.0.0.1:") for url in requested), requested
