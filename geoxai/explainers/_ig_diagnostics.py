@@ -61,7 +61,8 @@ def per_image_info(ig: torch.Tensor, squares: torch.Tensor, gaps: torch.Tensor |
     return out
 
 
-def warn_incomplete(infos: Sequence[dict[str, Any]], ids: Sequence[str] | None, n_steps: int) -> bool:
+def warn_incomplete(infos: Sequence[dict[str, Any]], ids: Sequence[str] | None, n_steps: int,
+                    budget: int | None = None) -> bool:
     """Warn when an image's completeness ratio is off by more than the tolerance; True if warned."""
     worst, worst_i = 0.0, None
     for i, info in enumerate(infos):
@@ -73,11 +74,16 @@ def warn_incomplete(infos: Sequence[dict[str, Any]], ids: Sequence[str] | None, 
     if worst_i is None:
         return False
     name = ids[worst_i] if ids is not None else f"#{worst_i}"
+    if budget is None:
+        advice = f"{n_steps} integration steps are too few for this model; raise n_steps"
+    else:
+        advice = (f"budget={budget} spends its passes on noisy copies, not on the {n_steps} integration steps: "
+                  "its map is closer to the converged SmoothGrad² map than the paper's 5 x 50, but each copy's "
+                  "attributions do not sum to its score gap; use n_steps=50 without budget where that matters")
     warnings.warn(
         f"ig-smoothgrad: the IG attributions of image {name} sum to {infos[worst_i]['completeness']:.3f} x "
-        f"(f(input) - f(baseline)), off by more than {COMPLETENESS_TOLERANCE:.0%}: {n_steps} integration "
-        "steps are too few for this model; raise n_steps (this warning is shown once per explainer)",
-        RuntimeWarning, stacklevel=4)
+        f"(f(input) - f(baseline)), off by more than {COMPLETENESS_TOLERANCE:.0%}: {advice} "
+        "(this warning is shown once per explainer)", RuntimeWarning, stacklevel=4)
     return True
 
 

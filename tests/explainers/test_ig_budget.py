@@ -201,3 +201,8 @@ class _no_warning:
     def __exit__(self, *exc):
         self._catch.__exit__(*exc)
         return False
+
+
+def test_budget_warning_says_what_budget_traded(tiny_model, tiny_batch):
+    with pytest.warns(RuntimeWarning, match="budget=16 spends its passes on noisy copies"):
+        IGSmoothGrad(budget=16).explain(tiny_model, tiny_batch)
