@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import warnings
 import platform
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -232,9 +232,11 @@ def print_table(log: Path) -> None:
     frame["completeness_error"] = (frame["completeness"].astype(float) - 1).abs()
     columns = [c for c in ("seconds", "spearman", "top1000", "ci_error", "mass_ratio", "completeness_error")
                if c in frame]
-    table = frame.groupby(["budget", "label"], sort=False)[columns].mean()
-    print(f"\nmean over photos and seeds ({frame.photo.nunique()} photos x {frame.seed.nunique()} seeds); "
-          "seconds per image")
+    groups = frame.groupby(["budget", "label"], sort=False)
+    table = groups[columns].mean()
+    table.insert(0, "runs", groups.size())
+    print(f"\nmean over photos and seeds (runs = photo x seed pairs; {frame.photo.nunique()} photos, up to "
+          f"{frame.seed.nunique()} seeds); seconds per image")
     print(table.to_string(float_format=lambda v: f"{v:.4f}"))
 
 

@@ -10,7 +10,7 @@ one GPU:
    ``budget=``;
 4. fidelity on the real EfficientNet-Lite0 at 224 px: bfloat16 vs float32 (same noise), and the
    IG-SmoothGrad² compute-to-fidelity frontier against a converged reference
-   (``benchmarks/bench_ig_budget.py`` with all photos, 3 seeds, the wide comparison).
+   (``benchmarks/bench_ig_budget.py`` at 224 px, 3 photos x 2 seeds, reference 128 x 32).
 
     PYTHONPATH=. python benchmarks/gpu_check.py            # needs a CUDA device
     PYTHONPATH=. python benchmarks/gpu_check.py --smoke    # CPU, tiny sizes: does every step run?
@@ -149,8 +149,8 @@ def frontier(device: str, smoke: bool) -> None:
             args = ["--size", "32", "--photos", "chelsea", "--budgets", "50", "--ref-samples", "4",
                     "--ref-steps", "2", "--batch-size", "64"]
         else:
-            args = ["--size", "224", "--photos", "chelsea,coffee,astronaut,rocket,grace_hopper", "--seeds", "3",
-                    "--wide", "--ref-samples", "256", "--ref-steps", "32", "--batch-size", "250"]
+            args = ["--size", "224", "--photos", "chelsea,coffee,astronaut", "--seeds", "2",
+                    "--ref-samples", "128", "--ref-steps", "32", "--batch-size", "250"]
         subprocess.run([sys.executable, str(script), *args, "--device", device, "--out", tmp], check=True)
 
 
