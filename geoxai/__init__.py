@@ -1,16 +1,51 @@
-"""geoxai: explain why a photo-geolocation model put a photo where it did."""
-from .concept_influence import ConceptInfluence, concept_influence
-from .geodesy import accuracy_at, great_circle_km
+"""geoxai: explain why a photo-geolocation model put a photo where it did.
+
+The names below are imported on first use, so ``import geoxai`` (and ``geoxai plugins``,
+``geoxai --help``) imports no torch.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .hookspecs import hookimpl
-from .interfaces import Explainer, GeoModel, Segmenter
-from .plugins import available, load_explainer, load_model, load_segmenter
-from .targets import Cell, Place, PredictedCell, Region, Target, parse_target
-from .types import CellScore, GeoPrediction, ImageBatch, Partitioning
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Cell", "CellScore", "ConceptInfluence", "Explainer", "GeoModel", "GeoPrediction", "ImageBatch", "Partitioning",
-    "Place", "PredictedCell", "Region", "Segmenter", "Target", "accuracy_at", "available", "concept_influence", "great_circle_km",
-    "hookimpl", "load_explainer", "load_model", "load_segmenter", "parse_target",
-]
+#: public name -> the module that owns it
+_EXPORTS = {
+    "ConceptInfluence": "ci", "concept_influence": "ci",
+    "accuracy_at": "geodesy", "great_circle_km": "geodesy",
+    "Explainer": "interfaces", "GeoModel": "interfaces", "Segmenter": "interfaces",
+    "BaseExplainer": "explainers.base", "OptionError": "options",
+    "available": "plugins", "load_explainer": "plugins", "load_model": "plugins", "load_segmenter": "plugins",
+    "load_geocoder": "plugins", "load_engine": "plugins",
+    "BoundTarget": "targets", "Cell": "targets", "Place": "targets", "PredictedCell": "targets", "Region": "targets",
+    "Target": "targets", "parse_target": "targets",
+    "CellScore": "types", "GeoPrediction": "types", "ImageBatch": "types", "Partitioning": "types",
+}
+
+__all__ = sorted([*_EXPORTS, "hookimpl"])
+
+if TYPE_CHECKING:  # what static tools see; at run time __getattr__ imports on demand
+    from .ci import ConceptInfluence, concept_influence
+    from .geodesy import accuracy_at, great_circle_km
+    from .explainers.base import BaseExplainer
+    from .interfaces import Explainer, GeoModel, Segmenter
+    from .options import OptionError
+    from .plugins import available, load_engine, load_explainer, load_geocoder, load_model, load_segmenter
+    from .targets import BoundTarget, Cell, Place, PredictedCell, Region, Target, parse_target
+    from .types import CellScore, GeoPrediction, ImageBatch, Partitioning
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'geoxai' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -182,7 +182,7 @@ def _check_gradients(model: GeoModel, x: torch.Tensor, scores: torch.Tensor) -> 
         xg = x.detach().clone().requires_grad_(True)
         with _stage(f"forward(x) with gradients for target {target}"), torch.enable_grad():
             out = model(xg)
-            value = target.score(model, out)
+            value = target.bind(model, out.detach()).score(out)  # as every explainer scores it
         if not value.requires_grad:
             _fail(f"forward must be differentiable w.r.t. its input: target {target} score has no gradient "
                   "(no_grad, detach() or a non-differentiable op inside forward?)")

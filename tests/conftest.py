@@ -14,6 +14,15 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("GEOXAI_HOME", str(tmp_path_factory.getbasetemp() / "geoxai-home"))
 
 
+@pytest.fixture(autouse=True)
+def _restored_plugin_registry():
+    """Whatever a test registers (register_plugin, reload after an install) is gone after it."""
+    from geoxai import plugins
+
+    with plugins.isolated():
+        yield
+
+
 @pytest.fixture
 def tiny_model() -> TinyGeoModel:
     return TinyGeoModel(seed=0)

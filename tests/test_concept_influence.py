@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import geoxai
-from geoxai.concept_influence import concept_influence, resize_nearest, topk_mask
+from geoxai.ci import concept_influence, resize_nearest, topk_mask
 
 
 def quadrant_case(h=20, w=20):
@@ -21,6 +21,17 @@ def quadrant_case(h=20, w=20):
 
 def test_exported_from_package():
     assert geoxai.concept_influence is concept_influence
+    assert geoxai.ConceptInfluence is geoxai.ci.ConceptInfluence
+
+
+def test_the_function_is_not_shadowed_by_a_module():
+    # importing the implementing module must not turn geoxai.concept_influence into a module
+    import importlib
+
+    importlib.import_module("geoxai.ci")
+    assert callable(geoxai.concept_influence) and geoxai.concept_influence.__module__ == "geoxai.ci"
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("geoxai.concept_influence")
 
 
 def test_all_topk_inside_quarter_concept_gives_four():
@@ -211,10 +222,7 @@ def test_bad_inputs():
 
 @pytest.mark.parametrize("max_one_hot", [1 << 26, 1])  # 1: every image is its own chunk
 def test_images_with_different_concept_sets(monkeypatch, max_one_hot):
-    import importlib
-
-    # (geoxai.concept_influence the attribute is the function; the module is in sys.modules)
-    module = importlib.import_module("geoxai.concept_influence")
+    import geoxai.ci as module
 
     monkeypatch.setattr(module, "_MAX_ONE_HOT", max_one_hot)
     rng = np.random.default_rng(7)

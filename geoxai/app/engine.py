@@ -129,6 +129,7 @@ class Explorer:
 
     def _component(self, kind: str, name: str, options: dict[str, Any]):
         from .. import plugins
+        from ..options import OptionError
 
         key = json.dumps([kind, name, options], sort_keys=True, default=str)
         with self._lock:
@@ -137,6 +138,8 @@ class Explorer:
                          "segmenter": plugins.load_segmenter}[kind]
                 try:
                     self._components[key] = build(name, **options)
+                except OptionError as exc:  # unknown name or wrong type: the message lists the options
+                    raise JobError(str(exc)) from None
                 except TypeError as exc:
                     raise JobError(f"{kind} {name!r} does not accept these options ({exc})") from None
             return self._components[key]

@@ -16,7 +16,7 @@ def friendly_errors(func):
     from ..weights import ChecksumError, WeightsUnavailableError
 
     expected = (ImageError, UnknownPluginError, PluginConflictError, WeightsUnavailableError, ChecksumError,
-                FileNotFoundError, ValueError, KeyError)
+                FileNotFoundError, ValueError, KeyError)  # OptionError is a ValueError
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -55,6 +55,28 @@ def parse_options(pairs: tuple[str, ...]) -> dict:
     return out
 
 
+def option_strings(pairs: tuple[str, ...], param_hint: str = "--option") -> dict[str, str]:
+    """``key=value`` pairs -> {key: value} with the values left as text (dashes in keys -> _)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not key=value", param_hint=param_hint)
+        out[key.replace("-", "_")] = value
+    return out
+
+
+def plugin_options(kind: str, name: str, pairs: tuple[str, ...]) -> dict:
+    """``key=value`` pairs for plugin ``name`` of ``kind`` -> its options, each converted to the
+    type the plugin declares; an unknown key or a bad value is a one-line error listing the
+    accepted options."""
+    if not pairs:
+        return {}
+    from ..plugins import parse_plugin_options
+
+    return parse_plugin_options(kind, name, option_strings(pairs))
+
+
 def model_options(func):
     """The options every command that builds a model shares."""
     func = click.option("--model-option", "model_opts", multiple=True, metavar="KEY=VALUE",
@@ -68,7 +90,7 @@ def model_options(func):
 def build_model(model_name: str, weights: str | None, model_opts: tuple[str, ...]):
     from ..plugins import load_model
 
-    options = parse_options(model_opts)
+    options = plugin_options("model", model_name, model_opts)
     if weights is not None:
         options["weights"] = weights
     return load_model(model_name, **options)

@@ -6,15 +6,17 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
-import torch
 
 from ..interfaces import explanation_info
 from ..io.atomic import atomic_path, write_text_atomic
-from ._common import friendly_errors, parse_options, unique_stems
+from ._common import friendly_errors, plugin_options, unique_stems
+
+if TYPE_CHECKING:  # torch is imported when a command runs, so `geoxai --help` stays fast
+    import torch
 
 
 @dataclass
@@ -34,6 +36,8 @@ class ImageRecord:
 def explain_batch(model, explainer, images: list[np.ndarray], paths: list[Path], stems: list[str],
                   target, options: dict[str, Any], top_k: int = 5) -> list[ImageRecord]:
     """Explain one batch of loaded RGB images; returns one record per image."""
+    import torch
+
     batch = model.prepare(images, ids=stems)
     maps = explainer.explain(model, batch, target, **options)
     infos = explanation_info(explainer, len(stems))
@@ -112,9 +116,10 @@ class ConceptStage:
                 record.extra.setdefault("files", {})["map"] = f"{record.stem}_map.png"
 
     def _concepts(self, out_dir: Path, records: list[ImageRecord], predictions) -> None:
-        from ..concept_influence import concept_influence
+        from ..ci import concept_influence
         from ..types import ImageBatch
         from ..viz.figure import explanation_figure
+        import torch
 
         batch = ImageBatch(torch.stack([r.view for r in records]), [r.stem for r in records])
         segmentation = self.segmenter.segment(batch).cpu()
@@ -204,23 +209,18 @@ def command(images, model_name, explainer_name, target, options, model_options, 
     from ..targets import parse_target
 
     parsed_target = parse_target(target)
-    model_opts = parse_options(model_options)
+    model_opts = plugin_options("model", model_name, model_options)
     if weights is not None:
         model_opts["weights"] = str(weights)
-    try:
-        model = load_model(model_name, **model_opts)
-    except TypeError as exc:
-        raise ValueError(f"model {model_name!r} does not accept these options ({exc})") from None
-    explainer_opts = parse_options(options)
+    model = load_model(model_name, **model_opts)
+    explainer_opts = plugin_options("explainer", explainer_name, options)
     explainer = load_explainer(explainer_name)
     stage = ConceptStage(k=k, min_size=min_size, dilation=dilation, truth=parse_truth(truth), world_map=world_map)
     if segmenter_name is not None:
         from ..plugins import load_segmenter
 
-        try:
-            stage.segmenter = load_segmenter(segmenter_name, **parse_options(segmenter_options))
-        except TypeError as exc:
-            raise ValueError(f"segmenter {segmenter_name!r} does not accept these options ({exc})") from None
+        stage.segmenter = load_segmenter(segmenter_name, **plugin_options("segmenter", segmenter_name,
+                                                                           segmenter_options))
         stage.segmenter_name = segmenter_name
     elif segmenter_options:
         raise ValueError("--segmenter-option needs --segmenter")

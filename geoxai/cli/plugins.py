@@ -10,7 +10,8 @@ import click
 @click.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def command(as_json: bool) -> None:
-    """List the models, explainers and segmenters and the distribution each comes from."""
+    """List the models, explainers, segmenters, geocoders and report engines and the distribution
+    each comes from."""
     from ..plugins import PluginWarning, available
 
     with warnings.catch_warnings(record=True) as caught:

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from ._common import friendly_errors, parse_options
+from ._common import friendly_errors, plugin_options
 
 
 def _default_workers() -> int:
@@ -33,8 +33,9 @@ def _default_workers() -> int:
 @click.option("--segmenter-option", multiple=True, metavar="K=V", help="Segmenter option (repeatable).")
 @click.option("--weights", type=click.Path(dir_okay=False), help="Model weights file (instead of the registered ones).")
 @click.option("--shard", metavar="I/N", help="Process only images i with i % N == I [default: $RANK/$WORLD_SIZE or 0/1].")
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="local: this process plus decoding workers; ray: a Ray cluster via Ray Data.")
+@click.option("--engine", default="local", show_default=True,
+              help="local: this process plus decoding workers; ray: a Ray cluster via Ray Data; "
+                   "or an engine a plugin registers (see `geoxai plugins`).")
 @click.option("--ray-address", default=None, help="Ray cluster address [default: $RAY_ADDRESS or a local Ray].")
 @click.option("--replicas", default=None, type=int, help="Ray: model replicas [default: one per GPU, else CPUs/2].")
 @click.option("--seed", default=0, show_default=True, help="Seed for stochastic explainers.")
@@ -78,8 +79,9 @@ def command(ctx, model, explainer, segmenter, data, out, radius, dilation, k, mi
         raise click.BadParameter("must be >= 1", param_hint="--batch-size")
     config = ReportConfig(
         model=model, explainer=explainer, segmenter=segmenter,
-        model_options=parse_options(model_option), explainer_options=parse_options(explainer_option),
-        segmenter_options=parse_options(segmenter_option),
+        model_options=plugin_options("model", model, model_option),
+        explainer_options=plugin_options("explainer", explainer, explainer_option),
+        segmenter_options=plugin_options("segmenter", segmenter, segmenter_option),
         weights=os.path.abspath(weights) if weights else None,
         k=k, min_size=min_size, dilation=dilation, seed=seed,
     )

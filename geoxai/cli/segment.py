@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from ._common import friendly_errors, parse_options, readable_images, unique_stems
+from ._common import friendly_errors, plugin_options, readable_images, unique_stems
 
 
 @click.command("segment")
@@ -34,7 +34,7 @@ def command(images: tuple[Path, ...], segmenter_name: str, weights: Path | None,
     from ..segmenters.label_maps import concept_fractions, save_fractions, save_label_map
     import torch
 
-    opts = parse_options(options)
+    opts = plugin_options("segmenter", segmenter_name, options)
     if weights is not None:
         opts["weights"] = str(weights)
     paths = list_images(images)

@@ -15,8 +15,7 @@ from torch import nn
 
 from ..interfaces import GeoModel
 from ..types import ImageBatch
-from ..targets import parse_target
-from ._common import BaseExplainer, model_input, to_maps, untouched
+from .base import BaseExplainer, model_input, to_maps, untouched
 
 #: classes that are the "blocks" of common CNNs (torchvision ResNet, timm/torchvision EfficientNet...)
 BLOCK_CLASSES = ("BasicBlock", "Bottleneck", "MBConv", "FusedMBConv", "InvertedResidual",
@@ -52,11 +51,11 @@ def recording(layers: list[nn.Module]) -> Iterator[list[torch.Tensor | None]]:
 def layer_cams(model: GeoModel, x: torch.Tensor, target, layers: list[nn.Module]) -> list[torch.Tensor]:
     """Grad-CAM of each layer at its own resolution: ReLU(sum_k mean_ij(dS/dA_k) A_k), [B, h, w]."""
     # One pass: only the clean images are scored, so the target (the predicted cell included) is
-    # read from the explained pass itself (no separate pass to fix it, as the IG paths need).
-    target = parse_target(target)
+    # bound to the explained pass's own logits (no separate pass to fix it, as the IG paths need).
     inp = x.clone().requires_grad_(True)  # so activations need grad even with frozen weights
     with recording(layers) as acts, torch.enable_grad():
-        out = target.score(model, model(inp))
+        logits = model(inp)
+        out = BaseExplainer.bind_target(model, target, logits.detach()).score(logits)
     missing = [i for i, a in enumerate(acts) if a is None]
     if missing:
         raise ValueError(f"CAM layer #{missing[0]} was not used by the model's forward pass")

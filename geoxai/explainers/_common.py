@@ -1,100 +1,30 @@
-"""What every built-in explainer shares: option merging, input/target handling and a guard that
-leaves the model exactly as it was found (eval mode, ``requires_grad`` flags, no ``.grad``)."""
+"""Deprecated: the explainer helpers moved to the public :mod:`geoxai.explainers.base`.
+
+Kept importable for code written against the old private module; ``fixed_target`` is a thin
+wrapper over ``Target.bind`` and warns.
+"""
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Callable, Iterator
+import warnings
+from typing import Callable
 
 import torch
 
-from ..interfaces import Explainer, GeoModel
-from ..targets import Cell, PredictedCell, Region, Target, parse_target, region_probability
-from ..types import ImageBatch
+from ..interfaces import GeoModel
+from ..targets import Target, parse_target
+from .base import BaseExplainer, clean_logits, model_input, to_maps, untouched
+
+__all__ = ["BaseExplainer", "ScoreFn", "fixed_target", "model_input", "to_maps", "untouched"]
 
 #: (scores [N, C], rows [N] = which image of the batch each row belongs to) -> [N] scalars
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-class BaseExplainer(Explainer):
-    """Options: constructor keywords are defaults, ``explain(**options)`` overrides them per call."""
-
-    defaults: dict[str, Any] = {}
-
-    def __init__(self, **options: Any) -> None:
-        self._check(options)
-        super().__init__(**options)
-
-    def _check(self, options: dict[str, Any]) -> None:
-        unknown = sorted(set(options) - set(self.defaults))
-        if unknown:
-            raise ValueError(
-                f"explainer {self.name!r} has no option {', '.join(map(repr, unknown))}; "
-                f"known: {', '.join(sorted(self.defaults))}"
-            )
-
-    def resolved_options(self, **overrides: Any) -> dict[str, Any]:
-        self._check(overrides)
-        return {**self.defaults, **self.options, **overrides}
-
-
-def model_input(model: GeoModel, images: ImageBatch | torch.Tensor) -> torch.Tensor:
-    x = model.as_input(images)
-    if x.ndim != 4 or x.shape[1] != 3:
-        raise ValueError(f"expected images [B, 3, H, W], got shape {tuple(x.shape)}")
-    return x.detach().float()
-
-
 def fixed_target(model: GeoModel, x: torch.Tensor, target: Target | str | None) -> tuple[Target, ScoreFn]:
-    """Resolve the target once on the clean input and return a score function for any rows.
-
-    ``PredictedCell`` becomes the cell predicted for each *clean* image, so noisy copies and
-    points on an integration path are scored for the same cell (what captum does with an
-    explicit ``target=``)."""
+    """Deprecated: use ``parse_target(target).bind(model, logits).score`` (or
+    ``BaseExplainer.bind_target``)."""
+    warnings.warn("geoxai.explainers._common.fixed_target is deprecated; use Target.bind(model, logits)",
+                  DeprecationWarning, stacklevel=2)
     target = parse_target(target)
-    if isinstance(target, PredictedCell):
-        with torch.no_grad():
-            cells = target.cells(model, model(x)).to(x.device)
-
-        def score(scores: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-            return scores.gather(1, cells[rows][:, None])[:, 0]
-
-        return target, score
-    if isinstance(target, Cell):
-        with torch.no_grad():
-            target._checked(model(x[:1]))
-    if isinstance(target, Region):
-        # resolved once here, not on every forward pass of an explainer's inner loop
-        region = target.resolve(model).to(x.device)
-
-        def score(scores: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-            return region_probability(scores, region)
-
-        return target, score
-
-    def score(scores: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        return target.score(model, scores)
-
-    return target, score
-
-
-@contextlib.contextmanager
-def untouched(model: GeoModel) -> Iterator[None]:
-    """Eval mode and frozen parameters while explaining; everything restored afterwards.
-
-    Freezing means gradients flow to the input only: no parameter ``.grad`` is ever written and
-    backward skips the weight-gradient kernels."""
-    was_training = model.training
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    model.eval()
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
-        model.train(was_training)
-
-
-def to_maps(maps: torch.Tensor) -> torch.Tensor:
-    return maps.detach().float().cpu().contiguous()
+    bound = target.bind(model, clean_logits(model, x) if target.needs_logits else None)
+    return target, bound.score

@@ -14,7 +14,8 @@ All layers come from ONE forward and ONE backward pass.
 """
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 
@@ -36,15 +37,16 @@ class _PredictedCellProbability(Target):
 
 class CombiCAM(CAMExplainer):
     name = "combicam"
-    defaults: dict[str, Any] = {
-        "layers": None,        # explicit layer names (cam_layers names or dotted paths)
-        "blocks": None,        # or a block range such as "22-29"; default: all blocks
-        "weights": None,       # per-layer weights; default equal
-        "layer_norm": "none",  # "none" (authors' code) or "minmax" per layer before summing
-        "normalize": True,     # final min-max of the combined map (authors' code)
-        "align_corners": False,
-        "authors_rule": False,  # True: their target (top-cell probability) and align_corners=True
-    }
+
+    @dataclass(frozen=True)
+    class Options:
+        layers: str | tuple[str, ...] | None = None  # cam_layers names or dotted paths ("a,b" or a list)
+        blocks: str | tuple[int, ...] | None = None  # or a block range such as "22-29"; default: all blocks
+        weights: tuple[float, ...] | None = None     # per-layer weights; default equal
+        layer_norm: Literal["none", "minmax"] = "none"  # "minmax": normalise each layer before summing
+        normalize: bool = True                       # final min-max of the combined map (authors' code)
+        align_corners: bool = False
+        authors_rule: bool = False  # True: their target (top-cell probability) and align_corners=True
 
     def explain(self, model: GeoModel, images: ImageBatch | torch.Tensor, target=None, **options: Any) -> torch.Tensor:
         opts = self.resolved_options(**options)

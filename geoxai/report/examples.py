@@ -42,7 +42,7 @@ def figure_name(image_id: str) -> str:
 
 def write_examples(out: Path, config: ReportConfig, images: pd.DataFrame, n: int, components=None,
                    device: str | None = None, radius_km: float = 750.0) -> list[dict]:
-    from ..concept_influence import concept_influence
+    from ..ci import concept_influence
     from ..viz.figure import explanation_figure
     from .worker import load_components, seed_global_torch
 

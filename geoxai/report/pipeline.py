@@ -16,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import ReportConfig, bind_config, dataset_hash
+from .engines import ReportEngine
 from .loading import data_loader, view_function
 from .store import PartStore
 
@@ -117,6 +118,16 @@ def run_local(config: ReportConfig, pending: Sequence[Any], store: PartStore, op
     return write_rows(store, options, len(pending), (worker.process(records) for records in loader))
 
 
+class LocalEngine(ReportEngine):
+    """The report in this process (``run_local``)."""
+
+    name = "local"
+
+    def run(self, config: ReportConfig, pending: Sequence[Any], store: PartStore, options: RunOptions,
+            components=None) -> int:
+        return run_local(config, pending, store, options, components=components)
+
+
 def write_rows(store: PartStore, options: RunOptions, total: int, batches) -> int:
     """Write (image rows, concept rows) batches as atomic parts, with a progress bar; any engine's
     results end here, so every engine resumes the same way. Returns the number of images written."""
@@ -147,16 +158,12 @@ def run_report(config: ReportConfig, data: str | Path, out: str | Path, options:
     """
     from .outputs import finalize
 
-    options = options or RunOptions()
-    store, pending, total = plan(config, data, out, options.shard, options.retry_failed)
-    if options.engine == "local":
-        run_local(config, pending, store, options, components=components)
-    elif options.engine == "ray":
-        from .ray_engine import run_ray
+    from ..plugins import load_engine
 
-        run_ray(config, pending, store, options)
-    else:
-        raise ValueError(f"unknown engine {options.engine!r}; use local or ray")
+    options = options or RunOptions()
+    engine = load_engine(options.engine)  # an unknown engine fails before the folder is bound
+    store, pending, total = plan(config, data, out, options.shard, options.retry_failed)
+    engine.run(config, pending, store, options, components=components)
     store.write_manifest()
     return finalize(Path(out), radius_km=radius_km, min_images=min_images, examples=examples,
                     components=components, device=options.device)

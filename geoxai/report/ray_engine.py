@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .config import ReportConfig
+from .engines import ReportEngine
 from .loading import decode, view_function
 from .pipeline import RunOptions, write_rows
 from .store import PartStore
@@ -110,3 +111,14 @@ def run_ray(config: ReportConfig, pending: Sequence[Any], store: PartStore, opti
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy")
     )
     return write_rows(store, options, len(pending), batches)
+
+
+class RayEngine(ReportEngine):
+    """The report on a Ray cluster (``run_ray``); already built ``components`` are not used
+    (every actor builds its own replica)."""
+
+    name = "ray"
+
+    def run(self, config: ReportConfig, pending: Sequence[Any], store: PartStore, options: RunOptions,
+            components=None) -> int:
+        return run_ray(config, pending, store, options)

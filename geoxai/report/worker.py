@@ -79,7 +79,7 @@ class ReportWorker:
         return image_rows, concept_rows
 
     def _compute(self, records: list[dict]) -> tuple[list[dict], list[dict]]:
-        from ..concept_influence import concept_influence
+        from ..ci import concept_influence
 
         pixels = torch.from_numpy(np.stack([np.asarray(r["pixels"], dtype=np.uint8) for r in records]))
         batch = ImageBatch(pixels, [r["image_id"] for r in records])

@@ -15,6 +15,7 @@ def register_segmenters(register):
              description="ADE20k 150 concepts, HRNetV2-W48 + C1 (CSAILVision release, SemP paper)")
     register("smp", "geoxai.segmenters.smp:SmpSegmenter",
              description="your own segmentation-models-pytorch model + class list (default ADE20k 150)")
+    register("tiny", "geoxai.testing:TinySegmenter", description="random per-pixel test segmenter (no download)")
 
 
 @hookimpl

@@ -20,7 +20,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from ..concept_influence import resize_nearest, topk_mask  # noqa: E402
+from ..ci import resize_nearest, topk_mask  # noqa: E402
 from ..concepts import ade20k_palette, resolve_concept  # noqa: E402
 from ..geodesy import great_circle_km, validate_coordinates  # noqa: E402
 from ..types import GeoPrediction  # noqa: E402

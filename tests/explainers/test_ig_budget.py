@@ -104,7 +104,7 @@ def test_budget_plan_and_option(tiny_model, tiny_batch):
         budget_plan(12.5)
     with pytest.raises(ValueError, match="n_samples must be even"):
         IGSmoothGrad(n_samples=3, sampling="antithetic").explain(tiny_model, tiny_batch)
-    with pytest.raises(ValueError, match="unknown sampling"):
+    with pytest.raises(ValueError, match="option sampling must be"):
         IGSmoothGrad(sampling="halton").explain(tiny_model, tiny_batch)
 
 

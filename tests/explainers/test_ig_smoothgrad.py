@@ -3,7 +3,7 @@ import torch
 from captum.attr import IntegratedGradients, NoiseTunnel
 
 from geoxai.explainers.ig_smoothgrad import IGSmoothGrad, integration_rule
-from geoxai.targets import Region
+from geoxai.targets import Region, parse_target
 from geoxai.types import ImageBatch
 
 
@@ -88,9 +88,7 @@ def test_completeness_error_shrinks_with_steps(tiny_model, tiny_batch, target):
     x = tiny_model.as_input(tiny_batch)[:2]
     explainer = IGSmoothGrad(method="riemann_trapezoid")
     base = explainer.baseline(tiny_model, x, "black").expand_as(x)
-    from geoxai.explainers._common import fixed_target
-
-    _, score = fixed_target(tiny_model, x, target)
+    score = parse_target(target).bind(tiny_model, tiny_model(x).detach()).score
     rows = torch.arange(2)
     with torch.no_grad():
         gap = score(tiny_model(x), rows) - score(tiny_model(base), rows)
@@ -132,8 +130,11 @@ def test_bfloat16_rank_agrees(tiny_model, tiny_batch):
 def test_bad_options(tiny_model, tiny_batch):
     with pytest.raises(ValueError, match="no option"):
         IGSmoothGrad(n_step=3)
+    # checked against the declared Literal when the explainer is built, not at the first call
+    with pytest.raises(ValueError, match="option method must be 'gausslegendre' | .*got 'simpson'"):
+        IGSmoothGrad(method="simpson")
     with pytest.raises(ValueError, match="integration method"):
-        IGSmoothGrad(method="simpson").explain(tiny_model, tiny_batch)
+        integration_rule("simpson", 5)
     with pytest.raises(ValueError, match="baseline"):
         IGSmoothGrad(baseline="grey").explain(tiny_model, tiny_batch)
 

@@ -1,7 +1,8 @@
 """The offline GeoNames geocoder on a few real coordinates."""
 import pytest
 
-from geoxai.geocoders import ReverseGeocoder, load_geocoder, register_geocoder, GEOCODERS
+from geoxai import plugins
+from geoxai.geocoders import ReverseGeocoder, load_geocoder, register_geocoder
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +39,11 @@ def test_registry_accepts_third_party_geocoders():
         def addresses(self, lat, lon, progress=False):
             return [[("XX", "Nowhere")] for _ in lat]
 
-    register_geocoder("fixed-test", Fixed)
-    try:
+    with plugins.isolated():
+        register_geocoder("fixed-test", Fixed)
         assert load_geocoder("fixed-test").addresses([1.0], [2.0]) == [[("XX", "Nowhere")]]
-    finally:
-        GEOCODERS.pop("fixed-test")
+        assert plugins.registry().get("geocoder", "fixed-test").distribution == "(run time)"
+    with pytest.raises(ValueError, match="unknown geocoder 'fixed-test'"):
+        load_geocoder("fixed-test")  # gone with the isolated registry
     with pytest.raises(ValueError, match="unknown geocoder 'nope'"):
         load_geocoder("nope")

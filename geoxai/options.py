@@ -1,0 +1,294 @@
+"""Declared options: one place that checks option names and types for every plugin kind.
+
+A factory declares its options either as an options dataclass (``Options`` attribute, what
+explainers do) or as the keyword parameters of its signature (models, segmenters, geocoders,
+engines). :func:`option_specs` reads either; :func:`check_options` refuses unknown names (and, where
+asked, wrong types) with a one-line error that lists the accepted options; :func:`parse_option_strings`
+turns the command line's ``KEY=VALUE`` strings into values of the declared types.
+
+Supported annotations: ``bool``, ``int``, ``float``, ``str``, ``pathlib.Path``, ``tuple[X, ...]``,
+``Literal[...]``, unions (``X | None``) and ``Any``. Anything else (or no annotation) is accepted
+as given; from a string it is read as JSON where it parses (numbers, lists, ``true``), else kept.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import os
+import sys
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Literal, Mapping, Union
+
+_MISSING = object()
+
+
+class OptionError(ValueError):
+    """An unknown option name or a value of the wrong type (a one-line message)."""
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    name: str
+    annotation: Any = Any
+    default: Any = _MISSING
+
+    @property
+    def required(self) -> bool:
+        return self.default is _MISSING
+
+    def describe(self) -> str:
+        text = f"{self.name}: {type_name(self.annotation)}"
+        return text if self.required else f"{text} = {self.default!r}"
+
+
+def type_name(annotation: Any) -> str:
+    if annotation is Any or annotation is inspect.Parameter.empty:
+        return "any"
+    if annotation is type(None):
+        return "None"
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin in (Union, types.UnionType):
+        return " | ".join(type_name(a) for a in args)
+    if origin is tuple:
+        return f"tuple[{type_name(args[0])}, ...]" if args else "tuple"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _expected(annotation: Any) -> str:
+    return "true or false" if annotation is bool else type_name(annotation)
+
+
+# ---- reading declarations ----------------------------------------------------------------
+def options_from_dataclass(options_cls: type) -> dict[str, OptionSpec]:
+    hints = _hints(options_cls)
+    specs = {}
+    for f in dataclasses.fields(options_cls):
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = _MISSING
+        specs[f.name] = OptionSpec(f.name, hints.get(f.name, Any), default)
+    return specs
+
+
+def options_from_signature(factory: Callable[..., Any]) -> dict[str, OptionSpec] | None:
+    """Keyword parameters of a factory (a class: its ``__init__``); None when it takes ``**kwargs``
+    (anything goes) or has no readable signature."""
+    try:
+        signature = inspect.signature(factory)  # a class: its __init__ without self
+    except (TypeError, ValueError):
+        return None
+    hints = _hints(factory.__init__ if isinstance(factory, type) else factory)
+    specs = {}
+    for name, p in signature.parameters.items():
+        if p.kind is p.VAR_KEYWORD:
+            return None
+        if p.kind in (p.VAR_POSITIONAL, p.POSITIONAL_ONLY):
+            continue
+        default = _MISSING if p.default is p.empty else p.default
+        specs[name] = OptionSpec(name, hints.get(name, Any), default)
+    return specs
+
+
+def option_specs(factory: Any) -> dict[str, OptionSpec] | None:
+    """The options a factory declares: its ``Options`` dataclass, else its signature."""
+    declared = getattr(factory, "Options", None)
+    if isinstance(declared, type) and dataclasses.is_dataclass(declared):
+        return options_from_dataclass(declared)
+    return options_from_signature(factory)
+
+
+def options_dataclass(name: str, defaults: Mapping[str, Any]) -> type:
+    """An options dataclass from a ``{name: default}`` dict: each type read from its default
+    (``None`` and other values: any type). Keeps ``defaults = {...}`` declarations working."""
+    fields = []
+    for key, value in defaults.items():
+        if isinstance(value, bool):
+            annotation: Any = bool
+        elif isinstance(value, int):
+            annotation = int
+        elif isinstance(value, float):
+            annotation = float
+        elif isinstance(value, str):
+            annotation = str
+        else:
+            annotation = Any
+        if isinstance(value, (list, dict, set)):
+            fields.append((key, annotation, dataclasses.field(default_factory=lambda v=value: type(v)(v))))
+        else:
+            fields.append((key, annotation, dataclasses.field(default=value)))
+    return dataclasses.make_dataclass(name, fields, frozen=True)
+
+
+def _hints(obj: Any) -> dict[str, Any]:
+    try:
+        module = sys.modules.get(getattr(obj, "__module__", ""), None)
+        return typing.get_type_hints(obj, globalns=vars(module) if module else None)
+    except Exception:  # noqa: BLE001 - an unresolvable annotation only means "any type"
+        return {}
+
+
+# ---- checking and coercing ---------------------------------------------------------------
+def check_options(owner: str, specs: Mapping[str, OptionSpec] | None, values: Mapping[str, Any],
+                  check_types: bool = True) -> dict[str, Any]:
+    """``values`` checked against ``specs`` (None: anything is accepted); returns the values with
+    lists turned into the declared tuples. ``owner`` names the plugin in errors (``explainer 'lrp'``)."""
+    if specs is None:
+        return dict(values)
+    unknown = sorted(set(values) - set(specs))
+    if unknown:
+        raise OptionError(f"{owner} has no option {', '.join(map(repr, unknown))}; {accepted(specs)}")
+    if not check_types:
+        return dict(values)
+    out = {}
+    for key, value in values.items():
+        try:
+            out[key] = _coerce(value, specs[key].annotation, from_string=False)
+        except _Mismatch:
+            raise OptionError(f"{owner}: option {key} must be {_expected(specs[key].annotation)}, got {value!r}; "
+                              f"{accepted(specs)}") from None
+    return out
+
+
+def parse_option_strings(owner: str, specs: Mapping[str, OptionSpec] | None,
+                         raw: Mapping[str, str]) -> dict[str, Any]:
+    """Command-line strings -> values of the declared types (``"8"`` -> 8, ``"false"`` -> False,
+    ``"1,2"`` -> (1, 2)); undeclared types are read as JSON where they parse."""
+    specs_known = specs or {}
+    if specs is not None:
+        check_options(owner, specs, raw, check_types=False)
+    out = {}
+    for key, text in raw.items():
+        annotation = specs_known[key].annotation if key in specs_known else Any
+        try:
+            out[key] = _coerce(text, annotation, from_string=True)
+        except _Mismatch:
+            raise OptionError(f"{owner}: option {key} must be {_expected(annotation)}, got {text!r}"
+                              + (f"; {accepted(specs)}" if specs is not None else "")) from None
+    return out
+
+
+def accepted(specs: Mapping[str, OptionSpec]) -> str:
+    if not specs:
+        return "it accepts no options"
+    return "accepted: " + ", ".join(spec.describe() for spec in specs.values())
+
+
+class _Mismatch(Exception):
+    pass
+
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def _coerce(value: Any, annotation: Any, from_string: bool) -> Any:  # noqa: C901 - one case per type
+    if annotation is Any or annotation is inspect.Parameter.empty or annotation is object:
+        return _json_or_text(value) if from_string else value
+    if annotation is None or annotation is type(None):
+        if value is None or (from_string and str(value).strip().lower() in ("none", "null")):
+            return None
+        raise _Mismatch
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (Union, types.UnionType):
+        # a string that names a value of a non-string member wins (so "none" is None, "3" is 3
+        # for int | str); a plain str member keeps any other text as it is
+        ordered = sorted(args, key=lambda a: a is str)
+        for member in ordered:
+            try:
+                return _coerce(value, member, from_string)
+            except _Mismatch:
+                continue
+        raise _Mismatch
+    if origin is Literal:
+        for choice in args:
+            if value == choice and type(value) is type(choice):
+                return choice
+            if from_string and str(value) == str(choice):
+                return choice
+        raise _Mismatch
+    if origin is tuple or annotation is tuple:
+        item_type = args[0] if args else Any
+        if from_string and isinstance(value, str):
+            text = value.strip()
+            parsed = _json_or_text(text)
+            items = parsed if isinstance(parsed, list) else [p.strip() for p in text.split(",") if p.strip()]
+            return tuple(_coerce(v if not isinstance(v, str) else v, item_type, from_string=isinstance(v, str))
+                         for v in items)
+        if isinstance(value, (list, tuple, range)):
+            return tuple(_coerce(v, item_type, from_string=False) for v in value)
+        raise _Mismatch
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if type(value).__name__ == "bool_":  # numpy bool
+            return bool(value)
+        if from_string and isinstance(value, str):
+            text = value.strip().lower()
+            if text in _TRUE:
+                return True
+            if text in _FALSE:
+                return False
+        raise _Mismatch
+    if annotation is int:
+        if isinstance(value, bool):
+            raise _Mismatch
+        if isinstance(value, int):
+            return value
+        if hasattr(value, "__index__") and not isinstance(value, float):
+            return int(value)
+        if from_string and isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                raise _Mismatch from None
+        raise _Mismatch
+    if annotation is float:
+        if isinstance(value, bool):
+            raise _Mismatch
+        if isinstance(value, (int, float)):
+            return float(value)
+        if from_string and isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                raise _Mismatch from None
+        raise _Mismatch
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        raise _Mismatch
+    if annotation is Path or (isinstance(annotation, type) and issubclass(annotation, Path)):
+        if isinstance(value, (str, Path)):
+            return Path(value) if from_string else value
+        raise _Mismatch
+    if annotation is os.PathLike:
+        if isinstance(value, (str, os.PathLike)):
+            return value  # a file name stays text, whatever it looks like
+        raise _Mismatch
+    if isinstance(annotation, type):
+        if isinstance(value, annotation):
+            return value
+        if from_string:
+            return _json_or_text(value)
+        raise _Mismatch
+    return _json_or_text(value) if from_string else value  # an annotation we cannot check
+
+
+def _json_or_text(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
