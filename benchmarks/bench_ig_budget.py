@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from geoxai.concept_influence import concept_influence
+from geoxai.ci import concept_influence
 from geoxai.explainers._ig_diagnostics import rank_correlation
 from geoxai.explainers.ig_smoothgrad import IGSmoothGrad, budget_plan
 from geoxai.types import ImageBatch
