@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 import click
 import numpy as np
 
-from ..interfaces import explanation_info
 from ..io.atomic import atomic_path, write_text_atomic
 from ._common import friendly_errors, plugin_options, unique_stems
 
@@ -40,6 +39,8 @@ def explain_batch(model, explainer, images: list[np.ndarray], paths: list[Path],
 
     batch = model.prepare(images, ids=stems)
     maps = explainer.explain(model, batch, target, **options)
+    from ..interfaces import explanation_info  # imports torch: not at module level (fast --help)
+
     infos = explanation_info(explainer, len(stems))
     predictions = model.predict(images, top_k=top_k, ids=stems)
     cells = None
