@@ -38,6 +38,10 @@ class PluginConflictError(RuntimeError):
     pass
 
 
+class NoViewConfigError(ValueError):
+    """A model's factory declares no ``view_config_for`` (it is not a GeoModel class)."""
+
+
 @dataclass
 class Registration:
     kind: str
@@ -235,9 +239,31 @@ def available() -> dict[str, list[dict[str, str]]]:
 
 
 def load_model(name: str, **options: Any):
-    """Build a registered GeoModel by name, in eval mode."""
+    """Build a registered GeoModel by name, in eval mode. ``weights="hf://ORG/REPO[@REV][/FILE]"``
+    is fetched into geoxai's cache first; the model records where it came from in
+    ``weights_provenance`` (repo, file, commit)."""
+    from . import hub
+
+    spec = options.get("weights")
+    if hub.is_hub(spec):
+        from .weights import local_weights
+
+        options["weights"] = local_weights(spec)
     model = registry().get("model", name).build(**options)
+    if hub.is_hub(spec):
+        model.weights_provenance = hub.provenance(spec)
     return model.eval()
+
+
+def model_view_config(name: str, **options: Any):
+    """The ``ViewConfig`` of the model ``load_model(name, **options)`` would build, read from the
+    model class (``view_config_for``) without building it or loading weights."""
+    factory = registry().get("model", name).resolve_factory()
+    read = getattr(factory, "view_config_for", None)
+    if read is None:
+        raise NoViewConfigError(f"model {name!r} declares no view config (its factory {factory!r} is not a GeoModel "
+                         f"class; give it a view_config_for(**options) classmethod)")
+    return read(**options)
 
 
 def load_explainer(name: str, **options: Any):

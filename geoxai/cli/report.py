@@ -3,6 +3,7 @@ explainer, segmenter and dataset; ``geoxai report merge`` joins shard outputs.""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
@@ -39,6 +40,9 @@ def _default_workers() -> int:
 @click.option("--ray-address", default=None, help="Ray cluster address [default: $RAY_ADDRESS or a local Ray].")
 @click.option("--replicas", default=None, type=int, help="Ray: model replicas [default: one per GPU, else CPUs/2].")
 @click.option("--seed", default=0, show_default=True, help="Seed for stochastic explainers.")
+@click.option("--views", type=click.Choice(["single", "test-time"]), default="single", show_default=True,
+              help="Prediction protocol of the rows: the single view that is explained, or the model's "
+                   "test-time crops (what `geoxai evaluate` uses by default).")
 @click.option("--examples", default=0, show_default=True, help="Per-image example figures in the HTML report.")
 @click.option("--part-size", default=256, show_default=True, help="Images per Parquet part (the unit of resume).")
 @click.option("--retry-failed", is_flag=True,
@@ -46,11 +50,14 @@ def _default_workers() -> int:
 @click.option("--threads", default=None, type=int, help="torch threads for the model [default: torch's choice].")
 @click.option("--device", default=None, help="torch device [default: cuda if available, else cpu].")
 @click.option("--quiet", is_flag=True, help="No progress bar and no table.")
+@click.option("--quality", "quality_images", default=None, type=int, is_flag=False, flag_value=50, metavar="[N]",
+              help="Add the explainer's faithfulness/sanity/stability table, measured on the first N images "
+                   "[flag alone: 50] (see `geoxai quality`).")
 @click.pass_context
 @friendly_errors
 def command(ctx, model, explainer, segmenter, data, out, radius, dilation, k, min_size, min_images, batch_size,
             workers, model_option, explainer_option, segmenter_option, weights, shard, engine, ray_address, replicas, seed,
-            examples, part_size, retry_failed, threads, device, quiet) -> None:
+            views, examples, part_size, retry_failed, threads, device, quiet, quality_images) -> None:
     """Compute a concept-influence report over a dataset.
 
     Without a subcommand, runs (or resumes) a report into --out: per-image predictions, GCD errors
@@ -82,8 +89,8 @@ def command(ctx, model, explainer, segmenter, data, out, radius, dilation, k, mi
         model_options=plugin_options("model", model, model_option),
         explainer_options=plugin_options("explainer", explainer, explainer_option),
         segmenter_options=plugin_options("segmenter", segmenter, segmenter_option),
-        weights=os.path.abspath(weights) if weights else None,
-        k=k, min_size=min_size, dilation=dilation, seed=seed,
+        weights=_weights_for_config(weights),
+        k=k, min_size=min_size, dilation=dilation, seed=seed, views=views,
     )
     options = RunOptions(
         batch_size=batch_size, workers=_default_workers() if workers is None else max(0, workers),
@@ -92,6 +99,12 @@ def command(ctx, model, explainer, segmenter, data, out, radius, dilation, k, mi
     )
     summary = run_report(config, data, out, options, radius_km=radius, min_images=min_images, examples=examples)
     _print_summary(summary, out, quiet)
+    if quality_images:
+        from ..quality.report_section import add_quality_section
+
+        add_quality_section(out, config, data, options, max_images=quality_images)
+        if not quiet:
+            click.echo((Path(out) / "summary.md").read_text(encoding="utf-8").split("# Explanation quality")[-1])
 
 
 @command.command("merge")
@@ -118,5 +131,16 @@ def _print_summary(summary, out, quiet: bool) -> None:
     click.echo(f"{c['images']} images ({c['ok']} explained, {c['failed']} failed); "
                f"{c['correct']} correct / {c['incorrect']} incorrect at {summary.radius_km:g} km")
     click.echo(concept_table_text(summary))
+    click.echo(f"accuracy ({summary.views} views):")
     click.echo(accuracy_table_text(summary))
     click.echo(f"report: {os.path.join(out, 'report.html')}")
+
+
+def _weights_for_config(weights: str | None) -> str | None:
+    """A local path made absolute; an hf:// spec pinned to its commit and file, so config.json names
+    exactly the weights every shard and every resume uses."""
+    if not weights:
+        return None
+    from ..hub import is_hub, pinned
+
+    return pinned(weights) if is_hub(weights) else os.path.abspath(weights)

@@ -1,0 +1,72 @@
+"""The one place where the quality measures turn a target into scores and maps.
+
+Targets bind through the SDK's ``Target.bind``, like the explainers' do. A ``PredictedCell`` target
+is resolved ONCE, on the clean image: every
+perturbed or randomised copy is scored, and explained, for the cell the intact model predicted
+(what captum, torchcam and Quantus do with an explicit class index).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from ..targets import Cell, Region, Target, parse_target
+
+SCORES = ("probability", "logit")
+#: (finest-cell scores [N, C], rows [N] = the image each row belongs to) -> [N] target scores
+ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class FixedTarget:
+    """A target resolved on the clean images: either one cell per image or a region."""
+
+    target: Target
+    cells: torch.Tensor | None      # [B] long, for cell targets
+    region: torch.Tensor | None     # cell indices of a region target
+    score: ScoreFn
+    kind: str                       # "probability" or "logit"
+
+    def explain(self, explainer, model, images) -> torch.Tensor:
+        """Maps [B, H, W] of ``explainer`` for this fixed target (cell targets grouped by cell)."""
+        if self.cells is None:
+            return explainer.explain(model, images, target=self.target).detach().float().cpu()
+        maps = None
+        for cell in torch.unique(self.cells).tolist():
+            rows = torch.nonzero(self.cells == cell).flatten()
+            part = explainer.explain(model, _select(images, rows), target=Cell(int(cell))).detach().float().cpu()
+            if maps is None:
+                maps = torch.zeros((len(self.cells), *part.shape[1:]), dtype=torch.float32)
+            maps[rows] = part
+        return maps
+
+
+def fix_target(model, clean_scores: torch.Tensor, target, score: str = "probability") -> FixedTarget:
+    """Resolve ``target`` (a Target or its text: predicted, cell:I, region:N, within:..., country:...)
+    on the clean finest-cell scores [B, C], through the SDK's ``Target.bind``."""
+    if score not in SCORES:
+        raise ValueError(f"unknown score {score!r}; use probability or logit")
+    target = parse_target(target)
+    bound = target.bind(model, clean_scores)
+    if isinstance(target, Region):  # a summed probability: it has no logit
+        region = target.resolve(model).to(clean_scores.device)
+        return FixedTarget(target, None, region, lambda scores, rows: bound.score(scores, rows), "probability")
+    if bound.cells is None:
+        raise ValueError(f"target {target} is neither a cell nor a region; the quality measures need one of them")
+    cells = bound.cells.to(clean_scores.device)
+
+    def cell_score(scores: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        values = torch.softmax(scores, 1) if score == "probability" else scores
+        return values.gather(1, cells[rows][:, None])[:, 0]
+
+    return FixedTarget(target, cells, None, cell_score, score)
+
+
+def _select(images, rows: torch.Tensor):
+    from ..types import ImageBatch
+
+    if isinstance(images, ImageBatch):
+        return ImageBatch(images.pixels[rows], [images.ids[i] for i in rows.tolist()])
+    return images[rows.to(images.device)]
