@@ -255,6 +255,10 @@ class Explainer(abc.ABC):
     """
 
     name: str = "explainer"
+    #: optional facts about the last ``explain`` call, one JSON-serialisable dict per image (e.g.
+    #: ig-smoothgrad's completeness ratio and remaining noise); ``geoxai explain`` writes them into
+    #: each image's JSON as ``explainer_info`` and ``geoxai report`` into its image rows. None: nothing.
+    last_info: list[dict[str, Any]] | None = None
 
     def __init__(self, **options: Any) -> None:
         self.options = options
@@ -269,6 +273,14 @@ class Explainer(abc.ABC):
     ) -> torch.Tensor:
         """Return float32 [B, H, W] maps (on CPU) for ``images`` and ``target`` (default: the
         predicted cell)."""
+
+
+def explanation_info(explainer: Explainer, count: int) -> list[dict[str, Any]] | None:
+    """The explainer's ``last_info`` when it is one dict per image of a ``count``-image call."""
+    infos = getattr(explainer, "last_info", None)
+    if isinstance(infos, list) and len(infos) == count and all(isinstance(i, dict) for i in infos):
+        return infos
+    return None
 
 
 class Segmenter(abc.ABC):

@@ -44,8 +44,14 @@ def explain_batch(model, explainer, images: list[np.ndarray], paths: list[Path],
 
     batch = model.prepare(images, ids=stems)
     maps = explainer.explain(model, batch, target, **options)
+    from ..interfaces import explanation_info  # imports torch: not at module level (fast --help)
+
     predictions = model.predict(batch, top_k=top_k, ids=stems, views=SINGLE)
     extras: list[dict[str, Any]] = [{} for _ in stems]
+    infos = explanation_info(explainer, len(stems))
+    if infos is not None:
+        for extra, info in zip(extras, infos):
+            extra["explainer_info"] = info
     if test_time:
         for extra, pred in zip(extras, model.predict(images, top_k=top_k, ids=stems, views=TEST_TIME)):
             extra["test_time_prediction"] = pred.to_dict()
@@ -60,6 +66,7 @@ def explain_batch(model, explainer, images: list[np.ndarray], paths: list[Path],
                     explained_cell=None if cells is None else int(cells[i]), extra=extras[i])
         for i, (stem, path) in enumerate(zip(stems, paths))
     ]
+
 
 
 def write_record(out_dir: Path, record: ImageRecord, meta: dict[str, Any]) -> None:

@@ -63,6 +63,7 @@ IMAGE_SCHEMA = pa.schema([
     ("pred_continent", pa.string()),
     ("pred_continent_prob", pa.float64()),
     ("true_country", pa.string()),
+    ("explainer_info", pa.string()),  # JSON of the explainer's per-image facts (Explainer.last_info)
 ])
 
 CONCEPT_SCHEMA = pa.schema([
@@ -189,16 +190,29 @@ def _read_parts(folder: Path, names: list[str], schema: pa.Schema, columns, orde
     if missing:
         raise FileNotFoundError(f"{folder / missing[0]}: part file missing (run the report again to "
                                 f"compute its images)")
-    tables = [pq.read_table(folder / n, columns=cols) for n in names]
+    tables = [_read_with_schema(folder / n, schema, cols) for n in names]
     if not tables:
         empty = schema if cols is None else pa.schema([schema.field(c) for c in cols])
         return empty.empty_table().to_pandas()
-    # parts from before a column was added lack it: it reads as nulls there
+    # parts from before a column was added lack it: it reads as nulls there (_read_with_schema)
     frame = pa.concat_tables(tables, promote_options="default").to_pandas()
     keys = [c for c in order if c in frame.columns]
     if keys:
         frame = frame.sort_values(keys, kind="mergesort").reset_index(drop=True)
     return frame
+
+
+def _read_with_schema(path: Path, schema: pa.Schema, columns: list[str] | None) -> pa.Table:
+    """Read ``columns`` (default all of ``schema``); a part written before a column was added
+    gets that column as nulls, so older folders still resume and summarise."""
+    wanted = columns if columns is not None else schema.names
+    present = set(pq.read_schema(path).names)
+    table = pq.read_table(path, columns=[c for c in wanted if c in present])
+    for name in wanted:
+        if name not in present:
+            field = schema.field(name)
+            table = table.append_column(field, pa.nulls(len(table), field.type))
+    return table.select(wanted)
 
 
 def _replace_table(table: pa.Table, path: Path) -> None:

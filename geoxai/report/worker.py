@@ -5,6 +5,7 @@ Ray engine, so both engines produce the same rows.
 """
 from __future__ import annotations
 
+import json
 import zlib
 from typing import Any
 
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 
 from ..geodesy import great_circle_km
+from ..interfaces import explanation_info
 from ..types import ImageBatch
 from ..views import TEST_TIME
 from .config import ReportConfig
@@ -119,6 +121,7 @@ class ReportWorker:
                 probs = model.cell_probabilities(model.as_input(batch))
         predictions = model.predictions_from_probabilities(probs, top_k=1, ids=batch.ids)
         maps = self.explainer.explain(model, batch)
+        infos = explanation_info(self.explainer, len(records))
         segmentation = self.segmenter.segment(batch)
         influence = concept_influence(
             maps.detach().float().cpu(), segmentation.cpu(), k=self.config.k,
@@ -137,6 +140,7 @@ class ReportWorker:
                 pred_label=pred.label, pred_lat=pred.lat, pred_lon=pred.lon, pred_prob=pred.probability,
                 gcd_km=float(great_circle_km(record["lat"], record["lon"], pred.lat, pred.lon)),
                 true_country=true_countries[b], **_country_columns(pred),
+                explainer_info=None if infos is None else json.dumps(infos[b], sort_keys=True),
             ))
             if self.example_filter is not None and self.example_filter.wants(record["image_id"],
                                                                              image_rows[-1]["gcd_km"]):
