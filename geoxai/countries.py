@@ -212,7 +212,7 @@ def cell_countries(partitioning: "Partitioning", tolerance_km: float = SEA_TOLER
     if hit is not None:
         return hit
     from .io.atomic import atomic_path
-    from .weights import geoxai_home
+    from .cache import geoxai_home
 
     path = geoxai_home() / "countries" / f"{key}.npz"
     assignment = None
