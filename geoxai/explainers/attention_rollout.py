@@ -51,4 +51,5 @@ class AttentionRollout(BaseExplainer):
             model(x)
         used = probabilities[last_blocks(len(vit.blocks), opts["last_blocks"], self.name)]
         relevance = rollout(used[: len(vit.blocks)], opts["head_fusion"])
-        return to_maps(token_map(relevance, vit, tuple(x.shape[-2:]), opts))
+        # accumulated in float64; the map comes back in the model's own dtype
+        return to_maps(token_map(relevance, vit, tuple(x.shape[-2:]), opts).to(x.dtype))

@@ -52,4 +52,5 @@ class GradientAttention(BaseExplainer):
             grads = torch.autograd.grad(score.sum(), used, allow_unused=True)
             grads = [torch.zeros_like(p) if g is None else g for p, g in zip(used, grads)]
         relevance = relevance_update([p.detach() for p in used], grads)
-        return to_maps(token_map(relevance, vit, tuple(x.shape[-2:]), opts))
+        # accumulated in float64; the map comes back in the model's own dtype
+        return to_maps(token_map(relevance, vit, tuple(x.shape[-2:]), opts).to(x.dtype))
