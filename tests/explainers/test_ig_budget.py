@@ -11,26 +11,21 @@ from geoxai.explainers.ig_smoothgrad import IGSmoothGrad, budget_plan
 from geoxai.testing import TinyGeoModel
 from geoxai.types import ImageBatch
 
+from fidelity import assert_faithful
+
 FROZEN = Path(__file__).parent / "data" / "ig_smoothgrad_default_541355f.npz"
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tests make hundreds of tiny-model calls: one thread is faster than a shared pool."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_default_output_is_the_pre_budget_output(tiny_model, tiny_batch):
     """Maps and noise of the paper's setting frozen from commit 541355f (before sampling schemes
-    and budgets existed); float32 across CPUs differs by rounding only, far below the tolerance,
-    while other noise would change the map completely."""
+    and budgets existed). The frozen maps are float32 from one CPU's kernels, so they are judged by
+    fidelity (another CPU's rounding moves single small pixels by percents, never the map), while
+    other noise would change the map completely."""
     frozen = np.load(FROZEN)
     maps = IGSmoothGrad().explain(tiny_model, tiny_batch)
     expected = torch.from_numpy(frozen["maps"])
-    torch.testing.assert_close(maps, expected, rtol=1e-3, atol=1e-4 * expected.max().item())
+    # measured: relative L2 below 1e-4 with AVX-512 kernels, 4e-4 with SSE4.1 kernels; other noise: ~1
+    assert_faithful(maps, expected, min_spearman=0.9999, min_top_k_overlap=0.99, max_relative_l2=2e-3)
     x = tiny_model.as_input(tiny_batch)
     noisy = IGSmoothGrad.noisy_inputs(x, 5, 0.15, seed=0, keys=IGSmoothGrad.noise_keys(tiny_batch))
     noise = (noisy - x.repeat_interleave(5, 0)).flatten(1)[:, :256]
