@@ -13,8 +13,9 @@ Each check runs the object on small synthetic photos and raises ``ContractError`
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from contextlib import contextmanager
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -3,16 +3,16 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import pandas as pd
 
 from .geodesy import ACCURACY_RADII_KM, accuracy_at, great_circle_km
-from .io.datasets import Sample
 from .io.atomic import write_text_atomic
+from .io.datasets import Sample
 from .io.images import ImageError, load_image
 
 

@@ -6,7 +6,8 @@ the ``hookimpl`` marker.
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -45,7 +46,7 @@ class GeoModel(nn.Module, abc.ABC):
     # ---- preprocessing -------------------------------------------------------------------
     def view(self, image: np.ndarray) -> torch.Tensor:
         """The single view of an RGB uint8 image [H, W, 3] that is explained: uint8 [3, S, S]."""
-        from .io.images import resize_short_side, center_crop
+        from .io.images import center_crop, resize_short_side
 
         return _to_chw(center_crop(resize_short_side(image, self.resize_size), self.input_size))
 
@@ -215,7 +216,7 @@ class Explainer(abc.ABC):
         self,
         model: GeoModel,
         images: ImageBatch | torch.Tensor,
-        target: "Target | str | None" = None,
+        target: Target | str | None = None,
         **options: Any,
     ) -> torch.Tensor:
         """Return float32 [B, H, W] maps (on CPU) for ``images`` and ``target`` (default: the

@@ -19,9 +19,10 @@ import os
 import sys
 import types
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Union
+from typing import Any, Literal, Union
 
 _MISSING = object()
 

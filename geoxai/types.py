@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -48,7 +48,7 @@ class ImageBatch:
         return self.pixels.permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
     @classmethod
-    def stack(cls, views: Sequence[torch.Tensor], ids: Sequence[str] | None = None) -> "ImageBatch":
+    def stack(cls, views: Sequence[torch.Tensor], ids: Sequence[str] | None = None) -> ImageBatch:
         return cls(torch.stack(list(views)), list(ids) if ids is not None else [])
 
 
@@ -112,7 +112,7 @@ class Partitioning:
                 ])
 
     @classmethod
-    def from_csv(cls, path: str | os.PathLike, name: str | None = None) -> "Partitioning":
+    def from_csv(cls, path: str | os.PathLike, name: str | None = None) -> Partitioning:
         path = Path(path)
         with open(path, newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))

@@ -112,10 +112,11 @@ class ConceptStage:
                 record.extra.setdefault("files", {})["map"] = f"{record.stem}_map.png"
 
     def _concepts(self, out_dir: Path, records: list[ImageRecord], predictions) -> None:
+        import torch
+
         from ..ci import concept_influence
         from ..types import ImageBatch
         from ..viz.figure import explanation_figure
-        import torch
 
         batch = ImageBatch(torch.stack([r.view for r in records]), [r.stem for r in records])
         segmentation = self.segmenter.segment(batch).cpu()

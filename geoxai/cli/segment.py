@@ -29,10 +29,11 @@ def command(images: tuple[Path, ...], segmenter_name: str, weights: Path | None,
     it covers, largest first. Images that cannot be read are reported and skipped; the command
     then exits with status 1.
     """
+    import torch
+
     from ..io.images import list_images
     from ..plugins import load_segmenter
     from ..segmenters.label_maps import concept_fractions, save_fractions, save_label_map
-    import torch
 
     opts = plugin_options("segmenter", segmenter_name, options)
     if weights is not None:

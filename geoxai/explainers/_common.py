@@ -6,7 +6,7 @@ wrapper over ``Target.bind`` and warns.
 from __future__ import annotations
 
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -25,7 +25,7 @@ EfficientNet ``MBConvBlock`` (SemP/s2 release backbones); torchvision ResNets th
 from __future__ import annotations
 
 import types
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -128,7 +128,7 @@ class BlockCanonizer(Canonizer):
             del module.canonizer_sum
             self.module = None
 
-    def copy(self) -> "BlockCanonizer":
+    def copy(self) -> BlockCanonizer:
         return type(self)(self.applies, self.forward)
 
 

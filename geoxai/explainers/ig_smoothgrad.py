@@ -19,7 +19,7 @@ import contextlib
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -72,7 +72,7 @@ class IGSmoothGrad(BaseExplainer):
         method: Literal["gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right",
                         "riemann_middle"] = "gausslegendre"
         #: "black", "zeros", a number (input space) or a tensor (uint8 pixels or input space)
-        baseline: Union[str, float, torch.Tensor] = "black"
+        baseline: str | float | torch.Tensor = "black"
         seed: int | None = 0           # None: fresh noise on every call
         batch_size: int = 32           # (copy x step) inputs per forward/backward pass
         internal_batch_size: int | None = None  # captum's name for batch_size; wins when given

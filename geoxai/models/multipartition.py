@@ -14,8 +14,9 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -158,12 +159,12 @@ class MultiPartitionGeoModel(GeoModel):
         return torch.stack([_to_chw(c) for c in crops])
 
     # ---- weights -------------------------------------------------------------------------
-    def load_checkpoint(self, path: str | os.PathLike, strict: bool = True) -> "MultiPartitionGeoModel":
+    def load_checkpoint(self, path: str | os.PathLike, strict: bool = True) -> MultiPartitionGeoModel:
         """Load a checkpoint file (a Lightning ``.ckpt`` or a plain state_dict) into this model."""
         return self.from_state_dict(read_checkpoint(path), strict=strict, source=str(path))
 
     def from_state_dict(self, state: Mapping[str, Any], strict: bool = True, source: str = "state_dict"
-                        ) -> "MultiPartitionGeoModel":
+                        ) -> MultiPartitionGeoModel:
         """Load a state_dict (or a Lightning checkpoint dict) with one-line errors on mismatches."""
         state = extract_state_dict(state)
         own = self.state_dict()

@@ -23,8 +23,8 @@ mapping) and a human-readable label built from its path ("Eixample, Barcelona, C
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 import numpy as np
 

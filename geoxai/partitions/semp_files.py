@@ -18,8 +18,8 @@ import json
 import os
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -49,7 +49,7 @@ def write_semp(result: SemPResult, out_dir: str | os.PathLike, ids: Sequence[str
         _write_public(result, out, ids)
     else:
         warnings.warn(f"{out}: two partitionings have {sizes} classes; the public m_<n>.csv naming "
-                      "cannot tell them apart, so only geoxai's format was written")
+                      "cannot tell them apart, so only geoxai's format was written", stacklevel=2)
     manifest = {
         "kind": "semp", "tau_d": result.tau_d, "tau_min": result.tau_min, "geocoder": geocoder,
         "partitionings": [f"{p.name}.csv" for p in parts], "hierarchy": HIERARCHY,

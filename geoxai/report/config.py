@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..io.atomic import write_text_atomic
 
@@ -45,7 +46,7 @@ class ReportConfig:
         return json.dumps(asdict(self), indent=2, sort_keys=True, default=str)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ReportConfig":
+    def from_dict(cls, d: dict[str, Any]) -> ReportConfig:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in d.items() if k in known})
 

@@ -7,10 +7,11 @@ prefetch depth, the open part and one pending write, however many images there a
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -156,9 +157,8 @@ def run_report(config: ReportConfig, data: str | Path, out: str | Path, options:
     Returns the ``ReportSummary``. ``components`` (model, explainer, segmenter) skips building them
     from the registry, for callers that already hold them (local engine only).
     """
-    from .outputs import finalize
-
     from ..plugins import load_engine
+    from .outputs import finalize
 
     options = options or RunOptions()
     engine = load_engine(options.engine)  # an unknown engine fails before the folder is bound

@@ -8,7 +8,7 @@ the image size, turned into probabilities, averaged over the scales, and the arg
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn

@@ -8,8 +8,8 @@ ground truth with the great-circle error when it is known.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import matplotlib
 

@@ -122,7 +122,8 @@ def test_bfloat16_rank_agrees(tiny_model, tiny_batch):
     ref = IGSmoothGrad(n_steps=8, n_samples=2).explain(tiny_model, tiny_batch)
     bf16 = IGSmoothGrad(n_steps=8, n_samples=2, dtype="bfloat16").explain(tiny_model, tiny_batch)
     assert bf16.dtype == torch.float32 and torch.isfinite(bf16).all()
-    ranks = lambda t: t.flatten().argsort().argsort().float()
+    def ranks(t):
+        return t.flatten().argsort().argsort().float()
     corr = torch.corrcoef(torch.stack([ranks(ref[0]), ranks(bf16[0])]))[0, 1]
     assert corr > 0.8
 

@@ -8,12 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
+from _report_helpers import BASE_ARGS, assert_same_rows, make_dataset
 from click.testing import CliRunner
 
 from geoxai.cli import main
 from geoxai.report.store import PartStore
-
-from _report_helpers import BASE_ARGS, assert_same_rows, make_dataset
 
 
 def _cli(dataset, out, *extra):
@@ -112,8 +111,8 @@ def test_changed_dataset_is_refused(reference_report, dataset, tmp_path):
 
 
 def test_summary_options_may_change_between_runs(dataset, reference_report, tmp_path):
-    import shutil
     import json
+    import shutil
 
     out = tmp_path / "r"
     shutil.copytree(reference_report, out)

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from geoxai.plugins import load_segmenter
-from geoxai.types import ImageBatch
 from geoxai.segmenters.smp import SmpSegmenter, read_classes
+from geoxai.types import ImageBatch
 
 SMALL = dict(arch="FPN", encoder="mobilenet_v2", scales=32, device="cpu")
 
