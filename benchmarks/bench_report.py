@@ -73,7 +73,8 @@ def make_images(folder: Path, n: int, size: tuple[int, int]) -> Path:
         w = csv.writer(fh)
         w.writerow(["image", "lat", "lon", "id"])
         for i in range(n):
-            w.writerow([pool[i % len(pool)], f"{rng.uniform(-60, 60):.4f}", f"{rng.uniform(-180, 180):.4f}", f"img{i:06d}"])
+            w.writerow([pool[i % len(pool)], f"{rng.uniform(-60, 60):.4f}", f"{rng.uniform(-180, 180):.4f}",
+                        f"img{i:06d}"])
     return path
 
 

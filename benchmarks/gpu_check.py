@@ -69,7 +69,8 @@ def throughput() -> None:
         t0 = time.perf_counter()
         explainer.explain(model, batch)
         torch.cuda.synchronize()
-        print(f"ig-smoothgrad resnet50 224px n=5 steps=50 {label}: {len(photos) / (time.perf_counter() - t0):.2f} images/s")
+        rate = len(photos) / (time.perf_counter() - t0)
+        print(f"ig-smoothgrad resnet50 224px n=5 steps=50 {label}: {rate:.2f} images/s")
 
 
 if __name__ == "__main__":

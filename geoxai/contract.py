@@ -209,7 +209,8 @@ def _check_predict(model: GeoModel, batch: ImageBatch, photos, probs: torch.Tens
                 not math.isclose(p.probability, float(probs[i, best]), rel_tol=1e-4, abs_tol=1e-6):
             _fail(f"predict must give the most probable cell: image {i} got cell {p.cell} "
                   f"(p={p.probability:.4g}) but cell_probabilities peak at cell {best} (p={float(probs[i, best]):.4g})")
-        if not (math.isclose(p.lat, part.lat[p.cell], abs_tol=1e-4) and math.isclose(p.lon, part.lon[p.cell], abs_tol=1e-4)):
+        if not (math.isclose(p.lat, part.lat[p.cell], abs_tol=1e-4)
+                and math.isclose(p.lon, part.lon[p.cell], abs_tol=1e-4)):
             _fail(f"predict must give the location of the predicted cell {p.cell}: got ({p.lat}, {p.lon}), "
                   f"the cell is at ({part.lat[p.cell]}, {part.lon[p.cell]})")
         values = [s.probability for s in p.top_k]
@@ -237,7 +238,7 @@ def _check_cam_layers(model: GeoModel, x: torch.Tensor) -> None:
         if not isinstance(module, nn.Module):
             _fail(f"CAM layer {name!r} must resolve to an nn.Module, got {type(module).__name__}")
         seen: list[Any] = []
-        handle = module.register_forward_hook(lambda _m, _i, out: seen.append(out))
+        handle = module.register_forward_hook(lambda _m, _i, out, seen=seen: seen.append(out))
         try:
             with torch.no_grad():
                 model(x)

@@ -44,7 +44,8 @@ class Evaluation:
             write_text_atomic(out / "predictions.csv", self.predictions.to_csv(index=False)),
         ]
         if self.failed:
-            written.append(write_text_atomic(out / "failed.csv", pd.DataFrame(self.failed, columns=["id", "reason"]).to_csv(index=False)))
+            failed = pd.DataFrame(self.failed, columns=["id", "reason"])
+            written.append(write_text_atomic(out / "failed.csv", failed.to_csv(index=False)))
         return written
 
 

@@ -164,7 +164,8 @@ def _build_registry() -> Registry:
         try:
             plugin = ep.load()
         except Exception as exc:  # a broken third-party plugin must not take geoxai down
-            warnings.warn(f"geoxai plugin {ep.name!r} from {dist!r} failed to load: {exc!r}", PluginWarning, stacklevel=2)
+            warnings.warn(f"geoxai plugin {ep.name!r} from {dist!r} failed to load: {exc!r}", PluginWarning,
+                          stacklevel=2)
             continue
         loaded.add(getattr(plugin, "__name__", None))
         register_plugin(plugin, dist, name=f"{dist}:{ep.name}", registry=reg, manager=pm)
@@ -213,7 +214,8 @@ def _call_hook(impl, register, plugin_name: str) -> None:
     try:
         impl.function(register=register)
     except Exception as exc:
-        warnings.warn(f"geoxai plugin {plugin_name!r} failed in {impl.function.__name__}: {exc!r}", PluginWarning, stacklevel=2)
+        warnings.warn(f"geoxai plugin {plugin_name!r} failed in {impl.function.__name__}: {exc!r}", PluginWarning,
+                      stacklevel=2)
 
 
 def available() -> dict[str, list[dict[str, str]]]:

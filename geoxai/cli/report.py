@@ -32,7 +32,8 @@ def _default_workers() -> int:
 @click.option("--explainer-option", multiple=True, metavar="K=V", help="Explainer option (repeatable).")
 @click.option("--segmenter-option", multiple=True, metavar="K=V", help="Segmenter option (repeatable).")
 @click.option("--weights", type=click.Path(dir_okay=False), help="Model weights file (instead of the registered ones).")
-@click.option("--shard", metavar="I/N", help="Process only images i with i % N == I [default: $RANK/$WORLD_SIZE or 0/1].")
+@click.option("--shard", metavar="I/N",
+              help="Process only images i with i % N == I [default: $RANK/$WORLD_SIZE or 0/1].")
 @click.option("--engine", default="local", show_default=True,
               help="local: this process plus decoding workers; ray: a Ray cluster via Ray Data; "
                    "or an engine a plugin registers (see `geoxai plugins`).")
@@ -49,8 +50,8 @@ def _default_workers() -> int:
 @click.pass_context
 @friendly_errors
 def command(ctx, model, explainer, segmenter, data, out, radius, dilation, k, min_size, min_images, batch_size,
-            workers, model_option, explainer_option, segmenter_option, weights, shard, engine, ray_address, replicas, seed,
-            examples, part_size, retry_failed, threads, device, quiet) -> None:
+            workers, model_option, explainer_option, segmenter_option, weights, shard, engine, ray_address, replicas,
+            seed, examples, part_size, retry_failed, threads, device, quiet) -> None:
     """Compute a concept-influence report over a dataset.
 
     Without a subcommand, runs (or resumes) a report into --out: per-image predictions, GCD errors

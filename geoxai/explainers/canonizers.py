@@ -102,7 +102,8 @@ class BlockCanonizer(Canonizer):
     """Replaces ``forward`` of every module ``applies(module)`` accepts with ``forward(module, x)``,
     adding a ``Sum`` module (``canonizer_sum``) for its residual addition; undone on ``remove``."""
 
-    def __init__(self, applies: Callable[[nn.Module], bool], forward: Callable[[nn.Module, torch.Tensor], torch.Tensor]):
+    def __init__(self, applies: Callable[[nn.Module], bool],
+                 forward: Callable[[nn.Module, torch.Tensor], torch.Tensor]):
         super().__init__()
         self.applies, self.forward = applies, forward
         self.module: nn.Module | None = None

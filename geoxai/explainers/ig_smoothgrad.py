@@ -123,7 +123,8 @@ class IGSmoothGrad(BaseExplainer):
             try:
                 torch.broadcast_shapes(base.shape, x.shape)
             except RuntimeError:
-                raise ValueError(f"baseline of shape {tuple(spec.shape)} does not fit inputs {tuple(x.shape)}") from None
+                raise ValueError(
+                    f"baseline of shape {tuple(spec.shape)} does not fit inputs {tuple(x.shape)}") from None
             return base
         if isinstance(spec, str) and spec == "black":
             # inputs are normalised, so "black" is the normalised all-zero image, not 0.0

@@ -86,7 +86,8 @@ def _read_csv(path: Path) -> list[Sample]:
         try:
             lat, lon = float(row[lat_col]), float(row[lon_col])
         except (TypeError, ValueError):
-            raise DatasetError(f"{path}:{line}: latitude/longitude {row[lat_col]!r},{row[lon_col]!r} are not numbers") from None
+            raise DatasetError(
+                f"{path}:{line}: latitude/longitude {row[lat_col]!r},{row[lon_col]!r} are not numbers") from None
         if authors_layout:
             image = _authors_image(base, row[id_col].strip())
         else:

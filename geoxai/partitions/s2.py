@@ -113,7 +113,8 @@ def build_s2_partitionings(
     if tau_min < 0 or any(t <= tau_min for t in taus):
         raise ValueError(f"build_s2_partitionings: need 0 <= tau_min < every tau_max, got {tau_min} and {taus}")
     if not 0 <= level_min <= level_max <= MAX_LEVEL:
-        raise ValueError(f"build_s2_partitionings: need 0 <= level_min <= level_max <= 30, got {level_min}, {level_max}")
+        raise ValueError(
+            f"build_s2_partitionings: need 0 <= level_min <= level_max <= 30, got {level_min}, {level_max}")
     if names is not None and len(names) != len(taus):
         raise ValueError(f"build_s2_partitionings: {len(taus)} tau_max values but {len(names)} names")
 
@@ -187,7 +188,8 @@ def read_s2_partitioning(path: str | os.PathLike, name: str | None = None) -> Pa
     if start is None:
         raise ValueError(f"{path}: no header line with columns {','.join(OFFICIAL_COLUMNS)} in the first 10 lines")
     rows = list(csv.DictReader(lines[start:]))
-    missing = [c for c in ("class_label", "hex_id", "latitude_mean", "longitude_mean") if c not in (rows[0] if rows else {})]
+    header = rows[0] if rows else {}
+    missing = [c for c in ("class_label", "hex_id", "latitude_mean", "longitude_mean") if c not in header]
     if not rows or missing:
         raise ValueError(f"{path}: {'no cells' if not rows else 'missing columns ' + ', '.join(missing)}")
     try:

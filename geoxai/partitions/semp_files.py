@@ -123,7 +123,8 @@ def read_public_partitionings(files: Sequence[str | os.PathLike], h_dict: dict |
             raise ValueError(f"h_dict.json has no entry 'm_{len(fine)}' for partitioning {fine.name!r}")
         missing = [k for k in fine.keys if k not in links]
         if missing:
-            raise ValueError(f"h_dict.json 'm_{len(fine)}' has no parent for {len(missing)} classes, e.g. {missing[0]!r}")
+            raise ValueError(
+                f"h_dict.json 'm_{len(fine)}' has no parent for {len(missing)} classes, e.g. {missing[0]!r}")
         fine.parent = np.array([coarse.index_of(links[k]) for k in fine.keys], dtype=np.int64)
     return parts
 

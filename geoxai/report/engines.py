@@ -25,9 +25,9 @@ class ReportEngine(abc.ABC):
     @abc.abstractmethod
     def run(self, config: ReportConfig, pending: Sequence[Any], store: PartStore, options: Any,
             components: Any = None) -> int:
-        """``options`` is the run's ``geoxai.report.pipeline.RunOptions``. Compute the rows of the ``pending`` samples and write them through
-        ``pipeline.write_rows(store, options, len(pending), batches)``; return how many images were
-        written. ``components`` (model, explainer, segmenter) are already built objects an
+        """``options`` is the run's ``geoxai.report.pipeline.RunOptions``. Compute the rows of the ``pending``
+        samples and write them through ``pipeline.write_rows(store, options, len(pending), batches)``; return
+        how many images were written. ``components`` (model, explainer, segmenter) are already built objects an
         in-process engine may reuse."""
 
 

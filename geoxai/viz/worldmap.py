@@ -218,7 +218,8 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 100) -> Path:
 
 
 def world_map(prediction: GeoPrediction, path: str | os.PathLike, ground_truth: tuple[float, float] | None = None,
-              top_k: int = 25, zoom: bool = False, size: tuple[int, int] = (1000, 560), title: str | None = None) -> Path:
+              top_k: int = 25, zoom: bool = False, size: tuple[int, int] = (1000, 560),
+              title: str | None = None) -> Path:
     """Write the world-map view of ``prediction`` to ``path`` (PNG of ``size`` = (width, height) pixels).
 
     ``zoom=True`` frames the region around the top cells, the prediction and the ground truth instead

@@ -22,8 +22,8 @@ def _cli(dataset, out, *extra):
 
 def test_kill9_then_resume_equals_uninterrupted_run(dataset, reference_report, tmp_path):
     out = tmp_path / "killed"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")]),
-               OMP_NUM_THREADS="1")
+    pythonpath = os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")])
+    env = dict(os.environ, PYTHONPATH=pythonpath, OMP_NUM_THREADS="1")
     # one image per batch and per part: 24 small commits, so the kill lands between, or in the
     # middle of, part writes, long before the last one
     args = _cli(dataset, out, "--part-size", "1")

@@ -131,7 +131,8 @@ def test_token_grid_tap_sees_patch_tokens_and_carries_gradient(geoclip_model, ba
         handle.remove()
     assert seen[0].shape == (2, TINY_BACKBONE["hidden_size"], grid, grid)
     assert seen[0].grad.abs().sum() > 0  # the last block's *input* reaches the pooled class token
-    assert all(isinstance(b.layer_norm1, TokenGrid) for b in geoclip_model.image_encoder.clip.vision_model.encoder.layers)
+    layers = geoclip_model.image_encoder.clip.vision_model.encoder.layers
+    assert all(isinstance(b.layer_norm1, TokenGrid) for b in layers)
 
 
 @pytest.mark.parametrize("name", ["ig-smoothgrad", "gradcam", "combicam"])
