@@ -9,14 +9,14 @@ import numpy as np
 
 
 def _data(name: str):
-    return files("geoxai").joinpath("data", "ade20k", name)
+    return files("geoxai").joinpath("data").joinpath("ade20k").joinpath(name)
 
 
 @cache
 def ade20k_synonyms() -> tuple[tuple[str, ...], ...]:
     """For each of the 150 classes (model channel order), its synonyms, first one first."""
     rows = _data("objectInfo150.txt").read_text(encoding="utf-8").splitlines()[1:]
-    out = []
+    out: list[tuple[str, ...]] = []
     for row in rows:
         idx, _ratio, _train, _val, names = row.split("\t")
         assert int(idx) == len(out) + 1, "objectInfo150.txt is out of order"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
@@ -39,7 +39,7 @@ def sample_photos(n: int = 2) -> list[np.ndarray]:
     return [synthetic_photo(seed=i, height=90 + 23 * i, width=130 - 17 * i) for i in range(n)]
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     raise ContractError(message)
 
 

@@ -99,7 +99,8 @@ def _pycountry_names(code: str) -> set[str]:
     record = pycountry.countries.get(alpha_2=code) if len(code) == 2 else None
     if record is None:
         return set()
-    return {getattr(record, attr, None) for attr in ("name", "common_name", "official_name")} - {None}
+    names = (getattr(record, attr, None) for attr in ("name", "common_name", "official_name"))
+    return {name for name in names if name is not None}
 
 
 def continents() -> list[str]:

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -64,7 +65,8 @@ def evaluate(model, samples: Sequence[Sample], batch_size: int = 16, workers: in
     """Predict every sample (with the model's test-time crops) and measure the GCD errors."""
     from tqdm.auto import tqdm
 
-    rows, failed = [], []
+    rows: list[dict[str, Any]] = []
+    failed: list[tuple[str, str]] = []
     bar = tqdm(total=len(samples), desc=f"evaluate {model.name}", unit="img", disable=not progress)
     for chunk, images in _decoded_batches(samples, batch_size, workers):
         good = [(s, im) for s, im in zip(chunk, images) if not isinstance(im, Exception)]
@@ -96,8 +98,8 @@ def _decoded_batches(samples: Sequence[Sample], batch_size: int, workers: int) -
             yield chunk, pending.pop(0).result()
 
 
-def _load_all(chunk: Iterable[Sample]) -> list:
-    out = []
+def _load_all(chunk: Iterable[Sample]) -> list[Any]:
+    out: list[Any] = []  # an image array, or the ImageError that loading it raised
     for s in chunk:
         try:
             out.append(load_image(s.image))

@@ -125,11 +125,11 @@ class Partitioning:
         return cls(
             name=name or path.stem,
             keys=[r["key"] for r in rows],
-            lat=[float(r["lat"]) for r in rows],
-            lon=[float(r["lon"]) for r in rows],
+            lat=np.array([float(r["lat"]) for r in rows]),
+            lon=np.array([float(r["lon"]) for r in rows]),
             labels=labels if any(labels) else None,
-            parent=[int(r.get("parent") or -1) for r in rows],
-            counts=[int(c) for c in counts] if all(counts) and rows else None,
+            parent=np.array([int(r.get("parent") or -1) for r in rows]),
+            counts=np.array([int(c) for c in counts]) if all(counts) and rows else None,
         )
 
 

@@ -60,9 +60,10 @@ def layer_cams(model: GeoModel, x: torch.Tensor, target, layers: list[nn.Module]
     missing = [i for i, a in enumerate(acts) if a is None]
     if missing:
         raise ValueError(f"CAM layer #{missing[0]} was not used by the model's forward pass")
-    grads = torch.autograd.grad(out.sum(), acts, allow_unused=True)
+    recorded = [a for a in acts if a is not None]
+    grads = torch.autograd.grad(out.sum(), recorded, allow_unused=True)
     cams = []
-    for act, grad in zip(acts, grads):
+    for act, grad in zip(recorded, grads):
         if grad is None:
             grad = torch.zeros_like(act)
         if act.ndim != 4:
@@ -136,4 +137,4 @@ class CAMExplainer(BaseExplainer):
         modules = [model.layer(n) for n in names]
         with untouched(model):
             cams = layer_cams(model, x, target, modules)
-        return to_maps(self.combine(cams, tuple(x.shape[-2:]), opts))
+        return to_maps(self.combine(cams, (x.shape[-2], x.shape[-1]), opts))

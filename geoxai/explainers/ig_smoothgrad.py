@@ -44,8 +44,8 @@ def integration_rule(method: str, n_steps: int) -> tuple[list[float], list[float
     if n < 1 or (n < 2 and method != "gausslegendre"):
         raise ValueError(f"n_steps must be >= {1 if method == 'gausslegendre' else 2} for {method}, got {n_steps}")
     if method == "gausslegendre":
-        nodes, weights = np.polynomial.legendre.leggauss(n)
-        return (0.5 * (1 + nodes)).tolist(), (0.5 * weights).tolist()
+        nodes, gauss_weights = np.polynomial.legendre.leggauss(n)
+        return (0.5 * (1 + nodes)).tolist(), (0.5 * gauss_weights).tolist()
     weights = [1 / n] * n
     if method == "riemann_trapezoid":
         # captum halves the end weights of 1/n (not 1/(n-1)); kept for identical results

@@ -86,6 +86,7 @@ class MultiPartitionGeoModel(GeoModel):
         if blocks is not None:
             self.cam_blocks = [f"model._blocks.{i}" for i in range(len(blocks))]
         # ancestors[l, c]: index at level l of the finest cell c's ancestor (identity at the finest level)
+        self.ancestors: torch.Tensor
         self.register_buffer("ancestors", torch.as_tensor(self._ancestor_table()), persistent=False)
         self.eval()
 
@@ -119,7 +120,8 @@ class MultiPartitionGeoModel(GeoModel):
         logits = self.partition_logits(x)
         if not self.hierarchical:
             return logits[-1]
-        return sum(torch.log_softmax(z, dim=1)[:, self.ancestors[level]] for level, z in enumerate(logits))
+        per_level = [torch.log_softmax(z, dim=1)[:, self.ancestors[level]] for level, z in enumerate(logits)]
+        return torch.stack(per_level).sum(0)
 
     def hierarchical_product(self, probabilities: Sequence[torch.Tensor]) -> torch.Tensor:
         """Per-level probabilities [..., |C_l|] -> the product along each finest cell's parent chain."""

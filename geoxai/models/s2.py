@@ -69,7 +69,7 @@ class S2Model(MultiPartitionGeoModel):
                 self._build(parts, arch, hierarchical, size, *release_view_sizes(size), crop_aggregation,
                             init_weights=not strict)
                 self.load_checkpoint(rel.checkpoint, strict=strict)
-                self.weights_source = str(rel.source)
+                self.weights_source: str | None = str(rel.source)
             return
         arch = backbone or "resnet50"
         size = input_size or 224
@@ -151,7 +151,8 @@ def synthetic_s2_partitionings(num_classes: int | Sequence[int] = (3, 6, 12)) ->
     for name, ids in zip(SHORTNAMES if len(sizes) == 3 else [f"level{i}" for i in range(len(sizes))], levels):
         centres = [c.to_lat_lng() for c in ids]
         parts.append(Partitioning(name, keys=[id_to_token(c.id()) for c in ids],
-                                  lat=[p.lat().degrees for p in centres], lon=[p.lng().degrees for p in centres]))
+                                  lat=np.array([p.lat().degrees for p in centres]),
+                                  lon=np.array([p.lng().degrees for p in centres])))
     link_s2_hierarchy(parts, strict=True)
     return parts
 

@@ -206,7 +206,8 @@ def read_s2_partitioning(path: str | os.PathLike, name: str | None = None) -> Pa
     if labels != list(range(len(rows))):
         raise ValueError(f"{path}: class_label must number the cells 0..{len(rows) - 1} without gaps")
     validate_coordinates(np.asarray(lat), np.asarray(lon), str(path))
-    return Partitioning(name or path.stem, keys=keys, lat=lat, lon=lon, counts=counts)
+    return Partitioning(name or path.stem, keys=keys, lat=np.array(lat), lon=np.array(lon),
+                        counts=np.array(counts) if counts is not None else None)
 
 
 def official_files(directory: str | os.PathLike) -> list[Path]:

@@ -20,6 +20,7 @@ import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -103,17 +104,17 @@ def read_public_partitioning(path: str | os.PathLike, name: str | None = None, i
     name_col = next((c for c in NAME_COLUMNS if c in rows[0]), None)
     keys = [r[col_class_label] for r in rows]
     return Partitioning(
-        name=name or path.stem, keys=keys, lat=lat, lon=lon,
+        name=name or path.stem, keys=keys, lat=np.array(lat), lon=np.array(lon),
         labels=[r[name_col] or r[col_class_label] for r in rows] if name_col else None,
-        counts=[int(r["count"]) for r in rows] if all(r.get("count") for r in rows) else None,
+        counts=np.array([int(r["count"]) for r in rows]) if all(r.get("count") for r in rows) else None,
     )
 
 
 def read_public_partitionings(files: Sequence[str | os.PathLike], h_dict: dict | None,
                               names: Sequence[str] | None = None, **columns: str) -> list[Partitioning]:
     """Public partitioning files ordered coarse -> fine, linked by ``h_dict`` (fine -> coarser parent)."""
-    names = list(names) if names else [None] * len(files)
-    parts = [read_public_partitioning(f, name=n, **columns) for f, n in zip(files, names)]
+    file_names: list[str | None] = list(names) if names else [None] * len(files)
+    parts = [read_public_partitioning(f, name=n, **columns) for f, n in zip(files, file_names)]
     parts[0].parent = np.full(len(parts[0]), -1, dtype=np.int64)
     for coarse, fine in zip(parts[:-1], parts[1:]):
         if h_dict is None:
@@ -160,7 +161,8 @@ def _write_public(result: SemPResult, out: Path, ids: Sequence[str] | None) -> N
             for i, key in enumerate(part.keys):
                 w.writerow([i, key, repr(float(part.lat[i])), repr(float(part.lon[i])), part.label(i),
                             int(part.counts[i]) if part.counts is not None else ""])
-    h_dict = {f"m_{len(fine)}": {k: coarse.keys[p] for k, p in zip(fine.keys, fine.parent)}
+    # SemP results always link every finer partitioning to its coarser one
+    h_dict = {f"m_{len(fine)}": {k: coarse.keys[p] for k, p in zip(fine.keys, cast(np.ndarray, fine.parent))}
               for coarse, fine in zip(parts[:-1], parts[1:])}
     write_text_atomic(out / "h_dict.json", json.dumps(h_dict, ensure_ascii=False) + "\n")
     ids = [str(i) for i in ids] if ids is not None else [str(i) for i in range(len(result.targets))]

@@ -81,6 +81,7 @@ def upsample_argmax(logits: Sequence[torch.Tensor], size: tuple[int, int],
             part = F.interpolate(scale.float(), size=size, mode="bilinear", align_corners=False)
             part = part.softmax(1) if len(logits) > 1 else part
             total = part if total is None else total + part
+        assert total is not None  # logits holds at least one scale
         return total.argmax(1)
     labels = torch.empty(batch, height, width, dtype=torch.long, device=device)
     for top in range(0, height, band):
@@ -96,6 +97,7 @@ def upsample_argmax(logits: Sequence[torch.Tensor], size: tuple[int, int],
             if len(logits) > 1:  # argmax of one scale's probabilities is argmax of its scores
                 part = part.softmax(1)
             total = part if total is None else total + part
+        assert total is not None
         labels[:, top:bottom] = total.argmax(1)
     return labels
 

@@ -49,7 +49,7 @@ def concept_fractions(labels: torch.Tensor | np.ndarray, concepts: Sequence[str]
     total = counts.sum()
     if total == 0:
         return {}
-    order = sorted(np.flatnonzero(counts), key=lambda i: (-counts[i], i))
+    order = sorted(np.flatnonzero(counts).tolist(), key=lambda i: (-counts[i], i))
     return {concepts[i]: float(counts[i] / total) for i in order}
 
 
