@@ -309,7 +309,8 @@ def check_segmenter(segmenter: Segmenter, photos: Sequence[np.ndarray] | None = 
     from PIL import Image
 
     def crop(im):
-        return torch.from_numpy(np.asarray(Image.fromarray(im).resize((w, h), Image.BILINEAR)).copy()).permute(2, 0, 1)
+        small = np.asarray(Image.fromarray(im).resize((w, h), Image.Resampling.BILINEAR))
+        return torch.from_numpy(small.copy()).permute(2, 0, 1)
 
     batch = ImageBatch.stack([crop(p) for p in photos])
     with _stage(f"{type(segmenter).__name__}.segment(ImageBatch)"):
