@@ -24,6 +24,7 @@ from torch import nn
 from .interfaces import Explainer, GeoModel, Segmenter
 from .targets import PredictedCell, Region, parse_target
 from .types import GeoPrediction, ImageBatch, Partitioning
+from .vit import cam_tap, find_vit
 
 __all__ = ["ContractError", "check_model", "check_explainer", "check_segmenter", "sample_photos"]
 
@@ -231,10 +232,13 @@ def _check_cam_layers(model: GeoModel, x: torch.Tensor) -> None:
     default = getattr(model, "default_cam_layer", None)
     if default is not None and default not in names:
         names.append(default)
+    if not names and find_vit(model) is not None:
+        names.append("-1")  # a ViT's last block, what Grad-CAM uses by default
     reshape = getattr(model, "cam_reshape", {}) or {}
     for name in names:
         with _stage(f"layer({name!r})"):
-            module = model.layer(name)
+            tap = cam_tap(model, name)  # a ViT block or token layer is seen through its token grid
+            module = tap.module
         if not isinstance(module, nn.Module):
             _fail(f"CAM layer {name!r} must resolve to an nn.Module, got {type(module).__name__}")
         seen: list[Any] = []
@@ -249,6 +253,9 @@ def _check_cam_layers(model: GeoModel, x: torch.Tensor) -> None:
         out = seen[-1]
         if name in reshape and isinstance(out, torch.Tensor):
             out = reshape[name](out)
+        elif isinstance(out, torch.Tensor):
+            with _stage(f"token grid of CAM layer {name!r}"):
+                out = tap.to_map(out, tuple(x.shape[-2:]))
         if not isinstance(out, torch.Tensor) or out.ndim != 4 or out.shape[0] != x.shape[0]:
             _fail(f"CAM layer {name!r} must output a [B, C, h, w] feature map, got {_shape(out)} "
                   "(for token layers, expose a spatial view: see docs/plugins.md)")

@@ -238,8 +238,19 @@ def available() -> dict[str, list[dict[str, str]]]:
 
 
 def load_model(name: str, **options: Any):
-    """Build a registered GeoModel by name, in eval mode."""
+    """Build a registered GeoModel by name, in eval mode. ``weights="hf://ORG/REPO[@REV][/FILE]"``
+    is fetched into geoxai's cache first; the model records where it came from in
+    ``weights_provenance`` (repo, file, commit)."""
+    from . import hub
+
+    spec = options.get("weights")
+    if hub.is_hub(spec):
+        from .weights import local_weights
+
+        options["weights"] = local_weights(spec)
     model = registry().get("model", name).build(**options)
+    if hub.is_hub(spec):
+        model.weights_provenance = hub.provenance(spec)
     return model.eval()
 
 

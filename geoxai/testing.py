@@ -53,7 +53,7 @@ class TinyGeoModel(GeoModel):
     default_cam_layer = "stage3"
 
     def __init__(self, seed: int = 0, input_size: int = 64, width: int = 8, hierarchical: bool = False,
-                 inplace: bool = True) -> None:
+                 inplace: bool = True, weights: str | None = None) -> None:
         super().__init__()
         self.input_size = int(input_size)
         self.resize_size = int(round(self.input_size * 256 / 224))
@@ -84,6 +84,10 @@ class TinyGeoModel(GeoModel):
             torch.random.set_rng_state(generator_state)
         self.fine_parent: torch.Tensor
         self.register_buffer("fine_parent", torch.as_tensor(self.partitionings[1].parent), persistent=False)
+        if weights is not None:  # a state dict file (safetensors or a safe pickle), or hf://...
+            from .weights import load_state_dict, local_weights
+
+            self.load_state_dict(load_state_dict(local_weights(weights)))
         self.eval()
 
     def partition_logits(self, x: torch.Tensor) -> list[torch.Tensor]:

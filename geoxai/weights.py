@@ -17,6 +17,8 @@ from pathlib import Path
 
 from platformdirs import user_cache_dir
 
+from .hub import download as hub_download
+from .hub import is_hub
 from .io.atomic import atomic_path
 
 
@@ -114,7 +116,10 @@ def missing_message(wf: WeightFile, reason: str = "") -> str:
 
 def resolve(name: str, weights: str | os.PathLike | None = None, download_missing: bool = True,
             progress: bool = True) -> Path:
-    """The local path of weight file ``name``: ``weights`` if given, else the cache, else a download."""
+    """The local path of weight file ``name``: ``weights`` if given (a path or ``hf://...``, see
+    ``geoxai.hub``), else the cache, else a download."""
+    if weights is not None and is_hub(weights):
+        return Path(hub_download(str(weights)).path)
     if weights is not None:
         path = Path(weights).expanduser()
         if not path.exists():
@@ -127,6 +132,29 @@ def resolve(name: str, weights: str | os.PathLike | None = None, download_missin
     if not download_missing:
         raise WeightsUnavailableError(missing_message(wf, "not downloaded; downloads disabled"))
     return download(wf, progress=progress)
+
+
+def local_weights(weights: str | os.PathLike) -> str | os.PathLike:
+    """``weights=`` as a model factory gets it: an ``hf://`` spec becomes its file in the cache."""
+    return str(resolve("", weights)) if is_hub(weights) else weights
+
+
+def load_state_dict(path: str | os.PathLike) -> dict:
+    """A state dict from a file, running no code from it: safetensors, else a pickle through the
+    safe loader (tensors and plain containers only)."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path), device="cpu")
+    return _load_pickle(path)
+
+
+def _load_pickle(path: Path) -> dict:
+    # the one place a pickle is read: switch to geoxai.io.checkpoint.load_checkpoint once it lands
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def install_local(name: str, source: str | os.PathLike, copy: bool = True) -> Path:

@@ -82,7 +82,8 @@ def model_options(func):
     func = click.option("--model-option", "model_opts", multiple=True, metavar="KEY=VALUE",
                         help="Option passed to the model factory (repeatable), e.g. hierarchical=false.")(func)
     func = click.option("--weights", type=click.Path(dir_okay=True), default=None,
-                        help="Local weights file (or release archive/folder) instead of the registry download.")(func)
+                        help="Local weights file (or release archive/folder) instead of the registry download, "
+                             "or hf://ORG/REPO[@REVISION][/FILE] from the Hugging Face Hub.")(func)
     func = click.option("--model", "-m", "model_name", required=True, help="Model name (see `geoxai plugins`).")(func)
     return func
 

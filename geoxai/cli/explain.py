@@ -171,7 +171,7 @@ def explainer_options(explainer, overrides: dict[str, Any]) -> dict[str, Any]:
               help="Explainer option, repeatable (e.g. -o n_steps=20 -o layer=stage2).")
 @click.option("--model-option", "model_options", multiple=True, metavar="KEY=VALUE",
               help="Model option, repeatable.")
-@click.option("--weights", type=click.Path(path_type=Path), default=None, help="Model weight file to use.")
+@click.option("--weights", default=None, help="Model weight file to use: a path or hf://ORG/REPO[@REVISION][/FILE].")
 @click.option("--batch-size", "-b", default=8, show_default=True, type=click.IntRange(min=1),
               help="Images explained together.")
 @click.option("--out", "-O", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
@@ -228,6 +228,8 @@ def command(images, model_name, explainer_name, target, options, model_options, 
         "options": explainer_options(explainer, explainer_opts),
         "target": str(parsed_target),
     }
+    if getattr(model, "weights_provenance", None):  # hf:// weights: repo, file and the commit used
+        meta["weights"] = model.weights_provenance
     paths = list_images(images)
     if not paths:
         raise ValueError("no images found in " + ", ".join(map(str, images)))

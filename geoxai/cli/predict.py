@@ -27,7 +27,10 @@ def command(images, model_name, weights, model_opts, top_k, as_json):
     for _, path, image in readable_images(list_images(images), failures):
         (pred,) = model.predict([image], top_k=top_k, ids=[str(path)])
         if as_json:
-            click.echo(json.dumps(pred.to_dict()))
+            record = pred.to_dict()
+            if getattr(model, "weights_provenance", None):  # hf:// weights: repo, file, commit
+                record["weights"] = model.weights_provenance
+            click.echo(json.dumps(record))
             continue
         click.echo(f"{path}: {pred.label} ({pred.lat:.4f}, {pred.lon:.4f}) p={pred.probability:.3f}")
         for rank, cell in enumerate(pred.top_k[1:], start=2):

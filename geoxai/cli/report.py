@@ -83,7 +83,7 @@ def command(ctx, model, explainer, segmenter, data, out, radius, dilation, k, mi
         model_options=plugin_options("model", model, model_option),
         explainer_options=plugin_options("explainer", explainer, explainer_option),
         segmenter_options=plugin_options("segmenter", segmenter, segmenter_option),
-        weights=os.path.abspath(weights) if weights else None,
+        weights=_weights_for_config(weights),
         k=k, min_size=min_size, dilation=dilation, seed=seed,
     )
     options = RunOptions(
@@ -121,3 +121,13 @@ def _print_summary(summary, out, quiet: bool) -> None:
     click.echo(concept_table_text(summary))
     click.echo(accuracy_table_text(summary))
     click.echo(f"report: {os.path.join(out, 'report.html')}")
+
+
+def _weights_for_config(weights: str | None) -> str | None:
+    """A local path made absolute; an hf:// spec pinned to its commit and file, so config.json names
+    exactly the weights every shard and every resume uses."""
+    if not weights:
+        return None
+    from ..hub import is_hub, pinned
+
+    return pinned(weights) if is_hub(weights) else os.path.abspath(weights)

@@ -12,3 +12,7 @@ def register_explainers(register):
              description="Combi-CAM: Grad-CAM summed over several layers/blocks, one pass")
     register("lrp", "geoxai.explainers.lrp:LRP",
              description="LRP, zennit EpsilonPlusFlat with ResNet/EfficientNet canonizers")
+    register("attention-rollout", "geoxai.explainers.attention_rollout:AttentionRollout",
+             description="attention rollout over a ViT's blocks (Abnar & Zuidema 2020), class-agnostic")
+    register("gradient-attention", "geoxai.explainers.gradient_attention:GradientAttention",
+             description="gradient-weighted attention relevance of a ViT (Chefer, Gur & Wolf, ICCV 2021)")

@@ -16,6 +16,7 @@ from torch import nn
 
 from ..interfaces import GeoModel
 from ..types import ImageBatch
+from ..vit import CamTap, cam_tap, find_vit
 from .base import BaseExplainer, model_input, to_maps, untouched
 
 #: classes that are the "blocks" of common CNNs (torchvision ResNet, timm/torchvision EfficientNet...)
@@ -49,8 +50,13 @@ def recording(layers: list[nn.Module]) -> Iterator[list[torch.Tensor | None]]:
             handle.remove()
 
 
-def layer_cams(model: GeoModel, x: torch.Tensor, target, layers: list[nn.Module]) -> list[torch.Tensor]:
-    """Grad-CAM of each layer at its own resolution: ReLU(sum_k mean_ij(dS/dA_k) A_k), [B, h, w]."""
+def layer_cams(model: GeoModel, x: torch.Tensor, target, layers: list[nn.Module | CamTap]) -> list[torch.Tensor]:
+    """Grad-CAM of each layer at its own resolution: ReLU(sum_k mean_ij(dS/dA_k) A_k), [B, h, w].
+
+    A ``CamTap`` turns what its module outputs (ViT tokens) into a [B, C, h, w] map, for the
+    activations and their gradients alike (pytorch-grad-cam's ``reshape_transform``)."""
+    taps = [t if isinstance(t, CamTap) else CamTap(t, lambda a, hw: a) for t in layers]
+    layers = [t.module for t in taps]
     # One pass: only the clean images are scored, so the target (the predicted cell included) is
     # bound to the explained pass's own logits (no separate pass to fix it, as the IG paths need).
     inp = x.clone().requires_grad_(True)  # so activations need grad even with frozen weights
@@ -60,12 +66,12 @@ def layer_cams(model: GeoModel, x: torch.Tensor, target, layers: list[nn.Module]
     missing = [i for i, a in enumerate(acts) if a is None]
     if missing:
         raise ValueError(f"CAM layer #{missing[0]} was not used by the model's forward pass")
-    recorded = [a for a in acts if a is not None]
-    grads = torch.autograd.grad(out.sum(), recorded, allow_unused=True)
+    grads = torch.autograd.grad(out.sum(), acts, allow_unused=True)
     cams = []
-    for act, grad in zip(recorded, grads):
+    for tap, act, grad in zip(taps, acts, grads):
         if grad is None:
             grad = torch.zeros_like(act)
+        act, grad = tap.to_map(act, tuple(x.shape[-2:])), tap.to_map(grad, tuple(x.shape[-2:]))
         if act.ndim != 4:
             raise ValueError(f"CAM layers must output [B, C, h, w] maps, got shape {tuple(act.shape)}")
         weights = grad.mean(dim=(2, 3), keepdim=True)
@@ -88,7 +94,8 @@ def minmax(maps: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
 
 def model_blocks(model: GeoModel) -> list[str]:
     """Dotted paths of the model's blocks in forward order: ``model.cam_blocks`` if it declares
-    them, else the outermost modules whose class is a known CNN block, else its ``cam_layers``."""
+    them, else the outermost modules whose class is a known CNN block, else the blocks of its
+    vision transformer (``geoxai.vit``), else its ``cam_layers``."""
     declared = getattr(model, "cam_blocks", None)
     if declared:
         return list(declared)
@@ -98,6 +105,9 @@ def model_blocks(model: GeoModel) -> list[str]:
             blocks.append(name)
     if blocks:
         return blocks
+    vit = find_vit(model)
+    if vit is not None:
+        return list(vit.blocks)
     return [model.cam_layers[k] for k in model.cam_layers]
 
 
@@ -134,7 +144,7 @@ class CAMExplainer(BaseExplainer):
         opts = self.resolved_options(**options)
         x = model_input(model, images)
         names = self.layers(model, opts)
-        modules = [model.layer(n) for n in names]
+        taps = [cam_tap(model, n) for n in names]
         with untouched(model):
-            cams = layer_cams(model, x, target, modules)
-        return to_maps(self.combine(cams, (x.shape[-2], x.shape[-1]), opts))
+            cams = layer_cams(model, x, target, taps)
+        return to_maps(self.combine(cams, tuple(x.shape[-2:]), opts))

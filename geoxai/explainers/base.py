@@ -108,7 +108,8 @@ def model_input(model: GeoModel, images: ImageBatch | torch.Tensor) -> torch.Ten
     x = model.as_input(images)
     if x.ndim != 4 or x.shape[1] != 3:
         raise ValueError(f"expected images [B, 3, H, W], got shape {tuple(x.shape)}")
-    return x.detach().float()
+    x = x.detach()
+    return x if x.dtype == torch.float64 else x.float()  # float64 stays (reference comparisons)
 
 
 def clean_logits(model: GeoModel, x: torch.Tensor) -> torch.Tensor:

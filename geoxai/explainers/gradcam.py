@@ -23,12 +23,14 @@ class GradCAM(CAMExplainer):
 
     @dataclass(frozen=True)
     class Options:
-        layer: str | None = None     # cam_layers name or dotted path; None: the model's default
+        layer: str | int | None = None  # cam_layers name, dotted path or ViT block index; None: the default
         normalize: bool = False      # pytorch-grad-cam's min-max scaling (before and after resizing)
         align_corners: bool = False  # bilinear upsampling corners (False: like cv2.resize)
 
     def layers(self, model: GeoModel, opts: dict[str, Any]) -> list[str]:
-        return [opts["layer"] or model.default_cam_layer or ""]
+        # None: the default CAM layer, or a ViT's last block; an int: a ViT block by index
+        layer = opts["layer"]
+        return [layer if layer is not None else model.default_cam_layer]
 
     def combine(self, cams: list[torch.Tensor], size: tuple[int, int], opts: dict[str, Any]) -> torch.Tensor:
         (cam,) = cams

@@ -14,6 +14,10 @@ scores: one-hot for a cell target (zennit's convention), the softmax derivative 
 (positive on the region's cells, negative elsewhere). With ``ignore_bias=True`` the rules leave the
 biases out (zennit's ``zero_params="bias"``), so relevance is conserved: the input relevance of a
 cell target sums to 1.
+
+Models with a vision transformer use the conservative transformer rules instead
+(``lrp_transformer``: gradient x input with LayerNorm, softmax and GELU gates as constants; the
+relevance there sums to the explained logit itself, Ali et al.'s convention).
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from ..interfaces import GeoModel
 from ..types import ImageBatch
 from .base import BaseExplainer, model_input, to_maps, untouched
 from .canonizers import DepthwiseConvolution, canonizers_for
+from .lrp_transformer import conservative_relevance, has_transformer
 
 
 class LRPCoverageWarning(UserWarning):
@@ -56,6 +61,10 @@ class LRP(BaseExplainer):
         if opts["depthwise_rule"] not in ("epsilon", "zplus"):
             raise ValueError(f"lrp: depthwise_rule must be 'epsilon' or 'zplus', got {opts['depthwise_rule']!r}")
         x = model_input(model, images)
+        if has_transformer(model):  # Ali et al.'s conservative rules; zennit's need no transformer
+            with untouched(model):
+                relevance = conservative_relevance(model, x, self.bind_target(model, target, inputs=x).score)
+            return to_maps(relevance.sum(1) if opts["reduce"] == "sum" else relevance.amax(1))
         before = {k: v.detach().clone() for k, v in model.state_dict().items()}
         with untouched(model):
             with torch.no_grad():

@@ -16,8 +16,6 @@ Pieces and where they come from:
 from __future__ import annotations
 
 import os
-import sys
-import warnings
 from typing import Any
 
 import numpy as np
@@ -27,6 +25,7 @@ from PIL import Image
 from torch import nn
 
 from geoxai.interfaces import GeoModel
+from geoxai.vit import L2Normalize
 
 from .gallery import gallery_partitionings, read_gallery
 
@@ -38,30 +37,6 @@ TINY_BACKBONE = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, 
                      image_size=32, patch_size=8, projection_dim=768)
 
 
-class TokenGrid(nn.Module):
-    """Wraps a ViT block's first LayerNorm so its patch tokens pass through a spatial tap.
-
-    ``self.spatial`` sees the patch tokens as a feature map [B, C, h, w]; CAM explainers hook it
-    like a conv layer, no reshape needed. The normalised *input* of a block is used rather than a
-    block's output because CLIP pools the class token of the last block: the last block's output
-    patch tokens never reach the prediction, so their gradients are zero.
-    """
-
-    def __init__(self, norm: nn.Module, grid: tuple[int, int]) -> None:
-        super().__init__()
-        self.norm = norm
-        self.grid = grid
-        self.spatial = nn.Identity()
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        y = self.norm(tokens)
-        b, n, c = y.shape
-        h, w = self.grid
-        prefix, patches = y[:, : n - h * w], y[:, n - h * w:]
-        grid = self.spatial(patches.transpose(1, 2).reshape(b, c, h, w))
-        return torch.cat([prefix, grid.flatten(2).transpose(1, 2)], dim=1)
-
-
 class ImageTower(nn.Module):
     """CLIP vision model + visual projection + GeoCLIP's MLP: photo -> 512-d embedding."""
 
@@ -69,6 +44,7 @@ class ImageTower(nn.Module):
         super().__init__()
         self.clip = clip  # CLIPModel or CLIPVisionModelWithProjection: both have these two parts
         self.mlp = mlp
+        self.unit = L2Normalize(dim=1)  # a module: conservative LRP treats the norm as a constant
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         pooled = self.clip.vision_model(pixel_values=pixels).pooler_output
@@ -126,18 +102,12 @@ class GeoCLIPModel(GeoModel):
         cfg = clip.config.vision_config if hasattr(clip.config, "vision_config") else clip.config
         self.input_size = int(cfg.image_size)
         self.resize_size = self.input_size  # CLIP: short side to the crop size, then centre crop
-        side = cfg.image_size // cfg.patch_size
-        layers = clip.vision_model.encoder.layers
+        # CAM layers are the transformer blocks; geoxai's core taps each at its normalised input
+        # and presents the patch tokens as a [B, C, h, w] grid (geoxai.vit.cam_tap)
         prefix = "image_encoder.clip.vision_model.encoder.layers"
-        taps = []
-        for i, layer in enumerate(layers):
-            if not isinstance(layer.layer_norm1, TokenGrid):
-                layer.layer_norm1 = TokenGrid(layer.layer_norm1, (side, side))
-            taps.append(f"{prefix}.{i}.layer_norm1.spatial")
-        #: Combi-CAM's blocks, in forward order: the spatial tap of every transformer block
-        self.cam_blocks = taps
-        self.cam_layers = {f"block{i}": tap for i, tap in enumerate(taps)}
-        self.cam_layers["last"] = taps[-1]
+        blocks = [f"{prefix}.{i}" for i in range(len(clip.vision_model.encoder.layers))]
+        self.cam_layers = {f"block{i}": block for i, block in enumerate(blocks)}
+        self.cam_layers["last"] = blocks[-1]
         self.default_cam_layer = "last"
         self.image_encoder = ImageTower(clip, mlp)
         self.location_encoder = location_encoder
@@ -168,30 +138,11 @@ class GeoCLIPModel(GeoModel):
         return torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).contiguous()
 
     def image_features(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.image_encoder(x), dim=1)
+        return self.image_encoder.unit(self.image_encoder(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logit-scaled cosine similarity [B, N] of each photo to every gallery point."""
-        _warn_if_lrp(self.image_encoder.mlp[0])
         return self.logit_scale.exp() * self.image_features(x) @ self.gallery_features.t()
-
-
-LRP_ON_VIT = (
-    "lrp on geoclip is an approximation: zennit's rules cover the patch embedding and the linear "
-    "layers; attention, LayerNorm, GELU and the cosine normalisation pass plain gradients (no "
-    "transformer-specific LRP rules), so relevance is not conserved through them"
-)
-
-
-def _warn_if_lrp(probe: nn.Module) -> None:
-    """Warn (once per session) when zennit rules are attached: they hook every Linear, the probe too."""
-    core = sys.modules.get("zennit.core")
-    if core is None:
-        return
-    for hook in probe._forward_hooks.values():
-        if isinstance(getattr(hook, "__self__", None), core.Hook):
-            warnings.warn(LRP_ON_VIT, UserWarning, stacklevel=3)
-            return
 
 
 def _vision_tower(backbone, local_files_only: bool) -> nn.Module:

@@ -1,16 +1,18 @@
 """The GeoCLIP plugin: registration, agreement with geoclip's own model, targets, contract, explainers."""
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
 import torch
 from geographiclib.geodesic import Geodesic
-from geoxai_geoclip.model import TINY_BACKBONE, GeoCLIPModel, TokenGrid
+from geoxai_geoclip.model import TINY_BACKBONE, GeoCLIPModel
 
 import geoxai
 from geoxai.contract import check_explainer, check_model
 from geoxai.testing import synthetic_photo
+from geoxai.vit import cam_tap
 
 FAST = {"ig-smoothgrad": {"n_samples": 2, "n_steps": 4}}
 
@@ -62,7 +64,7 @@ def test_scores_equal_geoclips_own_forward_and_ranking(monkeypatch):
         expected = reference(pixels, reference.gps_gallery)  # computed before wrapping
         wrapped = GeoCLIPModel.from_geoclip(reference, countries=False)
         got = wrapped(pixels)
-        again = reference(pixels, reference.gps_gallery)  # wrapping (TokenGrid taps) changes nothing
+        again = reference(pixels, reference.gps_gallery)  # wrapping changes nothing
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(again, expected, rtol=1e-5, atol=1e-5)
     top = torch.topk(expected.softmax(-1), 3, dim=1)
@@ -114,8 +116,10 @@ def test_country_region_is_the_mass_of_that_countrys_gallery_points(geoclip_mode
         geoxai.parse_target("region:Atlantis").score(geoclip_model, scores)
 
 
-def test_token_grid_tap_sees_patch_tokens_and_carries_gradient(geoclip_model, batch):
-    layer = geoclip_model.layer("last")
+def test_core_token_grid_tap_sees_patch_tokens_and_carries_gradient(geoclip_model, batch):
+    tap = cam_tap(geoclip_model, "last")
+    encoder = geoclip_model.image_encoder.clip.vision_model.encoder
+    assert tap.module is encoder.layers[-1].layer_norm1  # the last block's normalised input
     grid = TINY_BACKBONE["image_size"] // TINY_BACKBONE["patch_size"]
     seen = []
 
@@ -123,16 +127,16 @@ def test_token_grid_tap_sees_patch_tokens_and_carries_gradient(geoclip_model, ba
         out.retain_grad()
         seen.append(out)
 
-    handle = layer.register_forward_hook(keep)
+    handle = tap.module.register_forward_hook(keep)
     try:
         x = geoclip_model.as_input(batch).requires_grad_(True)
         geoclip_model(x).max(1).values.sum().backward()
     finally:
         handle.remove()
-    assert seen[0].shape == (2, TINY_BACKBONE["hidden_size"], grid, grid)
-    assert seen[0].grad.abs().sum() > 0  # the last block's *input* reaches the pooled class token
-    layers = geoclip_model.image_encoder.clip.vision_model.encoder.layers
-    assert all(isinstance(b.layer_norm1, TokenGrid) for b in layers)
+    size = tuple(x.shape[-2:])
+    assert tap.to_map(seen[0], size).shape == (2, TINY_BACKBONE["hidden_size"], grid, grid)
+    assert tap.to_map(seen[0].grad, size).abs().sum() > 0  # the last block's *input* reaches the class token
+    assert "layer_norm1.norm.weight" not in str(list(geoclip_model.state_dict()))  # the model is not rewrapped
 
 
 @pytest.mark.parametrize("name", ["ig-smoothgrad", "gradcam", "combicam"])
@@ -143,12 +147,18 @@ def test_every_applicable_explainer_runs_on_geoclip(geoclip_model, name, target)
 
 
 @pytest.mark.parametrize("target", [None, "cell:7", "within:48.85,2.35,2000"])
-def test_lrp_runs_on_geoclip_with_a_warning_about_the_approximation(geoclip_model, target):
-    with pytest.warns(UserWarning, match="lrp on geoclip is an approximation"):
+def test_lrp_on_geoclip_uses_the_conservative_transformer_rules(geoclip_model, target):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no approximation warning any more
         maps = check_explainer(geoxai.load_explainer("lrp"), geoclip_model, target=target)
     assert maps.abs().sum() > 0
     assert sum(len(m._forward_hooks) + len(m._backward_hooks) for m in geoclip_model.modules()) == 0
     check_model(geoclip_model)  # still usable afterwards
+
+
+def test_attention_explainers_run_on_geoclip(geoclip_model):
+    for name in ("attention-rollout", "gradient-attention"):
+        assert check_explainer(geoxai.load_explainer(name, last_blocks=1), geoclip_model).abs().sum() > 0
 
 
 def test_bad_options_give_one_line_errors(tmp_path):
