@@ -255,7 +255,7 @@ def _check_cam_layers(model: GeoModel, x: torch.Tensor) -> None:
             out = reshape[name](out)
         elif isinstance(out, torch.Tensor):
             with _stage(f"token grid of CAM layer {name!r}"):
-                out = tap.to_map(out, tuple(x.shape[-2:]))
+                out = tap.to_map(out, (x.shape[-2], x.shape[-1]))
         if not isinstance(out, torch.Tensor) or out.ndim != 4 or out.shape[0] != x.shape[0]:
             _fail(f"CAM layer {name!r} must output a [B, C, h, w] feature map, got {_shape(out)} "
                   "(for token layers, expose a spatial view: see docs/plugins.md)")
