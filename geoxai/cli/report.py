@@ -3,6 +3,7 @@ explainer, segmenter and dataset; ``geoxai report merge`` joins shard outputs.""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
@@ -47,11 +48,14 @@ def _default_workers() -> int:
 @click.option("--threads", default=None, type=int, help="torch threads for the model [default: torch's choice].")
 @click.option("--device", default=None, help="torch device [default: cuda if available, else cpu].")
 @click.option("--quiet", is_flag=True, help="No progress bar and no table.")
+@click.option("--quality", "quality_images", default=None, type=int, is_flag=False, flag_value=50, metavar="[N]",
+              help="Add the explainer's faithfulness/sanity/stability table, measured on the first N images "
+                   "[flag alone: 50] (see `geoxai quality`).")
 @click.pass_context
 @friendly_errors
 def command(ctx, model, explainer, segmenter, data, out, radius, dilation, k, min_size, min_images, batch_size,
             workers, model_option, explainer_option, segmenter_option, weights, shard, engine, ray_address, replicas,
-            seed, examples, part_size, retry_failed, threads, device, quiet) -> None:
+            seed, examples, part_size, retry_failed, threads, device, quiet, quality_images) -> None:
     """Compute a concept-influence report over a dataset.
 
     Without a subcommand, runs (or resumes) a report into --out: per-image predictions, GCD errors
@@ -93,6 +97,12 @@ def command(ctx, model, explainer, segmenter, data, out, radius, dilation, k, mi
     )
     summary = run_report(config, data, out, options, radius_km=radius, min_images=min_images, examples=examples)
     _print_summary(summary, out, quiet)
+    if quality_images:
+        from ..quality.report_section import add_quality_section
+
+        add_quality_section(out, config, data, options, max_images=quality_images)
+        if not quiet:
+            click.echo((Path(out) / "summary.md").read_text(encoding="utf-8").split("# Explanation quality")[-1])
 
 
 @command.command("merge")

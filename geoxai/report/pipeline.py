@@ -129,12 +129,12 @@ class LocalEngine(ReportEngine):
         return run_local(config, pending, store, options, components=components)
 
 
-def write_rows(store: PartStore, options: RunOptions, total: int, batches) -> int:
+def write_rows(store: PartStore, options: RunOptions, total: int, batches, desc: str = "report") -> int:
     """Write (image rows, concept rows) batches as atomic parts, with a progress bar; any engine's
     results end here, so every engine resumes the same way. Returns the number of images written."""
     writer = PartWriter(store, options.part_size, shard_tag(options.shard))
     written = 0
-    with progress_bar(total, options.progress) as bar:
+    with progress_bar(total, options.progress, desc) as bar:
         try:
             for image_rows, concept_rows in batches:
                 writer.add(image_rows, concept_rows)
@@ -145,8 +145,8 @@ def write_rows(store: PartStore, options: RunOptions, total: int, batches) -> in
     return written
 
 
-def progress_bar(total: int, enabled: bool):
-    return tqdm(total=total, unit="img", desc="report", disable=not enabled, dynamic_ncols=True,
+def progress_bar(total: int, enabled: bool, desc: str = "report"):
+    return tqdm(total=total, unit="img", desc=desc, disable=not enabled, dynamic_ncols=True,
                 smoothing=0.1)
 
 

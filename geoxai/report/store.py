@@ -65,10 +65,15 @@ CONCEPT_SCHEMA = pa.schema([
 
 
 class PartStore:
+    #: schemas and folder of the two files of a part; ``geoxai.quality`` stores curves the same way
+    image_schema = IMAGE_SCHEMA
+    concept_schema = CONCEPT_SCHEMA
+    concepts_folder = CONCEPTS
+
     def __init__(self, out: str | os.PathLike) -> None:
         self.out = Path(out)
         self.images_dir = self.out / IMAGES
-        self.concepts_dir = self.out / CONCEPTS
+        self.concepts_dir = self.out / self.concepts_folder
 
     def prepare(self) -> None:
         """Create the folders and clear what a killed run left half-written."""
@@ -85,8 +90,8 @@ class PartStore:
     # ---- writing -------------------------------------------------------------------------
     def write_part(self, image_rows: list[dict], concept_rows: list[dict], tag: str = "") -> str:
         name = f"part-{tag}{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}.parquet"
-        images = pa.Table.from_pylist(image_rows, schema=IMAGE_SCHEMA)
-        concepts = pa.Table.from_pylist(concept_rows, schema=CONCEPT_SCHEMA)
+        images = pa.Table.from_pylist(image_rows, schema=self.image_schema)
+        concepts = pa.Table.from_pylist(concept_rows, schema=self.concept_schema)
         tmp_c = self.concepts_dir / f".{name}.tmp"
         tmp_i = self.images_dir / f".{name}.tmp"
         pq.write_table(concepts, tmp_c)
@@ -148,10 +153,10 @@ class PartStore:
         return done
 
     def read_images(self, columns: Iterable[str] | None = None):
-        return _read_parts(self.images_dir, self.part_names(), IMAGE_SCHEMA, columns)
+        return _read_parts(self.images_dir, self.part_names(), self.image_schema, columns)
 
     def read_concepts(self, columns: Iterable[str] | None = None):
-        return _read_parts(self.concepts_dir, self.part_names(), CONCEPT_SCHEMA, columns)
+        return _read_parts(self.concepts_dir, self.part_names(), self.concept_schema, columns)
 
 
 def _read_parts(folder: Path, names: list[str], schema: pa.Schema, columns):

@@ -1,0 +1,79 @@
+"""The one place where the quality measures turn a target into scores and maps.
+
+Everything target-related goes through here so that the switch to the SDK's ``Target.bind`` is a
+change of this file only. A ``PredictedCell`` target is resolved ONCE, on the clean image: every
+perturbed or randomised copy is scored, and explained, for the cell the intact model predicted
+(what captum, torchcam and Quantus do with an explicit class index).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from ..targets import Cell, PredictedCell, Region, Target, parse_target, region_probability
+
+SCORES = ("probability", "logit")
+#: (finest-cell scores [N, C], rows [N] = the image each row belongs to) -> [N] target scores
+ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class FixedTarget:
+    """A target resolved on the clean images: either one cell per image or a region."""
+
+    target: Target
+    cells: torch.Tensor | None      # [B] long, for cell targets
+    region: torch.Tensor | None     # cell indices of a region target
+    score: ScoreFn
+    kind: str                       # "probability" or "logit"
+
+    def explain(self, explainer, model, images) -> torch.Tensor:
+        """Maps [B, H, W] of ``explainer`` for this fixed target (cell targets grouped by cell)."""
+        if self.cells is None:
+            return explainer.explain(model, images, target=self.target).detach().float().cpu()
+        maps = None
+        for cell in torch.unique(self.cells).tolist():
+            rows = torch.nonzero(self.cells == cell).flatten()
+            part = explainer.explain(model, _select(images, rows), target=Cell(int(cell))).detach().float().cpu()
+            if maps is None:
+                maps = torch.zeros((len(self.cells), *part.shape[1:]), dtype=torch.float32)
+            maps[rows] = part
+        return maps
+
+
+def fix_target(model, clean_scores: torch.Tensor, target, score: str = "probability") -> FixedTarget:
+    """Resolve ``target`` (a Target or its text: predicted, cell:I, region:N, within:...) on the
+    clean finest-cell scores [B, C]."""
+    if score not in SCORES:
+        raise ValueError(f"unknown score {score!r}; use probability or logit")
+    target = parse_target(target)
+    if isinstance(target, Region):
+        region = target.resolve(model).to(clean_scores.device)
+
+        def region_score(scores: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+            return region_probability(scores, region)
+
+        return FixedTarget(target, None, region, region_score, "probability")
+    if isinstance(target, PredictedCell):
+        cells = clean_scores.argmax(1)
+    elif isinstance(target, Cell):
+        cells = target.cells(model, clean_scores)
+    else:
+        raise ValueError(f"target {target} is neither a cell nor a region; the quality measures need one of them")
+    cells = cells.to(clean_scores.device)
+
+    def cell_score(scores: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        values = torch.softmax(scores, 1) if score == "probability" else scores
+        return values.gather(1, cells[rows][:, None])[:, 0]
+
+    return FixedTarget(target, cells, None, cell_score, score)
+
+
+def _select(images, rows: torch.Tensor):
+    from ..types import ImageBatch
+
+    if isinstance(images, ImageBatch):
+        return ImageBatch(images.pixels[rows], [images.ids[i] for i in rows.tolist()])
+    return images[rows.to(images.device)]

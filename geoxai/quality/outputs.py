@@ -1,0 +1,215 @@
+"""The summary of a ``geoxai quality`` folder: per-explainer means with bootstrap 95 % intervals,
+sanity Spearman per stage, stability; as CSV/JSON/Markdown, plots of the mean curves, and an
+offline HTML page. Computed from the Parquet parts alone (same after a resume or across shards)."""
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..io.atomic import atomic_path, write_text_atomic
+from .sanity import sanity_verdict
+from .store import QualityStore
+
+#: the columns of the summary table, in order: (column, label, better)
+HEADLINE = [
+    ("deletion_most_auc_norm", "deletion AUC", "lower"),
+    ("insertion_most_auc_norm", "insertion AUC", "higher"),
+    ("deletion_least_auc_norm", "deletion AUC (least first)", "higher"),
+    ("insertion_least_auc_norm", "insertion AUC (least first)", "lower"),
+    ("deletion_most_km_auc", "deletion km-AUC", "higher"),
+    ("deletion_most_mass_pred_auc", "deletion mass-AUC (clean pred.)", "lower"),
+    ("deletion_most_mass_truth_auc", "deletion mass-AUC (truth)", "lower"),
+    ("stability_spearman", "seed Spearman", "higher"),
+    ("stability_topk", "seed top-k overlap", "higher"),
+    ("stability_ci_difference", "seed ci rel. difference", "lower"),
+]
+BOOTSTRAP = 1000
+
+
+def bootstrap_interval(values, resamples: int = BOOTSTRAP, seed: int = 0) -> tuple[float, float, float]:
+    """(mean, 2.5 %, 97.5 %) of the mean by the percentile bootstrap over images (seeded)."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return (float("nan"),) * 3
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, v.size, size=(resamples, v.size))].mean(1)
+    return float(v.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def explainer_folders(out: Path) -> list[Path]:
+    return sorted(p.parent for p in Path(out).glob("*/explainer.json"))
+
+
+def summarize(out: Path) -> dict:
+    """{explainer folder: {"images": n, "failed": n, metric: [mean, lo, hi], "sanity": {stage: ...}}}."""
+    result = {}
+    for folder in explainer_folders(out):
+        images = QualityStore(folder).read_images()
+        ok = images[images.status == "ok"]
+        entry = {"explainer": json.loads((folder / "explainer.json").read_text()),
+                 "images": int(len(ok)), "failed": int((images.status == "failed").sum())}
+        for column, _, _ in HEADLINE:
+            if column in ok and ok[column].notna().any():
+                entry[column] = list(bootstrap_interval(ok[column]))
+        sanity = [json.loads(s) for s in ok["sanity"].dropna()] if "sanity" in ok else []
+        if sanity:
+            stages = sanity[0]["stages"]
+            rho = np.array([s["spearman"] for s in sanity if s["stages"] == stages])
+            sim = np.array([s["ssim"] for s in sanity if s["stages"] == stages])
+            entry["sanity"] = {st: {"spearman": bootstrap_interval(rho[:, i]), "ssim": bootstrap_interval(sim[:, i])}
+                               for i, st in enumerate(stages)}
+            entry["sanity_passed"] = bool(np.nanmean(np.abs(rho[:, -1])) < 0.5)
+            entry["sanity_verdict"] = sanity_verdict(rho.T)
+        result[folder.name] = entry
+    return result
+
+
+def _cell(triple) -> str:
+    if triple is None or not np.isfinite(triple[0]):
+        return "–"
+    return f"{triple[0]:.3f} [{triple[1]:.3f}, {triple[2]:.3f}]"
+
+
+def table_rows(summary: dict) -> tuple[list[str], list[list[str]]]:
+    present = [(c, label, better) for c, label, better in HEADLINE if any(c in e for e in summary.values())]
+    head = ["explainer", "images"] + [f"{label} ({better} is better)" for _, label, better in present] + \
+        ["sanity: Spearman, classifier random", "sanity: Spearman, all random", "sanity"]
+    body = []
+    for name, e in summary.items():
+        stages = list(e.get("sanity", {}).values())
+        first = stages[0]["spearman"] if stages else None
+        last = stages[-1]["spearman"] if stages else None
+        body.append([name, str(e["images"])] + [_cell(e.get(c)) for c, _, _ in present] +
+                    [_cell(first), _cell(last), e.get("sanity_verdict", "–")])
+    return head, body
+
+
+def markdown_table(head: list[str], body: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return "\n".join(lines) + "\n"
+
+
+def sanity_markdown(summary: dict) -> str:
+    parts = []
+    for name, e in summary.items():
+        if not e.get("sanity"):
+            continue
+        head = ["stage (randomised down to)", "Spearman", "SSIM"]
+        body = [[st, _cell(v["spearman"]), _cell(v["ssim"])] for st, v in e["sanity"].items()]
+        parts.append(f"### {name}\n\n{markdown_table(head, body)}")
+    return "\n".join(parts)
+
+
+def finalize(out: Path) -> dict:
+    out = Path(out)
+    summary = summarize(out)
+    head, body = table_rows(summary)
+    flat = []
+    for name, e in summary.items():
+        row = {"explainer": name, "images": e["images"], "failed": e["failed"]}
+        for c, _, _ in HEADLINE:
+            if c in e:
+                row[c], row[c + "_lo"], row[c + "_hi"] = e[c]
+        for st, v in e.get("sanity", {}).items():
+            row[f"sanity_spearman_{st}"] = v["spearman"][0]
+        row["sanity_passed"] = e.get("sanity_passed")
+        row["sanity_verdict"] = e.get("sanity_verdict")
+        flat.append(row)
+    with atomic_path(out / "summary.csv") as tmp:
+        pd.DataFrame(flat).to_csv(tmp, index=False)
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, sort_keys=True, default=float))
+    markdown = (f"# Explanation quality\n\nMeans over images with bootstrap 95 % intervals. AUCs are normalised "
+                f"by the clean score.\n\n{markdown_table(head, body)}\n## Sanity check per stage\n\n"
+                f"{sanity_markdown(summary)}")
+    write_text_atomic(out / "summary.md", markdown)
+    plots = write_plots(out)
+    write_text_atomic(out / "quality.html", render_html(head, body, summary, plots))
+    return summary
+
+
+def mean_curves(out: Path) -> pd.DataFrame:
+    frames = []
+    for folder in explainer_folders(out):
+        curves = QualityStore(folder).read_concepts()
+        if len(curves):
+            curves["explainer"] = folder.name
+            frames.append(curves)
+    if not frames:
+        return pd.DataFrame()
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_plots(out: Path) -> dict[str, str]:
+    from ..report.plots import _pyplot, _save
+
+    curves = mean_curves(out)
+    if curves.empty:
+        return {}
+    plt = _pyplot()
+    folder = out / "plots"
+    folder.mkdir(exist_ok=True)
+    plots = {}
+    panels = [("score", "target score"), ("km", "km from the clean prediction"), ("mass_pred", "mass near clean pred.")]
+    for kind in ("deletion", "insertion"):
+        sub = curves[(curves.kind == kind) & (curves.order == "most")]
+        if sub.empty:
+            continue
+        fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6))
+        for ax, (column, label) in zip(axes, panels):
+            for name, g in sub.groupby("explainer"):
+                stats = g.groupby("fraction")[column].agg(["mean", "sem"]).reset_index()
+                band = 1.96 * stats["sem"].fillna(0)
+                ax.plot(stats["fraction"], stats["mean"], label=name)
+                ax.fill_between(stats["fraction"], stats["mean"] - band, stats["mean"] + band, alpha=0.2)
+            ax.set_xlabel("fraction removed" if kind == "deletion" else "fraction inserted")
+            ax.set_ylabel(label)
+        axes[0].legend(fontsize=8)
+        fig.suptitle(f"{kind}, most relevant first (mean, 95 % band)")
+        path = _save(fig, folder / f"{kind}.png")
+        plt.close(fig)
+        plots[f"{kind.capitalize()} curves"] = f"plots/{path.name}"
+    return plots
+
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1200px;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:13px}
+th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th:first-child,td:first-child{text-align:left}
+thead th{background:#f2f2f2}
+code{background:#f6f6f6;padding:2px 4px}
+img{max-width:100%}
+"""
+
+
+def render_html(head, body, summary: dict, plots: dict[str, str]) -> str:
+    e = html.escape
+    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>geoxai explanation quality</title>",
+             f"<style>{STYLE}</style></head><body><h1>Explanation quality</h1>",
+             "<p>Means over images with bootstrap 95 % intervals; AUCs normalised by the clean score. "
+             "Baselines: smooth random maps (chance level) and a centre-bias map.</p>",
+             _html_table(head, body)]
+    for name, entry in summary.items():
+        if entry.get("sanity"):
+            rows = [[st, _cell(v["spearman"]), _cell(v["ssim"])] for st, v in entry["sanity"].items()]
+            table = _html_table(["randomised down to", "Spearman", "SSIM"], rows)
+            parts.append(f"<h3>Sanity check: {e(name)}</h3>" + table)
+    for name, path in plots.items():
+        parts.append(f"<h3>{e(name)}</h3><img src='{e(path)}' alt='{e(name)}'>")
+    parts.append("<p>Rows: <code>*/images/*.parquet</code>, curves: <code>*/curves/*.parquet</code>; tables: "
+                 "<a href='summary.csv'>summary.csv</a>, <a href='summary.md'>summary.md</a>, "
+                 "<a href='summary.json'>summary.json</a>.</p></body></html>")
+    return "\n".join(parts)
+
+
+def _html_table(head, body) -> str:
+    e = html.escape
+    rows = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in body)
+    header = "".join(f"<th>{e(h)}</th>" for h in head)
+    return f"<table><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>"

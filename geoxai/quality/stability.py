@@ -1,0 +1,125 @@
+"""Seed-to-seed stability of stochastic explainers (e.g. SmoothGrad's noise).
+
+The explainer runs once per seed; every pair of seeds is compared per image by the Spearman rank
+correlation and the top-k overlap of the two maps, and -- with a segmenter -- by the concept
+influence (ci) of each concept, which is what the SemP paper reports: a map can be noisy pixel by
+pixel while the ci of a whole concept region stays put. A deterministic explainer scores 1.
+
+Seeds reach an explainer through its ``seed`` option when it has one (``ig-smoothgrad``);
+otherwise torch's global generator is seeded before each call (and restored afterwards).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..interfaces import GeoModel
+from ._targets import fix_target
+from .deletion import as_batch, resolve_explainer
+from .sanity import restored_rng
+from .similarity import spearman, topk_overlap
+
+
+@dataclass
+class StabilityResult:
+    """``spearman`` and ``topk`` are [pairs, B]; ``ci`` is [seeds, B, concepts] (NaN where a concept
+    is not scored) when a segmenter was given."""
+
+    seeds: list[int]
+    spearman: np.ndarray
+    topk: np.ndarray
+    k: int
+    image_ids: list[str]
+    ci: np.ndarray | None = None
+    concepts: list[str] | None = None
+
+    def ci_abs_difference(self) -> np.ndarray:
+        """Mean over seed pairs of |ci_a - ci_b| per image and concept [B, concepts]."""
+        if self.ci is None:
+            raise ValueError("stability was computed without a segmenter: no ci")
+        diffs = [np.abs(self.ci[a] - self.ci[b]) for a, b in itertools.combinations(range(len(self.seeds)), 2)]
+        return np.mean(diffs, axis=0)
+
+    def ci_relative_difference(self) -> float:
+        """Mean |ci_a - ci_b| / mean ci over all scored image-concept pairs (0 = perfectly stable)."""
+        import warnings
+
+        diff = self.ci_abs_difference()
+        with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)  # concepts never scored: all-NaN columns
+            scale = np.nanmean(self.ci, axis=0)
+            return float(np.nanmean(diff / scale))
+
+    def summary(self) -> dict[str, float]:
+        out = {"spearman": float(np.nanmean(self.spearman)), "topk_overlap": float(np.nanmean(self.topk)),
+               "k": self.k}
+        if self.ci is not None:
+            out["ci_relative_difference"] = self.ci_relative_difference()
+        return out
+
+    def ci_frame(self) -> pd.DataFrame:
+        """Long form: image_id, concept, seed, ci (scored pairs only)."""
+        if self.ci is None:
+            return pd.DataFrame(columns=["image_id", "concept", "seed", "ci"])
+        s, b, c = np.nonzero(np.isfinite(self.ci))
+        return pd.DataFrame({"image_id": [self.image_ids[i] for i in b], "concept": [self.concepts[i] for i in c],
+                             "seed": [self.seeds[i] for i in s], "ci": self.ci[s, b, c]})
+
+
+def maps_with_seed(explainer, model, images, fixed, seed: int) -> torch.Tensor:
+    if "seed" in getattr(explainer, "defaults", {}):
+        original = dict(explainer.options)
+        explainer.options["seed"] = int(seed)
+        try:
+            return fixed.explain(explainer, model, images)
+        finally:
+            explainer.options.clear()
+            explainer.options.update(original)
+    with restored_rng():
+        torch.manual_seed(int(seed))
+        return fixed.explain(explainer, model, images)
+
+
+def _rank_agreement(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
+    """Spearman per image; two identical maps agree perfectly even when constant (Spearman NaN)."""
+    rho = spearman(a, b).numpy()
+    identical = (a == b).flatten(1).all(1).numpy()
+    return np.where(identical, 1.0, rho)
+
+
+def stability(model: GeoModel, explainer, images, seeds=(0, 1), target=None, k: int = 1000,
+              segmenter=None, ci_k: int = 1000, min_size: float = 0.1) -> StabilityResult:
+    """Explain ``images`` once per seed and compare the maps (and ci) of every pair of seeds."""
+    seeds = [int(s) for s in seeds]
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds):
+        raise ValueError(f"stability needs at least two distinct seeds, got {seeds}")
+    explainer = resolve_explainer(explainer)
+    images, x = as_batch(model, images)
+    ids = list(images.ids) if hasattr(images, "ids") else [str(i) for i in range(len(x))]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            fixed = fix_target(model, model(x).float(), target)
+        maps = [maps_with_seed(explainer, model, images, fixed, s) for s in seeds]
+    finally:
+        model.train(was_training)
+    pairs = list(itertools.combinations(range(len(seeds)), 2))
+    rho = np.stack([_rank_agreement(maps[a], maps[b]) for a, b in pairs])
+    top = np.stack([topk_overlap(maps[a], maps[b], k).numpy() for a, b in pairs])
+    ci, concepts = None, None
+    if segmenter is not None:
+        from ..ci import concept_influence
+
+        pixels = images.pixels if hasattr(images, "pixels") else images
+        if pixels.dtype != torch.uint8:
+            raise ValueError("stability with a segmenter needs uint8 images (an ImageBatch), not a float input")
+        segmentation = segmenter.segment(images).cpu()
+        concepts = list(segmenter.concepts)
+        ci = np.stack([concept_influence(m, segmentation, k=ci_k, min_size=min_size,
+                                         num_concepts=len(concepts)).ci.numpy() for m in maps])
+    return StabilityResult(seeds, rho, top, int(k), ids, ci, concepts)
