@@ -12,7 +12,7 @@ from ._common import friendly_errors, parse_options
 
 def _explainer_options(pairs: tuple[str, ...], names: list[str]) -> dict[str, dict]:
     """``NAME:KEY=VALUE`` (one explainer) or ``KEY=VALUE`` (all of them)."""
-    per = {n: {} for n in names}
+    per: dict[str, dict] = {n: {} for n in names}
     for pair in pairs:
         head, sep, rest = pair.partition(":")
         if sep and "=" not in head:

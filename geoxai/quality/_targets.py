@@ -40,6 +40,7 @@ class FixedTarget:
             if maps is None:
                 maps = torch.zeros((len(self.cells), *part.shape[1:]), dtype=torch.float32)
             maps[rows] = part
+        assert maps is not None  # self.cells holds one cell per image, at least one
         return maps
 
 
