@@ -1,7 +1,7 @@
 """The one place where the quality measures turn a target into scores and maps.
 
-Everything target-related goes through here so that the switch to the SDK's ``Target.bind`` is a
-change of this file only. A ``PredictedCell`` target is resolved ONCE, on the clean image: every
+Targets bind through the SDK's ``Target.bind``, like the explainers' do. A ``PredictedCell`` target
+is resolved ONCE, on the clean image: every
 perturbed or randomised copy is scored, and explained, for the cell the intact model predicted
 (what captum, torchcam and Quantus do with an explicit class index).
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..targets import Cell, PredictedCell, Region, Target, parse_target, region_probability
+from ..targets import Cell, Region, Target, parse_target
 
 SCORES = ("probability", "logit")
 #: (finest-cell scores [N, C], rows [N] = the image each row belongs to) -> [N] target scores
@@ -45,25 +45,18 @@ class FixedTarget:
 
 
 def fix_target(model, clean_scores: torch.Tensor, target, score: str = "probability") -> FixedTarget:
-    """Resolve ``target`` (a Target or its text: predicted, cell:I, region:N, within:...) on the
-    clean finest-cell scores [B, C]."""
+    """Resolve ``target`` (a Target or its text: predicted, cell:I, region:N, within:..., country:...)
+    on the clean finest-cell scores [B, C], through the SDK's ``Target.bind``."""
     if score not in SCORES:
         raise ValueError(f"unknown score {score!r}; use probability or logit")
     target = parse_target(target)
-    if isinstance(target, Region):
+    bound = target.bind(model, clean_scores)
+    if isinstance(target, Region):  # a summed probability: it has no logit
         region = target.resolve(model).to(clean_scores.device)
-
-        def region_score(scores: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-            return region_probability(scores, region)
-
-        return FixedTarget(target, None, region, region_score, "probability")
-    if isinstance(target, PredictedCell):
-        cells = clean_scores.argmax(1)
-    elif isinstance(target, Cell):
-        cells = target.cells(model, clean_scores)
-    else:
+        return FixedTarget(target, None, region, lambda scores, rows: bound.score(scores, rows), "probability")
+    if bound.cells is None:
         raise ValueError(f"target {target} is neither a cell nor a region; the quality measures need one of them")
-    cells = cells.to(clean_scores.device)
+    cells = bound.cells.to(clean_scores.device)
 
     def cell_score(scores: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         values = torch.softmax(scores, 1) if score == "probability" else scores
