@@ -120,8 +120,10 @@ class MultiPartitionGeoModel(GeoModel):
         logits = self.partition_logits(x)
         if not self.hierarchical:
             return logits[-1]
-        per_level = [torch.log_softmax(z, dim=1)[:, self.ancestors[level]] for level, z in enumerate(logits)]
-        return torch.stack(per_level).sum(0)
+        total = torch.log_softmax(logits[0], dim=1)[:, self.ancestors[0]]
+        for level, z in enumerate(logits[1:], start=1):
+            total = total + torch.log_softmax(z, dim=1)[:, self.ancestors[level]]
+        return total
 
     def hierarchical_product(self, probabilities: Sequence[torch.Tensor]) -> torch.Tensor:
         """Per-level probabilities [..., |C_l|] -> the product along each finest cell's parent chain."""
