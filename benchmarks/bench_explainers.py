@@ -25,6 +25,7 @@ from geoxai.explainers.ig_smoothgrad import IGSmoothGrad
 from geoxai.interfaces import GeoModel
 from geoxai.testing import synthetic_photo
 from geoxai.types import Partitioning
+from geoxai.views import ViewConfig
 
 
 class ResNet50Geo(GeoModel):
@@ -34,8 +35,7 @@ class ResNet50Geo(GeoModel):
 
     def __init__(self, cells: int, size: int, seed: int = 0):
         super().__init__()
-        self.input_size = size
-        self.resize_size = int(round(size * 256 / 224))
+        self.view_config = ViewConfig.for_crop(size)
         rng = np.random.default_rng(seed)
         self.partitionings = [Partitioning("cells", keys=[f"c{i}" for i in range(cells)],
                                            lat=rng.uniform(-60, 70, cells), lon=rng.uniform(-180, 180, cells))]

@@ -28,6 +28,7 @@ from geoxai.report import ReportConfig, RunOptions
 from geoxai.report.outputs import finalize
 from geoxai.report.pipeline import plan, run_local
 from geoxai.testing import synthetic_photo, tiny_partitionings
+from geoxai.views import ViewConfig
 
 
 class ResNet50GeoModel(GeoModel):
@@ -42,8 +43,7 @@ class ResNet50GeoModel(GeoModel):
         super().__init__()
         import torchvision
 
-        self.input_size = int(input_size)
-        self.resize_size = int(round(self.input_size * 256 / 224))
+        self.view_config = ViewConfig.for_crop(input_size)
         self.partitionings = tiny_partitionings()
         torch.manual_seed(0)
         self.net = torchvision.models.resnet50(weights=None, num_classes=len(self.partitionings[-1]))

@@ -15,6 +15,7 @@ from .geodesy import ACCURACY_RADII_KM, accuracy_at, great_circle_km
 from .io.atomic import write_text_atomic
 from .io.datasets import Sample
 from .io.images import ImageError, load_image
+from .views import TEST_TIME, check_views
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Evaluation:
     model: str
     predictions: pd.DataFrame  # one row per evaluated image
     failed: list[tuple[str, str]] = field(default_factory=list)  # (image id, reason)
+    views: str = TEST_TIME  # the prediction protocol (geoxai.views)
 
     @property
     def accuracy(self) -> dict[float, float]:
@@ -31,7 +33,8 @@ class Evaluation:
         """One row (the model) and a column per radius, in percent, as the papers print it."""
         acc = self.accuracy
         row = {f"{r} km": round(100.0 * acc[r], 1) for r in ACCURACY_RADII_KM}
-        return pd.DataFrame([row], index=pd.Index([self.model], name="model")).assign(images=len(self.predictions))
+        return pd.DataFrame([row], index=pd.Index([self.model], name="model")).assign(
+            images=len(self.predictions), views=self.views)
 
     def write(self, out_dir: str | os.PathLike) -> list[Path]:
         out = Path(out_dir)
@@ -39,7 +42,7 @@ class Evaluation:
         written = [
             write_text_atomic(out / "accuracy.csv", self.table().to_csv()),
             write_text_atomic(out / "accuracy.json", json.dumps({
-                "model": self.model, "images": len(self.predictions), "failed": len(self.failed),
+                "model": self.model, "views": self.views, "images": len(self.predictions), "failed": len(self.failed),
                 "accuracy": {str(r): v for r, v in self.accuracy.items()},
             }, indent=2)),
             write_text_atomic(out / "predictions.csv", self.predictions.to_csv(index=False)),
@@ -53,16 +56,21 @@ class Evaluation:
 def format_table(table: pd.DataFrame) -> str:
     """A plain-text table in the papers' layout: approach | a_r [%] @ 1 25 200 750 2500 km."""
     radii = [c for c in table.columns if c.endswith(" km")]
-    head = f"{'model':<24}" + "".join(f"{c:>9}" for c in radii) + f"{'images':>9}"
+    with_views = "views" in table.columns
+    head = (f"{'model':<24}" + "".join(f"{c:>9}" for c in radii) + f"{'images':>9}"
+            + (f"{'views':>11}" if with_views else ""))
     lines = ["a_r [%] @ km".rjust(len(head)), head]
     for name, row in table.iterrows():
-        lines.append(f"{str(name):<24}" + "".join(f"{row[c]:>9.1f}" for c in radii) + f"{int(row['images']):>9d}")
+        lines.append(f"{str(name):<24}" + "".join(f"{row[c]:>9.1f}" for c in radii) + f"{int(row['images']):>9d}"
+                     + (f"{row['views']:>11}" if with_views else ""))
     return "\n".join(lines)
 
 
 def evaluate(model, samples: Sequence[Sample], batch_size: int = 16, workers: int = 2,
-             progress: bool = True, top_k: int = 1) -> Evaluation:
-    """Predict every sample (with the model's test-time crops) and measure the GCD errors."""
+             progress: bool = True, top_k: int = 1, views: str = TEST_TIME) -> Evaluation:
+    """Predict every sample by the protocol ``views`` (default: the model's test-time crops) and
+    measure the GCD errors."""
+    check_views(views)
     from tqdm.auto import tqdm
 
     rows: list[dict[str, Any]] = []
@@ -72,17 +80,17 @@ def evaluate(model, samples: Sequence[Sample], batch_size: int = 16, workers: in
         good = [(s, im) for s, im in zip(chunk, images) if not isinstance(im, Exception)]
         failed.extend((s.id, str(im)) for s, im in zip(chunk, images) if isinstance(im, Exception))
         if good:
-            preds = model.predict([im for _, im in good], top_k=top_k, ids=[s.id for s, _ in good])
+            preds = model.predict([im for _, im in good], top_k=top_k, ids=[s.id for s, _ in good], views=views)
             for (s, _), p in zip(good, preds):
                 rows.append({
                     "id": s.id, "lat": s.lat, "lon": s.lon, "pred_cell": p.cell, "pred_lat": p.lat,
                     "pred_lon": p.lon, "pred_label": p.label, "probability": p.probability,
-                    "gcd_km": float(great_circle_km(s.lat, s.lon, p.lat, p.lon)),
+                    "gcd_km": float(great_circle_km(s.lat, s.lon, p.lat, p.lon)), "views": views,
                 })
         bar.update(len(chunk))
     bar.close()
-    columns = ["id", "lat", "lon", "pred_cell", "pred_lat", "pred_lon", "pred_label", "probability", "gcd_km"]
-    return Evaluation(model.name, pd.DataFrame(rows, columns=columns), failed)
+    columns = ["id", "lat", "lon", "pred_cell", "pred_lat", "pred_lon", "pred_label", "probability", "gcd_km", "views"]
+    return Evaluation(model.name, pd.DataFrame(rows, columns=columns), failed, views=views)
 
 
 def _decoded_batches(samples: Sequence[Sample], batch_size: int, workers: int) -> Iterator[tuple[list, list]]:

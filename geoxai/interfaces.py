@@ -15,51 +15,70 @@ from torch import nn
 
 from .geodesy import great_circle_km
 from .types import CellScore, GeoPrediction, ImageBatch, Partitioning
+from .views import IMAGENET_MEAN as IMAGENET_MEAN  # re-exported: segmenters and plugins import them from here
+from .views import IMAGENET_STD as IMAGENET_STD
+from .views import SINGLE, TEST_TIME, ViewConfig, check_views, to_chw
 
 if TYPE_CHECKING:
     from .targets import Target
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+#: the preprocessing fields a GeoModel exposes as attributes, backed by its ``view_config``
+_VIEW_FIELDS = ("input_size", "resize_size", "mean", "std")
 
 
 class GeoModel(nn.Module, abc.ABC):
     """A photo-geolocation classifier over cells of the earth.
 
     Subclasses set ``partitionings`` (ordered coarse -> fine; the last one is the *finest*, over
-    which ``forward`` scores) and implement ``forward``. Everything else has a default that follows
-    the usual ImageNet-style evaluation protocol: resize the short side to ``resize_size``, centre
-    crop ``input_size``, normalise with ``mean``/``std``.
+    which ``forward`` scores) and implement ``forward``. Preprocessing is data: ``view_config``
+    (a ``geoxai.views.ViewConfig``: resize the short side, centre crop, mean/std, test-time
+    crops), declared on the class, or computed from the options by the classmethod
+    ``view_config_for(**options)`` when it depends on them, so that it can be read without
+    building the model. ``input_size``, ``resize_size``, ``mean`` and ``std`` read and write
+    the matching fields of ``view_config``; a subclass that still sets them as class attributes
+    gets a ``view_config`` made from them.
     """
 
     name: str = "geomodel"
-    input_size: int = 224
-    resize_size: int = 256
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
+    view_config: ViewConfig = ViewConfig()
     #: friendly layer names for CAM explainers -> dotted module paths (``model.get_submodule``)
     cam_layers: dict[str, str] = {}
     default_cam_layer: str | None = None
 
     partitionings: list[Partitioning]
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        legacy = {f: cls.__dict__[f] for f in _VIEW_FIELDS if f in cls.__dict__
+                  and not isinstance(cls.__dict__[f], property)}
+        if legacy:  # the pre-ViewConfig style: class attributes input_size = 224, ...
+            for f in legacy:
+                delattr(cls, f)
+            if "view_config" not in cls.__dict__:
+                cls.view_config = cls.view_config.replace(**legacy)
+
+    @classmethod
+    def view_config_for(cls, **options: Any) -> ViewConfig:
+        """The view a model built with ``options`` will have, without building it (no weights
+        are read). Default: the class's ``view_config``; models whose view depends on their
+        options (e.g. ``input_size``) override this."""
+        return cls.view_config
+
     # ---- preprocessing -------------------------------------------------------------------
     def view(self, image: np.ndarray) -> torch.Tensor:
         """The single view of an RGB uint8 image [H, W, 3] that is explained: uint8 [3, S, S]."""
-        from .io.images import center_crop, resize_short_side
-
-        return _to_chw(center_crop(resize_short_side(image, self.resize_size), self.input_size))
+        return self.view_config.view(image)
 
     def test_time_views(self, image: np.ndarray) -> torch.Tensor:
-        """The views whose softmax is averaged by ``predict`` on raw images: uint8 [n, 3, S, S]."""
-        return self.view(image)[None]
+        """The views whose probabilities ``predict(views="test-time")`` aggregates: uint8 [n, 3, S, S]."""
+        cfg = self.view_config
+        if type(self).view is not GeoModel.view and cfg.test_time_crops == "center" and not cfg.test_time_resizes:
+            return self.view(image)[None]  # a model with a view of its own and no test-time crops
+        return cfg.test_time_views(image)
 
     def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
         """uint8 [B, 3, H, W] -> the float input ``forward`` expects."""
-        x = pixels.float().div_(255.0)
-        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        return (x - mean) / std
+        return self.view_config.normalize(pixels)
 
     def prepare(self, images: Sequence[np.ndarray], ids: Sequence[str] | None = None) -> ImageBatch:
         return ImageBatch.stack([self.view(im) for im in images], ids)
@@ -72,6 +91,22 @@ class GeoModel(nn.Module, abc.ABC):
         if images.dtype == torch.uint8:
             return self.normalize(images.to(device))
         return images.to(device)
+
+    # ``input_size`` & co.: views onto ``view_config`` (setting one replaces the instance's config)
+    def _view_field(name: str):  # type: ignore[misc]
+        def get(self):
+            return getattr(self.view_config, name)
+
+        def set_(self, value):
+            object.__setattr__(self, "view_config", self.view_config.replace(**{name: value}))
+
+        return property(get, set_, doc=f"``view_config.{name}``")
+
+    input_size = _view_field("input_size")
+    resize_size = _view_field("resize_size")
+    mean = _view_field("mean")
+    std = _view_field("std")
+    del _view_field
 
     @property
     def device(self) -> torch.device:
@@ -104,30 +139,45 @@ class GeoModel(nn.Module, abc.ABC):
         images: ImageBatch | torch.Tensor | Sequence[np.ndarray],
         top_k: int = 5,
         ids: Sequence[str] | None = None,
+        views: str | None = None,
     ) -> list[GeoPrediction]:
-        """Predict the cell and location of each image.
+        """Predict the cell and location of each image, by the protocol ``views``.
 
-        Raw RGB arrays go through ``test_time_views`` (the multi-crop protocol); an ImageBatch or
-        tensor is taken as already prepared single views.
+        ``views="single"``: from the one view that is explained (``view``); ``"test-time"``:
+        from the test-time views (``test_time_views``, aggregated by ``predict_views``), which
+        needs the raw RGB arrays. ``None`` keeps the old rule: ``"test-time"`` for raw arrays,
+        ``"single"`` for an ImageBatch or tensor (already prepared single views). Every
+        prediction records its protocol in ``GeoPrediction.views``.
         """
+        prepared = isinstance(images, (ImageBatch, torch.Tensor))
+        views = check_views(views) if views is not None else (SINGLE if prepared else TEST_TIME)
+        if prepared and views == TEST_TIME:
+            raise ValueError("predict(views='test-time') needs the raw RGB images: an ImageBatch or tensor "
+                             "holds only the single view")
         was_training = self.training
         self.eval()
         try:
-            if isinstance(images, (ImageBatch, torch.Tensor)):
+            if isinstance(images, (ImageBatch, torch.Tensor)):  # prepared
                 probs = self.cell_probabilities(self.as_input(images))
                 if ids is None and isinstance(images, ImageBatch):
                     ids = images.ids
+            elif views == SINGLE:
+                probs = self.cell_probabilities(self.as_input(self.prepare(images)))
             else:
                 probs = torch.stack(
                     [self.predict_views(self.as_input(self.test_time_views(im))) for im in images]
                 )
         finally:
             self.train(was_training)
-        return self.predictions_from_probabilities(probs, top_k=top_k, ids=ids)
+        predictions = self.predictions_from_probabilities(probs, top_k=top_k, ids=ids)
+        for p in predictions:  # set here, so an override without the ``views`` argument still records it
+            p.views = views
+        return predictions
 
     def predictions_from_probabilities(
-        self, probs: torch.Tensor, top_k: int = 5, ids: Sequence[str] | None = None
+        self, probs: torch.Tensor, top_k: int = 5, ids: Sequence[str] | None = None, views: str | None = None,
     ) -> list[GeoPrediction]:
+        """GeoPredictions from probabilities [B, C]; ``views`` records the protocol they came from."""
         from .countries import top_countries
 
         part = self.finest
@@ -143,7 +193,7 @@ class GeoModel(nn.Module, abc.ABC):
             out.append(GeoPrediction(
                 cell=best.cell, lat=best.lat, lon=best.lon, label=best.label,
                 probability=best.probability, top_k=top,
-                image_id=str(ids[b]) if ids is not None else None,
+                image_id=str(ids[b]) if ids is not None else None, views=views,
                 top_countries=top_countries(part, probs[b].detach().double().cpu().numpy()),
             ))
         return out
@@ -194,6 +244,7 @@ class GeoModel(nn.Module, abc.ABC):
             "name": self.name,
             "partitionings": {p.name: len(p) for p in self.partitionings},
             "input_size": self.input_size,
+            "view_config": self.view_config.to_dict(),
             "cam_layers": dict(self.cam_layers),
             "default_cam_layer": self.default_cam_layer,
         }
@@ -241,5 +292,4 @@ class Segmenter(abc.ABC):
             raise KeyError(f"segmenter {self.name!r} has no concept {name!r}") from None
 
 
-def _to_chw(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).contiguous()
+_to_chw = to_chw  # the old private name, kept for plugins written against it

@@ -39,6 +39,10 @@ class PluginConflictError(RuntimeError):
     pass
 
 
+class NoViewConfigError(ValueError):
+    """A model's factory declares no ``view_config_for`` (it is not a GeoModel class)."""
+
+
 @dataclass
 class Registration:
     kind: str
@@ -252,6 +256,17 @@ def load_model(name: str, **options: Any):
     if hub.is_hub(spec):
         model.weights_provenance = hub.provenance(spec)
     return model.eval()
+
+
+def model_view_config(name: str, **options: Any):
+    """The ``ViewConfig`` of the model ``load_model(name, **options)`` would build, read from the
+    model class (``view_config_for``) without building it or loading weights."""
+    factory = registry().get("model", name).resolve_factory()
+    read = getattr(factory, "view_config_for", None)
+    if read is None:
+        raise NoViewConfigError(f"model {name!r} declares no view config (its factory {factory!r} is not a GeoModel "
+                         f"class; give it a view_config_for(**options) classmethod)")
+    return read(**options)
 
 
 def load_explainer(name: str, **options: Any):

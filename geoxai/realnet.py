@@ -24,6 +24,7 @@ import torch
 
 from .interfaces import GeoModel
 from .types import Partitioning
+from .views import ViewConfig
 
 #: blocks per stage of EfficientNet-Lite0 (lukemelas numbers blocks 0..15 straight through)
 LITE0_STAGE_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
@@ -114,10 +115,7 @@ class ImageNetLite0(GeoModel):
     """Real ImageNet EfficientNet-Lite0 weights; ImageNet classes stand in for cells (see module doc)."""
 
     name = "imagenet-lite0"
-    input_size = 224
-    resize_size = 256
-    mean = LITE0_MEAN
-    std = LITE0_STD
+    view_config = ViewConfig.for_crop(224, mean=LITE0_MEAN, std=LITE0_STD)
     cam_layers = {
         **{f"stage{s + 1}": f"net.blocks.{s}" for s in range(len(LITE0_STAGE_DEPTHS))},
         "head": "net.bn2",

@@ -12,6 +12,9 @@ from torch import nn
 
 from .interfaces import GeoModel, Segmenter
 from .types import ImageBatch, Partitioning
+from .views import ViewConfig
+
+TINY_INPUT_SIZE = 64
 
 # (key, label, lat, lon, region)
 TINY_CITIES = [
@@ -45,18 +48,21 @@ def tiny_partitionings() -> list[Partitioning]:
 class TinyGeoModel(GeoModel):
     """A 3-stage CNN with one head per partitioning; ``forward`` scores the finest cells.
 
-    ``hierarchical=True`` scores each fine cell by log p(fine) + log p(parent), the f* rule.
+    ``hierarchical=True`` scores each fine cell by log p(fine) + log p(parent), the f* rule;
+    ``test_time_crops="five"`` predicts raw images from five crops (``predict(views="test-time")``).
     """
 
     name = "tiny"
     cam_layers = {"stage1": "features.0", "stage2": "features.1", "stage3": "features.2"}
     default_cam_layer = "stage3"
 
-    def __init__(self, seed: int = 0, input_size: int = 64, width: int = 8, hierarchical: bool = False,
-                 inplace: bool = True, weights: str | None = None) -> None:
+    view_config = ViewConfig.for_crop(TINY_INPUT_SIZE)
+
+    def __init__(self, seed: int = 0, input_size: int = TINY_INPUT_SIZE, width: int = 8, hierarchical: bool = False,
+                 inplace: bool = True, test_time_crops: str = "center",
+                 weights: str | None = None) -> None:
         super().__init__()
-        self.input_size = int(input_size)
-        self.resize_size = int(round(self.input_size * 256 / 224))
+        self.view_config = self.view_config_for(input_size=input_size, test_time_crops=test_time_crops)
         self.hierarchical = bool(hierarchical)
         self.partitionings = tiny_partitionings()
         generator_state = torch.random.get_rng_state()
@@ -89,6 +95,12 @@ class TinyGeoModel(GeoModel):
 
             self.load_state_dict(load_state_dict(local_weights(weights)))
         self.eval()
+
+    @classmethod
+    def view_config_for(cls, input_size: int = TINY_INPUT_SIZE, test_time_crops: str = "center",
+                        **_: object) -> ViewConfig:
+        """``test_time_crops="five"`` gives the test model GeoEstimation's five test-time crops."""
+        return ViewConfig.for_crop(input_size, test_time_crops=test_time_crops)
 
     def partition_logits(self, x: torch.Tensor) -> list[torch.Tensor]:
         z = self.pool(self.features(x)).flatten(1)

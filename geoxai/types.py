@@ -114,22 +114,30 @@ class Partitioning:
 
     @classmethod
     def from_csv(cls, path: str | os.PathLike, name: str | None = None) -> Partitioning:
+        """Read ``to_csv``'s format (through ``geoxai.io.tables``: a missing column, a short row
+        or a bad number is a one-line ValueError naming the file)."""
+        from .io.tables import TableError, read_table
+
         path = Path(path)
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-        if rows and not {"key", "lat", "lon"} <= set(rows[0]):
-            raise ValueError(f"{path}: not a geoxai partitioning file (needs columns {', '.join(cls.COLUMNS)})")
-        rows.sort(key=lambda r: int(r["index"]))
-        labels = [r.get("label") or "" for r in rows]
-        counts = [r.get("count") or "" for r in rows]
+        try:
+            table = read_table(path, required=["index", "key", "lat", "lon"],
+                               optional=[("label", ("label",)), "parent", "count"], what="partitioning file")
+            order = np.argsort(table.ints("index"), kind="stable")
+            lat, lon = table.floats("lat")[order], table.floats("lon")[order]
+            if "parent" in table:  # an empty parent cell: no parent
+                table.frame["parent"] = table.frame["parent"].replace("", "-1")
+            parent = table.ints("parent")[order] if "parent" in table else None
+            counts = table.strings("count") if "count" in table else []
+            count = table.ints("count")[order] if counts and all(counts) else None
+        except TableError as exc:
+            raise ValueError(f"{exc}; a geoxai partitioning file has columns {', '.join(cls.COLUMNS)}") from None
+        keys = [table.strings("key")[i] for i in order]
+        labels = [table.strings("label")[i] for i in order] if "label" in table else []
         return cls(
-            name=name or path.stem,
-            keys=[r["key"] for r in rows],
-            lat=np.array([float(r["lat"]) for r in rows]),
-            lon=np.array([float(r["lon"]) for r in rows]),
+            name=name or path.stem, keys=keys, lat=lat, lon=lon,
             labels=labels if any(labels) else None,
-            parent=np.array([int(r.get("parent") or -1) for r in rows]),
-            counts=np.array([int(c) for c in counts]) if all(counts) and rows else None,
+            parent=parent if parent is not None else np.full(len(keys), -1),
+            counts=count,
         )
 
 
@@ -153,6 +161,8 @@ class GeoPrediction:
     probability: float
     top_k: list[CellScore] = field(default_factory=list)
     image_id: str | None = None
+    #: the protocol the prediction was made with: "single" (the explained view) or "test-time"
+    views: str | None = None
     #: probability per country and continent, and the ocean share (``geoxai.countries.top_countries``)
     top_countries: dict | None = None
 

@@ -15,16 +15,22 @@ from ._common import build_model, friendly_errors, model_options
               help="Folder for accuracy.csv, accuracy.json, predictions.csv (and failed.csv).")
 @click.option("--batch-size", default=16, show_default=True)
 @click.option("--workers", default=2, show_default=True, help="Image-decoding threads.")
+@click.option("--views", type=click.Choice(["test-time", "single"]), default="test-time", show_default=True,
+              help="Prediction protocol: the model's test-time crops, or the single view an explainer explains "
+                   "(what `geoxai report` scores by default).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
-def command(model_name, weights, model_opts, data, out, batch_size, workers, quiet):
-    """Evaluate a model's geolocation accuracy on a dataset (a_r, GCD < r km)."""
+def command(model_name, weights, model_opts, data, out, batch_size, workers, views, quiet):
+    """Evaluate a model's geolocation accuracy on a dataset (a_r, GCD < r km).
+
+    Predicts with the model's test-time crops by default (--views single: the one explained
+    view); the table and every output file name the protocol."""
     from ..evaluation import evaluate, format_table
     from ..io.datasets import read_dataset
 
     samples = read_dataset(data)
     model = build_model(model_name, weights, model_opts)
-    result = evaluate(model, samples, batch_size=batch_size, workers=workers, progress=not quiet)
+    result = evaluate(model, samples, batch_size=batch_size, workers=workers, progress=not quiet, views=views)
     click.echo(format_table(result.table()))
     if result.failed:
         click.echo(f"{len(result.failed)} image(s) failed and were left out:", err=True)

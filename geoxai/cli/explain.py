@@ -12,6 +12,7 @@ import click
 import numpy as np
 
 from ..io.atomic import atomic_path, write_text_atomic
+from ..views import SINGLE, TEST_TIME
 from ._common import friendly_errors, plugin_options, unique_stems
 
 if TYPE_CHECKING:  # torch is imported when a command runs, so `geoxai --help` stays fast
@@ -33,13 +34,20 @@ class ImageRecord:
 
 
 def explain_batch(model, explainer, images: list[np.ndarray], paths: list[Path], stems: list[str],
-                  target, options: dict[str, Any], top_k: int = 5) -> list[ImageRecord]:
-    """Explain one batch of loaded RGB images; returns one record per image."""
+                  target, options: dict[str, Any], top_k: int = 5, test_time: bool = False) -> list[ImageRecord]:
+    """Explain one batch of loaded RGB images; returns one record per image.
+
+    The record's ``prediction`` is the single-view prediction, of the very view the map explains;
+    with ``test_time`` the test-time-crops prediction is added as ``test_time_prediction``."""
     import torch
 
     batch = model.prepare(images, ids=stems)
     maps = explainer.explain(model, batch, target, **options)
-    predictions = model.predict(images, top_k=top_k, ids=stems)
+    predictions = model.predict(batch, top_k=top_k, ids=stems, views=SINGLE)
+    extras: list[dict[str, Any]] = [{} for _ in stems]
+    if test_time:
+        for extra, pred in zip(extras, model.predict(images, top_k=top_k, ids=stems, views=TEST_TIME)):
+            extra["test_time_prediction"] = pred.to_dict()
     cells = None
     cell_fn = getattr(target, "cells", None)
     if cell_fn is not None:
@@ -48,7 +56,7 @@ def explain_batch(model, explainer, images: list[np.ndarray], paths: list[Path],
         cells = None if picked is None else picked.tolist()
     return [
         ImageRecord(stem=stem, path=path, view=batch.pixels[i], heat=maps[i], prediction=predictions[i].to_dict(),
-                    explained_cell=None if cells is None else int(cells[i]))
+                    explained_cell=None if cells is None else int(cells[i]), extra=extras[i])
         for i, (stem, path) in enumerate(zip(stems, paths))
     ]
 
@@ -188,15 +196,19 @@ def explainer_options(explainer, overrides: dict[str, Any]) -> dict[str, Any]:
               help="Grow each concept mask by this many pixels (beta) before scoring.")
 @click.option("--truth", default=None, metavar="LAT,LON",
               help="Ground-truth location of the photo(s): adds the GCD error to the JSON, figure and map.")
+@click.option("--test-time", "test_time", is_flag=True,
+              help="Also predict with the model's test-time crops: adds test_time_prediction to each JSON "
+                   "(prediction is always the single view the map explains).")
 @click.option("--map", "world_map", type=click.Choice(["none", "world", "zoom"]), default="none", show_default=True,
               help="Also write <stem>_map.png: the top-25 cells on a world map (zoom: the region around them).")
 @friendly_errors
 def command(images, model_name, explainer_name, target, options, model_options, weights, batch_size, out_dir,
-            segmenter_name, segmenter_options, k, min_size, dilation, truth, world_map):
+            segmenter_name, segmenter_options, k, min_size, dilation, truth, world_map, test_time):
     """Explain where MODEL put each IMAGE (files or folders).
 
     Writes per image <stem>.npy (raw map at the model input size), <stem>_overlay.png (the map
-    over the explained view) and <stem>.json (prediction, target, explainer and options). With
+    over the explained view) and <stem>.json (the single-view prediction of the explained view,
+    target, explainer and options; --test-time adds the test-time-crops prediction). With
     --segmenter, the JSON also holds the concept-influence (ci) scores and <stem>_figure.png shows
     view, map, top-k pixels, segmentation, ci scores and the world map. An unreadable image gets a
     one-line error; the others are still explained, and the exit status is 1 at the end.
@@ -227,6 +239,7 @@ def command(images, model_name, explainer_name, target, options, model_options, 
         "explainer": explainer_name,
         "options": explainer_options(explainer, explainer_opts),
         "target": str(parsed_target),
+        "views": SINGLE,
     }
     if getattr(model, "weights_provenance", None):  # hf:// weights: repo, file and the commit used
         meta["weights"] = model.weights_provenance
@@ -251,7 +264,7 @@ def command(images, model_name, explainer_name, target, options, model_options, 
         if not loaded:
             continue
         records = explain_batch(model, explainer, loaded, ok_paths, ok_stems, parsed_target, explainer_opts,
-                                top_k=25 if needs_stage else 5)
+                                top_k=25 if needs_stage else 5, test_time=test_time)
         if needs_stage:
             stage.apply(out_dir, records)
         for record in records:

@@ -7,8 +7,6 @@ import click
 
 from ._common import friendly_errors
 
-ID_COLUMNS = ("id", "image_id", "img_id")
-
 
 def _ints(text: str | None, option: str) -> list[int] | None:
     if text is None:
@@ -23,30 +21,10 @@ def _ints(text: str | None, option: str) -> list[int] | None:
 
 
 def read_coordinates(path: Path):
-    """(lat, lon, ids) from a CSV with ``lat,lon`` or ``latitude,longitude`` columns (+ optional id)."""
-    import pandas as pd
+    """(lat, lon, ids) from a coordinates CSV (``geoxai.io.datasets.read_coordinates``)."""
+    from ..io.datasets import read_coordinates as read
 
-    from ..geodesy import validate_coordinates
-
-    try:
-        frame = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
-    columns = {c.strip().lower(): c for c in frame.columns}
-    for lat_name, lon_name in (("lat", "lon"), ("latitude", "longitude")):
-        if lat_name in columns and lon_name in columns:
-            break
-    else:
-        found = ", ".join(map(str, frame.columns))
-        raise ValueError(f"{path}: needs columns lat,lon (or latitude,longitude); found {found}")
-    lat = pd.to_numeric(frame[columns[lat_name]], errors="coerce").to_numpy(dtype=float)
-    lon = pd.to_numeric(frame[columns[lon_name]], errors="coerce").to_numpy(dtype=float)
-    if len(lat) == 0:
-        raise ValueError(f"{path}: no coordinates")
-    validate_coordinates(lat, lon, str(path))
-    id_col = next((columns[c] for c in ID_COLUMNS if c in columns), None)
-    ids = frame[id_col].astype(str).tolist() if id_col is not None else None
-    return lat, lon, ids
+    return read(path)
 
 
 @click.group("partition")
@@ -58,7 +36,7 @@ def command() -> None:
 @click.option("--kind", type=click.Choice(["s2", "semp"]), required=True,
               help="s2: adaptive S2 cells (Müller-Budack et al. 2018); semp: semantic places (Theiner et al. 2022).")
 @click.option("--coords", "coords", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="CSV with columns lat,lon (or latitude,longitude) and optionally id/image_id/img_id.")
+              help="CSV with columns lat,lon (or latitude/lng/long/longitude) and optionally id/image_id/img_id.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output directory; load it back with partitions=DIR.")
 @click.option("--tau-min", default=None,

@@ -41,6 +41,9 @@ def _default_workers() -> int:
 @click.option("--ray-address", default=None, help="Ray cluster address [default: $RAY_ADDRESS or a local Ray].")
 @click.option("--replicas", default=None, type=int, help="Ray: model replicas [default: one per GPU, else CPUs/2].")
 @click.option("--seed", default=0, show_default=True, help="Seed for stochastic explainers.")
+@click.option("--views", type=click.Choice(["single", "test-time"]), default="single", show_default=True,
+              help="Prediction protocol of the rows: the single view that is explained, or the model's "
+                   "test-time crops (what `geoxai evaluate` uses by default).")
 @click.option("--examples", default=0, show_default=True, help="Per-image example figures in the HTML report.")
 @click.option("--part-size", default=256, show_default=True, help="Images per Parquet part (the unit of resume).")
 @click.option("--retry-failed", is_flag=True,
@@ -55,7 +58,7 @@ def _default_workers() -> int:
 @friendly_errors
 def command(ctx, model, explainer, segmenter, data, out, radius, dilation, k, min_size, min_images, batch_size,
             workers, model_option, explainer_option, segmenter_option, weights, shard, engine, ray_address, replicas,
-            seed, examples, part_size, retry_failed, threads, device, quiet, quality_images) -> None:
+            seed, views, examples, part_size, retry_failed, threads, device, quiet, quality_images) -> None:
     """Compute a concept-influence report over a dataset.
 
     Without a subcommand, runs (or resumes) a report into --out: per-image predictions, GCD errors
@@ -88,7 +91,7 @@ def command(ctx, model, explainer, segmenter, data, out, radius, dilation, k, mi
         explainer_options=plugin_options("explainer", explainer, explainer_option),
         segmenter_options=plugin_options("segmenter", segmenter, segmenter_option),
         weights=_weights_for_config(weights),
-        k=k, min_size=min_size, dilation=dilation, seed=seed,
+        k=k, min_size=min_size, dilation=dilation, seed=seed, views=views,
     )
     options = RunOptions(
         batch_size=batch_size, workers=_default_workers() if workers is None else max(0, workers),
@@ -129,6 +132,7 @@ def _print_summary(summary, out, quiet: bool) -> None:
     click.echo(f"{c['images']} images ({c['ok']} explained, {c['failed']} failed); "
                f"{c['correct']} correct / {c['incorrect']} incorrect at {summary.radius_km:g} km")
     click.echo(concept_table_text(summary))
+    click.echo(f"accuracy ({summary.views} views):")
     click.echo(accuracy_table_text(summary))
     click.echo(f"report: {os.path.join(out, 'report.html')}")
 

@@ -10,19 +10,23 @@ Three layouts are accepted:
 """
 from __future__ import annotations
 
-import csv
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
+
+import numpy as np
 
 from ..geodesy import validate_coordinates
 from .images import IMAGE_SUFFIXES, list_images
+from .tables import COLUMN_ALIASES, TableError, read_table
 
-IMAGE_COLUMNS = ("image", "img_path", "path", "file")
-LAT_COLUMNS = ("lat", "latitude")
-LON_COLUMNS = ("lon", "lng", "longitude")
-ID_COLUMNS = ("id", "img_id", "image_id")
+# kept for callers of the old names: the aliases live in geoxai.io.tables
+IMAGE_COLUMNS = COLUMN_ALIASES["image"]
+LAT_COLUMNS = COLUMN_ALIASES["lat"]
+LON_COLUMNS = COLUMN_ALIASES["lon"]
+ID_COLUMNS = COLUMN_ALIASES["id"]
 
 
 class DatasetError(ValueError):
@@ -51,66 +55,64 @@ def read_dataset(path: str | os.PathLike) -> list[Sample]:
     return samples
 
 
-def _pick(columns: list[str], candidates: tuple[str, ...]) -> str | None:
-    lowered = {c.strip().lower(): c for c in columns}
-    for name in candidates:
-        if name in lowered:
-            return lowered[name]
-    return None
-
-
 def _read_csv(path: Path) -> list[Sample]:
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            columns = list(reader.fieldnames or [])
-            rows = list(reader)
-    except UnicodeDecodeError:
-        raise DatasetError(f"{path}: not a UTF-8 CSV file") from None
-    except csv.Error as exc:
-        raise DatasetError(f"{path}: malformed CSV ({exc})") from None
-    lat_col, lon_col = _pick(columns, LAT_COLUMNS), _pick(columns, LON_COLUMNS)
-    image_col, id_col = _pick(columns, IMAGE_COLUMNS), _pick(columns, ID_COLUMNS)
-    missing = [what for what, col in (("lat", lat_col), ("lon", lon_col)) if col is None]
-    if image_col is None and id_col is None:
-        missing.insert(0, "image")
-    if missing:
-        raise DatasetError(
-            f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(columns) or 'none'} "
-            f"(need image,lat,lon[,id] or the img_id,latitude,longitude layout with images in img/)"
-        )
+        table = read_table(path, required=["lat", "lon"], optional=["image", "id"], one_of=["image", "id"],
+                           what="dataset CSV")
+    except TableError as exc:
+        raise DatasetError(str(exc)) from None
     base = path.parent
-    authors_layout = image_col is None  # img_id names a file under img/
-    lats, lons, samples = [], [], []
-    for line, row in enumerate(rows, start=2):
+    authors_layout = "image" not in table  # img_id names a file under img/
+    lats, lons = np.empty(len(table)), np.empty(len(table))
+    for row, (lat, lon) in enumerate(zip(table.strings("lat"), table.strings("lon"))):
         try:
-            lat, lon = float(row[lat_col]), float(row[lon_col])
-        except (TypeError, ValueError):
+            lats[row], lons[row] = float(lat), float(lon)
+        except ValueError:
             raise DatasetError(
-                f"{path}:{line}: latitude/longitude {row[lat_col]!r},{row[lon_col]!r} are not numbers") from None
-        if authors_layout:
-            image = _authors_image(base, row[id_col].strip())
+                f"{path}:{table.line(row)}: latitude/longitude {lat!r},{lon!r} are not numbers") from None
+    ids = table.strings("id") if "id" in table else None
+    images = table.strings("image") if not authors_layout else None
+    samples = []
+    for row in range(len(table)):
+        if images is None:  # the authors' layout: one_of=["image", "id"] guarantees the id column
+            image = _authors_image(base, cast(list[str], ids)[row])
         else:
-            image = Path(row[image_col].strip())
+            # never strip an image cell: ' lead.jpg' is a real file name
+            image = Path(images[row])
             image = image if image.is_absolute() else base / image
-        sample_id = (row[id_col].strip() if id_col and row[id_col].strip() else None) or _default_id(image, base)
-        lats.append(lat)
-        lons.append(lon)
-        samples.append(Sample(sample_id, image, lat, lon))
-    if lats:
+        sample_id = (ids[row].strip() if ids is not None and ids[row].strip() else None) or _default_id(image, base)
+        samples.append(Sample(sample_id, image, float(lats[row]), float(lons[row])))
+    if len(lats):
         try:
             validate_coordinates(lats, lons, where=str(path))
         except ValueError as exc:  # report the CSV line, not the row index
-            raise DatasetError(_with_line_numbers(str(exc))) from None
+            raise DatasetError(_with_line_numbers(str(exc), table)) from None
     return samples
 
 
-def _with_line_numbers(message: str) -> str:
+def read_coordinates(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
+    """(lat, lon, ids) from a coordinates CSV (what ``partition build`` reads): columns lat, lon
+    under any of their aliases (the same as a dataset's) and optionally an id column."""
+    try:
+        table = read_table(path, required=["lat", "lon"], optional=["id"], what="coordinates CSV")
+        lat, lon = table.floats("lat"), table.floats("lon")
+    except TableError as exc:
+        raise DatasetError(str(exc)) from None
+    if len(lat) == 0:
+        raise DatasetError(f"{path}: no coordinates")
+    try:
+        validate_coordinates(lat, lon, str(path))
+    except ValueError as exc:
+        raise DatasetError(_with_line_numbers(str(exc), table)) from None
+    return lat, lon, table.strings("id") if "id" in table else None
+
+
+def _with_line_numbers(message: str, table) -> str:
     head, sep, tail = message.partition("first at row ")
     if not sep:
         return message
     row, _, rest = tail.partition(":")
-    return f"{head}first on line {int(row) + 2}:{rest}"
+    return f"{head}first on line {table.line(int(row))}:{rest}"
 
 
 def _authors_image(base: Path, img_id: str) -> Path:

@@ -22,8 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..interfaces import GeoModel, _to_chw
+from ..interfaces import GeoModel
 from ..types import Partitioning
+from ..views import ViewConfig
 from .backbones import build_backbone, normalize_arch
 
 CROP_AGGREGATIONS = ("max", "mean")
@@ -38,9 +39,11 @@ class MultiPartitionGeoModel(GeoModel):
         backbone: ``resnet50`` (default) or another torchvision ResNet, or ``efficientnet_b4``
             (``efficientnet-b4``) / other EfficientNet-B* in the efficientnet_pytorch layout.
         hierarchical: score the finest cells by f* (product over the parent chain) instead of f.
-        input_size, resize_size: the explained view is resize(short side) + centre crop.
+        input_size, resize_size: the explained view is resize(short side) + centre crop
+            (``resize_size`` default: ``input_size / 0.875``, the ImageNet ratio).
         tta_resizes: the short-side resizes applied one after the other before the five test-time
             crops (the releases: ``(256,)`` for GeoEstimation, ``(320, 256)`` for the WACV'22 code).
+        view_config: the whole view as a ``ViewConfig`` (instead of the three size options).
         crop_aggregation: how the per-partitioning softmax of the crops is combined before the
             hierarchical product: ``max`` (what both public releases do) or ``mean`` (the paper).
         init_weights: False leaves the weights uninitialised, for a strict checkpoint load next.
@@ -54,10 +57,11 @@ class MultiPartitionGeoModel(GeoModel):
         backbone: str = "resnet50",
         hierarchical: bool = False,
         input_size: int = 224,
-        resize_size: int = 256,
+        resize_size: int | None = None,
         tta_resizes: Sequence[int] | None = None,
         crop_aggregation: str = "max",
         init_weights: bool = True,
+        view_config: ViewConfig | None = None,
     ) -> None:
         super().__init__()
         if not partitionings:
@@ -67,9 +71,7 @@ class MultiPartitionGeoModel(GeoModel):
         self.partitionings = list(partitionings)
         self.backbone_name = normalize_arch(backbone)
         self.hierarchical = bool(hierarchical)
-        self.input_size = int(input_size)
-        self.resize_size = int(resize_size)
-        self.tta_resizes = tuple(int(s) for s in (tta_resizes or (self.resize_size,)))
+        self.view_config = view_config or five_crop_view(input_size, resize_size, tta_resizes)
         self.crop_aggregation = crop_aggregation
         # init_weights=False skips the random initialisation (allocated on the meta device, then
         # left uninitialised) for a model whose every tensor is about to come from a checkpoint.
@@ -145,22 +147,10 @@ class MultiPartitionGeoModel(GeoModel):
         scores = self.hierarchical_product(probs) if self.hierarchical else probs[-1]
         return scores / scores.sum().clamp_min(torch.finfo(scores.dtype).tiny)
 
-    # ---- test-time crops -----------------------------------------------------------------
-    def test_time_views(self, image: np.ndarray) -> torch.Tensor:
-        """The releases' five crops: resize the short side (``tta_resizes`` in turn), then the four
-        corner crops and the centre crop of ``input_size`` (torchvision FiveCrop order:
-        top-left, top-right, bottom-left, bottom-right, centre). uint8 [5, 3, S, S]."""
-        from ..io.images import center_crop, resize_short_side
-
-        for size in self.tta_resizes:
-            image = resize_short_side(image, size)
-        s = self.input_size
-        h, w = image.shape[:2]
-        if h < s or w < s:  # too small for the corners: pad like the centre crop does
-            image = center_crop(image, max(s, h, w))[:max(s, h), :max(s, w)]
-            h, w = image.shape[:2]
-        crops = [image[:s, :s], image[:s, w - s:], image[h - s:, :s], image[h - s:, w - s:], center_crop(image, s)]
-        return torch.stack([_to_chw(c) for c in crops])
+    @property
+    def tta_resizes(self) -> tuple[int, ...]:
+        """The short-side resizes before the five test-time crops (``view_config.test_time_resizes``)."""
+        return self.view_config.test_time_resizes or (self.view_config.resize_size,)
 
     # ---- weights -------------------------------------------------------------------------
     def load_checkpoint(self, path: str | os.PathLike, strict: bool = True) -> MultiPartitionGeoModel:
@@ -190,6 +180,13 @@ class MultiPartitionGeoModel(GeoModel):
         info.update(backbone=self.backbone_name, hierarchical=self.hierarchical,
                     crop_aggregation=self.crop_aggregation, tta_resizes=list(self.tta_resizes))
         return info
+
+
+def five_crop_view(input_size: int = 224, resize_size: int | None = None,
+                   tta_resizes: Sequence[int] | None = None) -> ViewConfig:
+    """A centre-crop view with five test-time crops (GeoEstimation's evaluation protocol)."""
+    base = ViewConfig.for_crop(input_size) if resize_size is None else ViewConfig(int(input_size), int(resize_size))
+    return base.replace(test_time_resizes=tuple(tta_resizes or (base.resize_size,)), test_time_crops="five")
 
 
 def _summarise(label: str, keys: list[str], show: int = 4) -> str:

@@ -23,13 +23,53 @@ from typing import Any
 
 import yaml
 
+from ..views import ViewConfig
+
+DEFAULT_IMAGE_SIZE = 224
 CHECKPOINT_NAMES = ("base.ckpt",)
 
 
+#: the public evaluation code resizes the short side to 320, and for crops below 250 px to 256 after
+RELEASE_RESIZE, RELEASE_SMALL_RESIZE, RELEASE_SMALL_CROP = 320, 256, 250
+
+
+def release_view(input_size: int) -> ViewConfig:
+    """The releases' view for a crop of ``input_size``: five test-time crops after resizing the
+    short side to 320 (and then 256 for crops below 250 px); the single view resizes once, to
+    the last of those sizes."""
+    resizes = (RELEASE_RESIZE, RELEASE_SMALL_RESIZE) if input_size < RELEASE_SMALL_CROP else (RELEASE_RESIZE,)
+    return ViewConfig(input_size=input_size, resize_size=resizes[-1], test_time_resizes=resizes,
+                      test_time_crops="five")
+
+
 def release_view_sizes(input_size: int) -> tuple[int, tuple[int, ...]]:
-    """(resize, test-time resizes) of the public evaluation code for a crop of ``input_size``:
-    resize to 320 and, for crops below 250 px, to 256 as well (256 for the single view)."""
-    return (256, (320, 256)) if input_size < 250 else (320, (320,))
+    """(resize, test-time resizes) of ``release_view`` (kept for callers of the old name)."""
+    view = release_view(input_size)
+    return view.resize_size, view.test_time_resizes
+
+
+def release_image_size(source: str | os.PathLike) -> int:
+    """The crop size (``image_size``) a release archive or folder was trained with, read from its
+    hparams.yaml alone: nothing is unpacked and no checkpoint is read."""
+    source = Path(source).expanduser()
+    if source.is_file() and source.suffix in (".yaml", ".yml"):
+        source = source.parent
+    if source.is_dir():
+        found = [p for p in source.rglob("hparams.yaml") if "__MACOSX" not in p.parts]
+        if len(found) != 1:
+            raise ValueError(f"{source}: expected one hparams.yaml in the release, found {len(found)}")
+        hparams = read_hparams(found[0])
+    else:
+        try:
+            with zipfile.ZipFile(source) as zf:
+                names = [n for n in zf.namelist() if PurePosixPath(n).name == "hparams.yaml"
+                         and "__MACOSX" not in PurePosixPath(n).parts]
+                if len(names) != 1:
+                    raise ValueError(f"{source}: expected one hparams.yaml in the archive, found {len(names)}")
+                hparams = parse_hparams(zf.read(names[0]).decode("utf-8"), f"{source}:{names[0]}")
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise ValueError(f"{source}: unreadable zip archive ({exc})") from None
+    return int(hparams.get("image_size") or DEFAULT_IMAGE_SIZE)
 
 
 class _LenientLoader(yaml.SafeLoader):
@@ -51,13 +91,17 @@ _LenientLoader.add_multi_constructor("!", _construct_plain)
 
 def read_hparams(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
+    return parse_hparams(path.read_text(encoding="utf-8"), str(path))
+
+
+def parse_hparams(text: str, where: str) -> dict[str, Any]:
+    """The hyper-parameters of an hparams.yaml text (``where`` names it in errors)."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.load(fh, Loader=_LenientLoader)
+        data = yaml.load(text, Loader=_LenientLoader)
     except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise ValueError(f"{where}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping of hyper-parameters")
+        raise ValueError(f"{where}: expected a mapping of hyper-parameters")
     # Lightning may nest the module's hparams (e.g. under "hparams" or "model_params")
     for key in ("hparams", "model_params"):
         if "arch" not in data and isinstance(data.get(key), dict):
@@ -83,7 +127,7 @@ class Release:
 
     @property
     def image_size(self) -> int:
-        return int(self.hparams.get("image_size") or 224)
+        return int(self.hparams.get("image_size") or DEFAULT_IMAGE_SIZE)
 
     @property
     def partitioning(self) -> dict[str, Any]:

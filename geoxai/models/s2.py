@@ -23,12 +23,14 @@ import torch
 
 from ..partitions.s2 import id_to_token, link_s2_hierarchy, read_s2_partitioning, read_s2_partitionings
 from ..types import Partitioning
-from .multipartition import MultiPartitionGeoModel
-from .release import is_release, open_release, release_view_sizes
+from ..views import ViewConfig
+from .multipartition import MultiPartitionGeoModel, five_crop_view
+from .release import is_release, open_release, release_image_size, release_view
 
 #: |C| of coarse / middle / fine in the paper (Table 1) and in the official CSV files
 PAPER_NUM_CLASSES = (3298, 7202, 12893)
 SHORTNAMES = ("coarse", "middle", "fine")
+DEFAULT_INPUT_SIZE = 224
 OFFICIAL_PARTITION_WEIGHTS = ("s2-cells-50-5000", "s2-cells-50-2000", "s2-cells-50-1000")
 CHECKPOINT_WEIGHTS = {"resnet50": "s2-geoestimation-resnet50", "efficientnet_b4": "s2-wacv22-efficientnet-b4"}
 
@@ -65,14 +67,12 @@ class S2Model(MultiPartitionGeoModel):
                     raise ValueError(f"{rel.source}: archive holds a {arch} model, not {backbone}")
                 parts = _partitions(partitions) if partitions is not None else \
                     _named(read_s2_partitionings(rel.partition_files()), rel.shortnames())
-                size = input_size or rel.image_size
-                self._build(parts, arch, hierarchical, size, *release_view_sizes(size), crop_aggregation,
-                            init_weights=not strict)
+                self._build(parts, arch, hierarchical, release_view(input_size or rel.image_size),
+                            crop_aggregation, init_weights=not strict)
                 self.load_checkpoint(rel.checkpoint, strict=strict)
                 self.weights_source: str | None = str(rel.source)
             return
         arch = backbone or "resnet50"
-        size = input_size or 224
         if weights is not None or pretrained:
             if weights is None:
                 from ..weights import resolve
@@ -98,17 +98,31 @@ class S2Model(MultiPartitionGeoModel):
                 raise ValueError(f"num_classes={num_classes} but the partition files have {got} cells")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self._build(parts, arch, hierarchical, size, round(size * 256 / 224), None, crop_aggregation,
+            self._build(parts, arch, hierarchical, five_crop_view(input_size or DEFAULT_INPUT_SIZE), crop_aggregation,
                         init_weights=weights is None or not strict)
         self.weights_source = None
         if weights is not None:
             self.load_checkpoint(weights, strict=strict)
             self.weights_source = str(weights)
 
-    def _build(self, parts, arch, hierarchical, size, resize, tta, crop_aggregation, init_weights=True) -> None:
-        super().__init__(parts, backbone=arch, hierarchical=hierarchical, input_size=size,
-                         resize_size=resize, tta_resizes=tta, crop_aggregation=crop_aggregation,
-                         init_weights=init_weights)
+    @classmethod
+    def view_config_for(cls, pretrained: bool = True, weights: str | os.PathLike | None = None,
+                        backbone: str | None = None, input_size: int | None = None, **_: object) -> ViewConfig:
+        """The view of ``S2Model(**options)``, read from the options and (for a release archive)
+        its hparams.yaml: no checkpoint is read. A release gets the WACV'22 evaluation view, any
+        other s2 model GeoEstimation's (ImageNet resize ratio, five crops)."""
+        release = weights if weights is not None and is_release(weights) else None
+        if weights is None and pretrained and (backbone or "resnet50").replace("-", "_") == "efficientnet_b4":
+            from ..weights import resolve
+
+            release = resolve(CHECKPOINT_WEIGHTS["efficientnet_b4"])
+        if release is not None:
+            return release_view(input_size or release_image_size(release))
+        return five_crop_view(input_size or DEFAULT_INPUT_SIZE)
+
+    def _build(self, parts, arch, hierarchical, view: ViewConfig, crop_aggregation, init_weights=True) -> None:
+        super().__init__(parts, backbone=arch, hierarchical=hierarchical, view_config=view,
+                         crop_aggregation=crop_aggregation, init_weights=init_weights)
 
     def describe(self):
         info = super().describe()

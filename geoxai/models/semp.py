@@ -19,8 +19,9 @@ import torch
 from ..partitions.semp import SemPHierarchy
 from ..partitions.semp_files import HIERARCHY, load_semp, read_hierarchy, read_public_partitionings
 from ..types import Partitioning
+from ..views import ViewConfig
 from .multipartition import MultiPartitionGeoModel, read_checkpoint
-from .release import Release, is_release, open_release, release_view_sizes
+from .release import DEFAULT_IMAGE_SIZE, Release, is_release, open_release, release_image_size, release_view
 
 RELEASE_WEIGHTS = "semp-wacv22-efficientnet-b4"
 
@@ -86,12 +87,9 @@ class SemPModel(MultiPartitionGeoModel):
         if parts is None:
             raise ValueError("the semp model needs its partitionings: pass partitions=DIR "
                              "(from `geoxai partition build --kind semp`) or the release with weights=PATH")
-        size = int(input_size or 224)
-        resize_size, tta_resizes = release_view_sizes(size)
         super().__init__(
-            parts, backbone=backbone or "resnet50", hierarchical=hierarchical, input_size=size,
-            resize_size=resize_size, tta_resizes=tta_resizes,
-            crop_aggregation=crop_aggregation,
+            parts, backbone=backbone or "resnet50", hierarchical=hierarchical,
+            view_config=release_view(int(input_size or DEFAULT_IMAGE_SIZE)), crop_aggregation=crop_aggregation,
         )
         self.hierarchy = hierarchy
         if hierarchy is not None:
@@ -99,6 +97,23 @@ class SemPModel(MultiPartitionGeoModel):
         if state is not None:
             self.from_state_dict(state, strict=strict, source=str(checkpoint))
         self.eval()
+
+    @classmethod
+    def view_config_for(cls, pretrained: bool = True, weights: str | os.PathLike | None = None,
+                        input_size: int | None = None, **_: object) -> ViewConfig:
+        """The view of ``SemPModel(**options)`` (the WACV'22 evaluation view at the crop size of
+        ``input_size``, else of the release's hparams.yaml), without reading any checkpoint."""
+        if input_size is None:
+            if weights is None and pretrained:
+                from ..weights import resolve
+
+                weights = resolve(RELEASE_WEIGHTS)
+            if weights is not None and Path(weights).expanduser().exists():
+                path = Path(weights).expanduser()
+                path = path.parent if path.suffix in (".yaml", ".yml") else path
+                if is_release(path):
+                    input_size = release_image_size(path)
+        return release_view(int(input_size or DEFAULT_IMAGE_SIZE))
 
     def region_cells(self, node: str) -> torch.Tensor:
         """Finest cells below a hierarchy location named by key (``"ES"``, ``"ES/Catalonia"``),

@@ -31,6 +31,7 @@ import s2sphere
 
 from ..geodesy import validate_coordinates
 from ..io.atomic import atomic_path
+from ..io.tables import TableError, read_table
 from ..types import Partitioning
 
 OFFICIAL_COLUMNS = ("class_label", "hex_id", "imgs_per_cell", "latitude_mean", "longitude_mean")
@@ -182,32 +183,26 @@ def read_s2_partitioning(path: str | os.PathLike, name: str | None = None) -> Pa
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: partitioning file does not exist")
-    with open(path, newline="", encoding="utf-8") as fh:
-        lines = fh.read().splitlines()
-    start = next((i for i, line in enumerate(lines[:10]) if line.split(",")[0].strip() == "class_label"), None)
-    if start is None:
-        raise ValueError(f"{path}: no header line with columns {','.join(OFFICIAL_COLUMNS)} in the first 10 lines")
-    rows = list(csv.DictReader(lines[start:]))
-    header = rows[0] if rows else {}
-    missing = [c for c in ("class_label", "hex_id", "latitude_mean", "longitude_mean") if c not in header]
-    if not rows or missing:
-        raise ValueError(f"{path}: {'no cells' if not rows else 'missing columns ' + ', '.join(missing)}")
+    table = read_table(path, required=["class_label", "hex_id", "latitude_mean", "longitude_mean"],
+                       optional=["imgs_per_cell"], what="partitioning file", header_starts_with="class_label")
+    if not len(table):
+        raise ValueError(f"{path}: no cells")
     try:
-        rows.sort(key=lambda r: int(r["class_label"]))
-        labels = [int(r["class_label"]) for r in rows]
-        lat = [float(r["latitude_mean"]) for r in rows]
-        lon = [float(r["longitude_mean"]) for r in rows]
-        counts = [int(float(r["imgs_per_cell"])) for r in rows] if "imgs_per_cell" in rows[0] else None
-        keys = [r["hex_id"].strip() for r in rows]
+        order = np.argsort(table.ints("class_label"), kind="stable")
+        labels = table.ints("class_label")[order].tolist()
+        lat, lon = table.floats("latitude_mean")[order], table.floats("longitude_mean")[order]
+        counts = table.ints("imgs_per_cell")[order].tolist() if "imgs_per_cell" in table else None
+        keys = [table.strings("hex_id")[i].strip() for i in order]
         for k in keys:
             token_to_id(k)
+    except TableError:
+        raise  # already names the file and line
     except ValueError as exc:
         raise ValueError(f"{path}: bad value ({exc})") from None
-    if labels != list(range(len(rows))):
-        raise ValueError(f"{path}: class_label must number the cells 0..{len(rows) - 1} without gaps")
+    if labels != list(range(len(keys))):
+        raise ValueError(f"{path}: class_label must number the cells 0..{len(keys) - 1} without gaps")
     validate_coordinates(np.asarray(lat), np.asarray(lon), str(path))
-    return Partitioning(name or path.stem, keys=keys, lat=np.array(lat), lon=np.array(lon),
-                        counts=np.array(counts) if counts is not None else None)
+    return Partitioning(name or path.stem, keys=keys, lat=lat, lon=lon, counts=counts)
 
 
 def official_files(directory: str | os.PathLike) -> list[Path]:

@@ -25,6 +25,7 @@ from typing import cast
 import numpy as np
 
 from ..io.atomic import atomic_path, write_text_atomic
+from ..io.tables import TableError, read_table
 from ..types import Partitioning
 from .semp import SemPHierarchy, SemPResult
 
@@ -88,33 +89,38 @@ def read_public_partitioning(path: str | os.PathLike, name: str | None = None, i
     The column names default to the release's ``base_part_kwargs`` and can be overridden the same way.
     """
     path = Path(path)
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    need = [index_col, col_class_label, col_latitude, col_longitude]
-    if not rows or not set(need) <= set(rows[0]):
-        raise ValueError(f"{path}: not a SemP partitioning file (needs columns {', '.join(need)})")
+    exact = [(index_col, (index_col,)), (col_class_label, (col_class_label,)), (col_latitude, (col_latitude,)),
+             (col_longitude, (col_longitude,))]
     try:
-        rows.sort(key=lambda r: int(r[index_col]))
-        lat = [float(r[col_latitude]) for r in rows]
-        lon = [float(r[col_longitude]) for r in rows]
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
-    if [int(r[index_col]) for r in rows] != list(range(len(rows))):
-        raise ValueError(f"{path}: {index_col} must run from 0 to {len(rows) - 1} without gaps")
-    name_col = next((c for c in NAME_COLUMNS if c in rows[0]), None)
-    keys = [r[col_class_label] for r in rows]
+        table = read_table(path, required=exact, optional=[("name", NAME_COLUMNS), ("count", ("count",))],
+                           what="SemP partitioning file")
+    except TableError as exc:
+        need = ", ".join(c for c, _ in exact)
+        raise ValueError(f"{exc}; a SemP partitioning file needs columns {need}") from None
+    if not len(table):
+        raise ValueError(f"{path}: not a SemP partitioning file (no classes)")
+    indices = table.ints(index_col)
+    order = np.argsort(indices, kind="stable")
+    if indices[order].tolist() != list(range(len(table))):
+        raise ValueError(f"{path}: {index_col} must run from 0 to {len(table) - 1} without gaps")
+    keys = [table.strings(col_class_label)[i] for i in order]
+    labels = None
+    if "name" in table:
+        names = table.strings("name")
+        labels = [names[i] or keys[k] for k, i in enumerate(order)]
+    counts = table.strings("count") if "count" in table else []
     return Partitioning(
-        name=name or path.stem, keys=keys, lat=np.array(lat), lon=np.array(lon),
-        labels=[r[name_col] or r[col_class_label] for r in rows] if name_col else None,
-        counts=np.array([int(r["count"]) for r in rows]) if all(r.get("count") for r in rows) else None,
+        name=name or path.stem, keys=keys, lat=table.floats(col_latitude)[order],
+        lon=table.floats(col_longitude)[order], labels=labels,
+        counts=table.ints("count")[order] if counts and all(counts) else None,
     )
 
 
 def read_public_partitionings(files: Sequence[str | os.PathLike], h_dict: dict | None,
                               names: Sequence[str] | None = None, **columns: str) -> list[Partitioning]:
     """Public partitioning files ordered coarse -> fine, linked by ``h_dict`` (fine -> coarser parent)."""
-    file_names: list[str | None] = list(names) if names else [None] * len(files)
-    parts = [read_public_partitioning(f, name=n, **columns) for f, n in zip(files, file_names)]
+    names = list(names) if names else [None] * len(files)
+    parts = [read_public_partitioning(f, name=n, **columns) for f, n in zip(files, names)]
     parts[0].parent = np.full(len(parts[0]), -1, dtype=np.int64)
     for coarse, fine in zip(parts[:-1], parts[1:]):
         if h_dict is None:
@@ -140,16 +146,23 @@ def write_hierarchy(hierarchy: SemPHierarchy, path: Path) -> None:
 
 
 def read_hierarchy(path: Path) -> SemPHierarchy:
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    if rows and not {"key", "parent"} <= set(rows[0]):
-        raise ValueError(f"{path}: not a SemP hierarchy file (needs columns key,name,parent,count)")
-    parent = {r["key"]: (r["parent"] or None) for r in rows}
+    try:
+        table = read_table(path, required=[("key", ("key",)), ("parent", ("parent",))],
+                           optional=[("name", ("name",)), ("count", ("count",))], what="SemP hierarchy file")
+    except TableError as exc:
+        raise ValueError(f"{exc}; a SemP hierarchy file has columns key,name,parent,count") from None
+    keys, parents = table.strings("key"), table.strings("parent")
+    parent = {k: (p or None) for k, p in zip(keys, parents)}
     unknown = [p for p in parent.values() if p is not None and p not in parent]
     if unknown:
         raise ValueError(f"{path}: parent {unknown[0]!r} is not a location of the file")
-    return SemPHierarchy(parent=parent, names={r["key"]: r.get("name") or r["key"] for r in rows},
-                         counts={r["key"]: int(r["count"]) for r in rows if r.get("count")})
+    names = table.strings("name") if "name" in table else [""] * len(keys)
+    counts = table.strings("count") if "count" in table else [""] * len(keys)
+    count_values = table.ints("count") if "count" in table and all(counts) else None
+    return SemPHierarchy(
+        parent=parent, names={k: n or k for k, n in zip(keys, names)},
+        counts={k: int(count_values[i]) if count_values is not None else int(c)
+                for i, (k, c) in enumerate(zip(keys, counts)) if c})
 
 
 def _write_public(result: SemPResult, out: Path, ids: Sequence[str] | None) -> None:

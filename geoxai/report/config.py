@@ -1,8 +1,8 @@
 """What a report is computed with, and the fingerprint that guards an output folder.
 
 Everything that changes a per-image row (model, weights, explainer and its options, segmenter, k,
-min_size, dilation, seed, the dataset) is part of the fingerprint; what only changes the summary
-(radius, min_images) or the speed (batch size, workers, engine) is not, so those can differ
+min_size, dilation, seed, the prediction protocol ``views``, the dataset) is part of the fingerprint; what only
+changes the summary (radius, min_images) or the speed (batch size, workers, engine) is not, so those can differ
 between a run and its resume.
 """
 from __future__ import annotations
@@ -33,6 +33,9 @@ class ReportConfig:
     min_size: float = 0.1
     dilation: int = 0
     seed: int = 0
+    #: the prediction protocol of the rows (``geoxai.views``): "single" = the explained view (the
+    #: default, and what every report before this field used), "test-time" = the test-time crops
+    views: str = "single"
     data: str = ""
     data_hash: str = ""
 

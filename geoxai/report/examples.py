@@ -1,23 +1,37 @@
 """Per-image example figures for the HTML report (the paper's Figure 3 style).
 
-Maps are never kept from the main pass (that would cost memory per image), so the few examples
-are recomputed here with the same seeding rule; an existing figure is reused on the next run.
+The examples are drawn from what the compute pass already made, without building the model,
+explainer or segmenter again: while rows are written, an ``ExampleKeeper`` keeps the view, map,
+segmentation and top-25 prediction of every image that can still become an example (the ``n``
+smallest ids of each split: ``pick_examples`` takes at most ``n`` of either) as a small
+``examples/data/<name>.npz``, written atomically before the image's part is committed, so a
+resumed run still has them. Only an example whose data is missing (a report computed before
+this, or finalised again with another radius) is recomputed, with the same seeding rule; an
+existing figure is reused on the next run.
 """
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import re
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import torch
 
+from ..io.images import load_image
 from ..types import ImageBatch
+from ..views import TEST_TIME
 from .config import ReportConfig
+from .example_data import example_payload as example_payload  # re-exported: the figure data's public home
+from .example_data import read_payload
 from .loading import decode, view_function
 
 EXAMPLES_DIR = "examples"
+DATA_DIR = "data"  # inside EXAMPLES_DIR: what the compute pass kept for the figures
 
 
 def pick_examples(images: pd.DataFrame, n: int, radius_km: float = 750.0) -> pd.DataFrame:
@@ -40,38 +54,137 @@ def figure_name(image_id: str) -> str:
     return f"{safe}-{hashlib.sha1(image_id.encode()).hexdigest()[:8]}.png"
 
 
+def data_name(image_id: str) -> str:
+    return figure_name(image_id)[:-len(".png")] + ".npz"
+
+
+class ExampleKeeper:
+    """Keeps, per split (correct: GCD <= radius), the figure data of the ``n`` smallest image ids
+    seen so far, as files in ``<out>/examples/data``; a file pushed out by a smaller id is deleted.
+    Starts from the files a previous (killed) run left, so a resume keeps choosing the same ones."""
+
+    def __init__(self, out: Path | None, n: int, radius_km: float) -> None:
+        # out=None: ids only, no files (a Ray actor's filter: it ships the data of its candidates)
+        self.folder = Path(out) / EXAMPLES_DIR / DATA_DIR if out is not None else None
+        self.n, self.radius_km = int(n), float(radius_km)
+        self.kept: dict[bool, dict[str, Path | None]] = {True: {}, False: {}}
+        if self.n > 0 and self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for tmp in self.folder.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+            for path in sorted(self.folder.glob("*.npz")):
+                try:
+                    with np.load(path, allow_pickle=False) as data:
+                        meta = json.loads(str(data["meta"]))
+                    split = bool(meta["gcd_km"] <= self.radius_km)
+                except Exception:  # noqa: BLE001 - an unreadable leftover is recomputed if needed
+                    path.unlink(missing_ok=True)
+                    continue
+                self.kept[split][meta["image_id"]] = path
+                self._trim(split)
+
+    def wants(self, image_id: str, gcd_km: float) -> bool:
+        """Whether the image would be kept now (a Ray actor asks before shipping its data)."""
+        if self.n <= 0:
+            return False
+        kept = self.kept[bool(gcd_km <= self.radius_km)]
+        return len(kept) < self.n or image_id in kept or image_id < max(kept)
+
+    def offer(self, row: dict, payload: bytes | None) -> None:
+        if payload is None or row.get("status") != "ok" or not self.wants(row["image_id"], row["gcd_km"]):
+            return
+        from ..io.atomic import write_bytes_atomic
+
+        split = bool(row["gcd_km"] <= self.radius_km)
+        path = None
+        if self.folder is not None:
+            path = self.folder / data_name(row["image_id"])
+            write_bytes_atomic(path, _with_gcd(payload, row["gcd_km"]))
+        self.kept[split][row["image_id"]] = path
+        self._trim(split)
+
+    def _trim(self, split: bool) -> None:
+        kept = self.kept[split]
+        while len(kept) > self.n:
+            path = kept.pop(max(kept))
+            if path is not None:
+                path.unlink(missing_ok=True)
+
+
+def _with_gcd(payload: bytes, gcd_km: float) -> bytes:
+    """Add the row's GCD to the payload's meta (the keeper sorts files into splits by it)."""
+    with np.load(io.BytesIO(payload), allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays["meta"]))
+    meta["gcd_km"] = float(gcd_km)
+    arrays["meta"] = np.asarray(json.dumps(meta))
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
 def write_examples(out: Path, config: ReportConfig, images: pd.DataFrame, n: int, components=None,
                    device: str | None = None, radius_km: float = 750.0) -> list[dict]:
-    from ..ci import concept_influence
-    from ..viz.figure import explanation_figure
-    from .worker import load_components, seed_global_torch
-
+    """Draw the figures of up to ``n`` examples (see the module doc); returns their HTML entries."""
     folder = out / EXAMPLES_DIR
     folder.mkdir(exist_ok=True)
     chosen = pick_examples(images, n, radius_km)
     todo = [row for row in chosen.itertuples(index=False) if not (folder / figure_name(row.image_id)).exists()]
-    if todo:
-        model, explainer, segmenter = components or load_components(config, device)
-        view = view_function(model)
-        for row in todo:
-            record = decode(SimpleNamespace(id=row.image_id, image=row.path, lat=row.lat, lon=row.lon), view)
-            if record["pixels"] is None:
-                continue  # the file changed or vanished since the main pass
-            batch = ImageBatch(torch.from_numpy(record["pixels"])[None], [row.image_id])
-            seed_global_torch(config.seed, row.image_id)
-            prediction = model.predict(batch, top_k=25)[0]
-            maps = explainer.explain(model, batch).detach().float().cpu()
-            segmentation = segmenter.segment(batch).cpu()
-            influence = concept_influence(maps, segmentation, k=config.k, min_size=config.min_size,
-                                          dilation=config.dilation, num_concepts=len(segmenter.concepts))
-            explanation_figure(
-                batch.to_numpy()[0], maps[0], segmentation[0], segmenter.concepts,
-                influence.records(segmenter.concepts, [row.image_id]), prediction,
-                ground_truth=(row.lat, row.lon), k=config.k, path=folder / figure_name(row.image_id),
-            )
+    missing = []
+    for row in todo:
+        data = folder / DATA_DIR / data_name(row.image_id)
+        if data.exists():
+            _draw(folder, config, row, read_payload(data))
+        else:
+            missing.append(row)
+    if missing:
+        _recompute(folder, config, missing, components, device)
     return [
         {"image_id": row.image_id, "figure": f"{EXAMPLES_DIR}/{figure_name(row.image_id)}",
          "caption": f"{row.image_id}: predicted {row.pred_label} ({row.pred_prob:.0%}), "
                     f"error {row.gcd_km:,.0f} km"}
         for row in chosen.itertuples(index=False) if (folder / figure_name(row.image_id)).exists()
     ]
+
+
+def _draw(folder: Path, config: ReportConfig, row, payload: dict) -> None:
+    """One figure from kept data: concept influence is recomputed from map + masks (cheap, CPU)."""
+    from ..ci import concept_influence
+    from ..types import CellScore, GeoPrediction
+    from ..viz.figure import explanation_figure
+
+    heat = torch.from_numpy(payload["heat"]).float()[None]
+    segmentation = torch.from_numpy(payload["segmentation"]).long()[None]
+    concepts = payload["concepts"]
+    influence = concept_influence(heat, segmentation, k=config.k, min_size=config.min_size,
+                                  dilation=config.dilation, num_concepts=len(concepts))
+    doc = dict(payload["prediction"])
+    doc["top_k"] = [CellScore(**c) for c in doc.get("top_k", [])]
+    explanation_figure(
+        payload["view"].transpose(1, 2, 0), heat[0], segmentation[0], concepts,
+        influence.records(concepts, [row.image_id]), GeoPrediction(**doc),
+        ground_truth=(row.lat, row.lon), k=config.k, path=folder / figure_name(row.image_id),
+    )
+
+
+def _recompute(folder: Path, config: ReportConfig, rows: list, components=None, device: str | None = None) -> None:
+    """Examples without kept data: build the components once and compute them again (same seeds)."""
+    from .worker import load_components, seed_global_torch
+
+    model, explainer, segmenter = components or load_components(config, device)
+    view = view_function(model)
+    for row in rows:
+        record = decode(SimpleNamespace(id=row.image_id, image=row.path, lat=row.lat, lon=row.lon), view)
+        if record["pixels"] is None:
+            continue  # the file changed or vanished since the main pass
+        batch = ImageBatch(torch.from_numpy(record["pixels"])[None], [row.image_id])
+        seed_global_torch(config.seed, row.image_id)
+        if config.views == TEST_TIME:  # the figure shows the prediction the row holds
+            prediction = model.predict([load_image(row.path)], top_k=25, ids=[row.image_id], views=TEST_TIME)[0]
+        else:
+            prediction = model.predict(batch, top_k=25)[0]
+        maps = explainer.explain(model, batch).detach().float().cpu()
+        segmentation = segmenter.segment(batch).cpu()
+        _draw(folder, config, row, {"view": record["pixels"], "heat": maps[0].numpy(),
+                                    "segmentation": segmentation[0].numpy(), "concepts": list(segmenter.concepts),
+                                    "prediction": prediction.to_dict()})

@@ -10,7 +10,7 @@ from pathlib import Path
 from .summary import ReportSummary
 
 CONFIG_KEYS = ("model", "model_options", "weights", "explainer", "explainer_options", "segmenter",
-               "segmenter_options", "k", "min_size", "dilation", "seed", "data")
+               "segmenter_options", "k", "min_size", "dilation", "seed", "views", "data")
 
 
 @lru_cache(maxsize=1)
@@ -43,7 +43,7 @@ def render_html(summary: ReportSummary, plots: dict[str, str], examples: list[di
             })
     return _template().render(
         config_items=_config_items(summary.config), counts=summary.counts, radius=f"{summary.radius_km:g}",
-        min_images=summary.min_images,
+        min_images=summary.min_images, views=summary.views,
         accuracy=[{"radius": f"{k:g}", "value": _pct(v)} for k, v in summary.accuracy.items()],
         concepts=concepts, plots=list(plots.items()), countries=country_rows, country_map=country_map,
         examples=examples, failed=[[str(x) for x in row] for row in summary.failed.itertuples(index=False)],

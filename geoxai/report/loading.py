@@ -6,41 +6,43 @@ image becomes a ``failed`` row.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..interfaces import GeoModel, _to_chw
-from ..io.images import center_crop, load_image, resize_short_side
-
-
-@dataclass(frozen=True)
-class StandardView:
-    """``GeoModel.view`` for models that keep the default: picklable without the model's weights."""
-
-    resize_size: int
-    input_size: int
-
-    def __call__(self, image: np.ndarray) -> torch.Tensor:
-        return _to_chw(center_crop(resize_short_side(image, self.resize_size), self.input_size))
+from ..interfaces import GeoModel
+from ..io.images import load_image
 
 
 def view_function(model: GeoModel) -> Callable[[np.ndarray], torch.Tensor]:
-    """The model's explained-view transform, as cheap to ship to a worker as possible."""
+    """The model's explained-view transform: its ``view_config`` (plain data, cheap to ship to a
+    worker process) unless the model replaces ``view`` with code of its own."""
     if type(model).view is GeoModel.view:
-        return StandardView(int(model.resize_size), int(model.input_size))
+        return model.view_config
     return model.view  # a custom view: workers get the model too (fork shares it for free)
 
 
-def decode(sample: Any, view: Callable[[np.ndarray], torch.Tensor]) -> dict:
-    """One dataset sample -> a record with the uint8 view [3, S, S] or the reason it failed."""
+def test_time_function(model: GeoModel) -> Callable[[np.ndarray], torch.Tensor]:
+    """The model's test-time views transform, as ``view_function`` (data unless overridden)."""
+    if type(model).test_time_views is GeoModel.test_time_views and type(model).view is GeoModel.view:
+        return model.view_config.test_time_views
+    return model.test_time_views
+
+
+def decode(sample: Any, view: Callable[[np.ndarray], torch.Tensor],
+           test_time: Callable[[np.ndarray], torch.Tensor] | None = None) -> dict:
+    """One dataset sample -> a record with the uint8 view [3, S, S] (and, given ``test_time``,
+    the test-time views [n, 3, S, S] as ``test_time_pixels``) or the reason it failed."""
     record = {"image_id": str(sample.id), "path": str(sample.image), "lat": float(sample.lat),
               "lon": float(sample.lon), "pixels": None, "error": None}
     try:
-        record["pixels"] = view(load_image(sample.image)).numpy()
+        image = load_image(sample.image)
+        record["pixels"] = view(image).numpy()
+        if test_time is not None:
+            record["test_time_pixels"] = test_time(image).numpy()
     except Exception as exc:  # noqa: BLE001 - any decoding failure is recorded, not raised
+        record["pixels"] = None
         record["error"] = _one_line(exc)
     return record
 
@@ -51,15 +53,17 @@ def _one_line(exc: BaseException) -> str:
 
 
 class DecodingDataset(torch.utils.data.Dataset):
-    def __init__(self, samples: Sequence[Any], view: Callable[[np.ndarray], torch.Tensor]) -> None:
+    def __init__(self, samples: Sequence[Any], view: Callable[[np.ndarray], torch.Tensor],
+                 test_time: Callable[[np.ndarray], torch.Tensor] | None = None) -> None:
         self.samples = list(samples)
         self.view = view
+        self.test_time = test_time
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, i: int) -> dict:
-        return decode(self.samples[i], self.view)
+        return decode(self.samples[i], self.view, self.test_time)
 
 
 def keep_records(batch: list[dict]) -> list[dict]:
@@ -73,10 +77,11 @@ def _quiet_worker(_: int) -> None:
     torch.set_num_threads(1)
 
 
-def data_loader(samples: Sequence[Any], view, batch_size: int, workers: int) -> torch.utils.data.DataLoader:
+def data_loader(samples: Sequence[Any], view, batch_size: int, workers: int,
+                test_time=None) -> torch.utils.data.DataLoader:
     """Batches of decoded records, in dataset order, prefetched by ``workers`` processes."""
     extra: dict[str, Any] = {"prefetch_factor": 4, "worker_init_fn": _quiet_worker} if workers > 0 else {}
     return torch.utils.data.DataLoader(
-        DecodingDataset(samples, view), batch_size=batch_size, shuffle=False, num_workers=workers,
+        DecodingDataset(samples, view, test_time), batch_size=batch_size, shuffle=False, num_workers=workers,
         collate_fn=keep_records, **extra,
     )

@@ -53,7 +53,23 @@ def merge_reports(dirs: Sequence[str | os.PathLike], out: str | os.PathLike, rad
             _copy_part(store, target, name, name)  # part names are unique (time + random)
             seen.update(ids)
     target.write_manifest()
+    _copy_example_data(sources, out)
     return finalize(out, radius_km=radius_km, min_images=min_images)
+
+
+def _copy_example_data(sources: Sequence[Path], out: Path) -> None:
+    """The shards' kept example data (the figures are drawn from it, without a model)."""
+    from .examples import DATA_DIR, EXAMPLES_DIR
+
+    target = out / EXAMPLES_DIR / DATA_DIR
+    for source in sources:
+        folder = source / EXAMPLES_DIR / DATA_DIR
+        if source.resolve() == out.resolve() or not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.npz")):
+            if not (target / path.name).exists():
+                target.mkdir(parents=True, exist_ok=True)
+                _link_or_copy(path, target / path.name)
 
 
 def _copy_part(source: PartStore, target: PartStore, name: str, new_name: str) -> None:
@@ -66,3 +82,13 @@ def _copy_part(source: PartStore, target: PartStore, name: str, new_name: str) -
         except OSError:
             shutil.copyfile(src, tmp)
         os.replace(tmp, target.out / sub / new_name)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)

@@ -27,10 +27,11 @@ def finalize(out: Path, radius_km: float = 750.0, min_images: int = 100, example
     summary = summarize(images, concepts, radius_km=radius_km, min_images=min_images, config=asdict(config))
 
     with atomic_path(out / "summary.csv") as tmp:
-        summary.concepts.to_csv(tmp, index=False)
+        summary.concepts.assign(views=summary.views).to_csv(tmp, index=False)
     write_text_atomic(out / "summary.json", summary.to_json())
-    markdown = (f"# Concept influence\n\n{concept_table_text(summary, markdown=True)}\n"
-                f"# Accuracy\n\n{accuracy_table_text(summary, markdown=True)}")
+    markdown = (f"# Concept influence ({summary.views}-view predictions)\n\n"
+                f"{concept_table_text(summary, markdown=True)}\n"
+                f"# Accuracy ({summary.views}-view predictions)\n\n{accuracy_table_text(summary, markdown=True)}")
     write_text_atomic(out / "summary.md", markdown)
 
     plots = write_plots(out, summary, images, concepts)

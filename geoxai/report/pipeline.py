@@ -9,16 +9,17 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
+from ..views import TEST_TIME
 from .config import ReportConfig, bind_config, dataset_hash
 from .engines import ReportEngine
-from .loading import data_loader, view_function
+from .loading import data_loader, test_time_function, view_function
 from .store import PartStore
 
 DEFAULT_PART_SIZE = 256
@@ -38,6 +39,8 @@ class RunOptions:
     threads: int | None = None        # torch intra-op threads for the compute stage
     replicas: int | None = None       # Ray: model replicas (default: one per GPU, else CPUs // 2)
     retry_failed: bool = False        # compute images again that failed in an earlier run
+    examples: int = 0                 # keep the figure data of this many example candidates per split
+    radius_km: float = 750.0          # the split of the examples (correct: GCD <= radius)
 
 
 def plan(config: ReportConfig, data: str | Path, out: str | Path, shard: tuple[int, int],
@@ -115,8 +118,13 @@ def run_local(config: ReportConfig, pending: Sequence[Any], store: PartStore, op
     if options.threads:
         torch.set_num_threads(options.threads)
     worker = ReportWorker(config, shard=shard, device=options.device, components=components)
-    loader = data_loader(pending, view_function(worker.model), options.batch_size, options.workers)
-    return write_rows(store, options, len(pending), (worker.process(records) for records in loader))
+    keeper = example_keeper(store, options)
+    worker.example_filter = keeper
+    model = worker.model
+    test_time = test_time_function(model) if config.views == TEST_TIME else None
+    loader = data_loader(pending, view_function(model), options.batch_size, options.workers, test_time=test_time)
+    batches = ((*worker.process(records), worker.take_examples()) for records in loader)
+    return write_rows(store, options, len(pending), batches, keeper=keeper)
 
 
 class LocalEngine(ReportEngine):
@@ -129,14 +137,27 @@ class LocalEngine(ReportEngine):
         return run_local(config, pending, store, options, components=components)
 
 
-def write_rows(store: PartStore, options: RunOptions, total: int, batches, desc: str = "report") -> int:
-    """Write (image rows, concept rows) batches as atomic parts, with a progress bar; any engine's
-    results end here, so every engine resumes the same way. Returns the number of images written."""
+def example_keeper(store: PartStore, options: RunOptions):
+    """The keeper of the example figures' data (None without ``--examples``)."""
+    from .examples import ExampleKeeper
+
+    return ExampleKeeper(store.out, options.examples, options.radius_km) if options.examples > 0 else None
+
+
+def write_rows(store: PartStore, options: RunOptions, total: int, batches, keeper=None,
+               desc: str = "report") -> int:
+    """Write (image rows, concept rows[, example data by id]) batches as atomic parts, with a
+    progress bar; any engine's results end here, so every engine resumes the same way. Example
+    data goes to ``keeper`` first, so it is on disk before its image's part is committed.
+    Returns the number of images written."""
     writer = PartWriter(store, options.part_size, shard_tag(options.shard))
     written = 0
     with progress_bar(total, options.progress, desc) as bar:
         try:
-            for image_rows, concept_rows in batches:
+            for image_rows, concept_rows, *extra in batches:
+                if keeper is not None and extra:
+                    for row in image_rows:
+                        keeper.offer(row, extra[0].get(row["image_id"]))
                 writer.add(image_rows, concept_rows)
                 written += len(image_rows)
                 bar.update(len(image_rows))
@@ -160,7 +181,7 @@ def run_report(config: ReportConfig, data: str | Path, out: str | Path, options:
     from ..plugins import load_engine
     from .outputs import finalize
 
-    options = options or RunOptions()
+    options = replace(options or RunOptions(), examples=examples, radius_km=radius_km)
     engine = load_engine(options.engine)  # an unknown engine fails before the folder is bound
     store, pending, total = plan(config, data, out, options.shard, options.retry_failed)
     engine.run(config, pending, store, options, components=components)

@@ -15,58 +15,97 @@ from typing import Any
 
 import numpy as np
 
+from ..views import TEST_TIME, ViewConfig
 from .config import ReportConfig
 from .engines import ReportEngine
-from .loading import decode, view_function
-from .pipeline import RunOptions, write_rows
+from .loading import decode
+from .pipeline import RunOptions, example_keeper, write_rows
 from .store import PartStore
 
 
-def _decode_batch(batch: dict[str, np.ndarray], view) -> dict[str, np.ndarray]:
-    """Ray Data task: paths -> uint8 views [B, 3, S, S] (zeros where decoding failed) + errors."""
+def _decode_batch(batch: dict[str, np.ndarray], view: ViewConfig, test_time: bool = False,
+                  model=None) -> dict[str, np.ndarray]:
+    """Ray Data task: paths -> uint8 views [B, 3, S, S] (zeros where decoding failed) + errors;
+    with ``test_time`` also the test-time views [B, n, 3, S, S]. With ``model`` (a model whose
+    view is code of its own), its ``view``/``test_time_views`` do the work."""
     from types import SimpleNamespace
 
-    records = [decode(SimpleNamespace(id=i, image=p, lat=la, lon=lo), view)
+    from .loading import test_time_function, view_function
+
+    view_fn = view_function(model) if model is not None else view
+    test_time_fn = (test_time_function(model) if model is not None else view.test_time_views) if test_time else None
+    records = [decode(SimpleNamespace(id=i, image=p, lat=la, lon=lo), view_fn, test_time_fn)
                for i, p, la, lo in zip(batch["image_id"], batch["path"], batch["lat"], batch["lon"])]
-    size = view.input_size if hasattr(view, "input_size") else None
-    shape = next((r["pixels"].shape for r in records if r["pixels"] is not None), (3, size or 1, size or 1))
-    pixels = np.zeros((len(records), *shape), dtype=np.uint8)
-    for j, r in enumerate(records):
-        if r["pixels"] is not None:
-            pixels[j] = r["pixels"]
-    return {
+    size = view.input_size
+    out = {
         "image_id": np.asarray([r["image_id"] for r in records], dtype=object),
         "path": np.asarray([r["path"] for r in records], dtype=object),
         "lat": np.asarray([r["lat"] for r in records], dtype=np.float64),
         "lon": np.asarray([r["lon"] for r in records], dtype=np.float64),
         "error": np.asarray([r["error"] or "" for r in records], dtype=object),
-        "pixels": pixels,
+        "pixels": _stack([r["pixels"] for r in records], (3, size, size)),
     }
+    if test_time:
+        out["test_time_pixels"] = _stack([r.get("test_time_pixels") for r in records],
+                                         (view.num_test_time_views, 3, size, size))
+    return out
+
+
+def _stack(arrays: list, shape: tuple[int, ...]) -> np.ndarray:
+    """uint8 arrays (None where decoding failed: zeros) -> one array [B, ...]; ``shape`` is the
+    fallback shape of one when none decoded."""
+    shape = next((a.shape for a in arrays if a is not None), shape)
+    out = np.zeros((len(arrays), *shape), dtype=np.uint8)
+    for j, a in enumerate(arrays):
+        if a is not None:
+            out[j] = a
+    return out
 
 
 class RayReportWorker:
     """A Ray Data actor: builds one model/explainer/segmenter replica, then scores batches."""
 
-    def __init__(self, config: dict[str, Any], shard: str, device: str | None = None) -> None:
+    def __init__(self, config: dict[str, Any], shard: str, device: str | None = None, examples: int = 0,
+                 radius_km: float = 750.0) -> None:
+        from .examples import ExampleKeeper
         from .worker import ReportWorker
 
         self.worker = ReportWorker(ReportConfig.from_dict(config), shard=shard, device=device)
+        if examples > 0:  # ship the figure data of this actor's own example candidates only
+            self.worker.example_filter = ExampleKeeper(None, examples, radius_km)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if "pixels" not in batch:  # a model with a view of its own: decode here, with the model
+            model = self.worker.model
+            batch = _decode_batch(batch, model.view_config, self.worker.config.views == TEST_TIME, model=model)
+        test_time_pixels = batch.get("test_time_pixels")
         records = [
             {"image_id": str(i), "path": str(p), "lat": float(la), "lon": float(lo),
-             "error": (str(e) or None), "pixels": None if e else px}
-            for i, p, la, lo, e, px in zip(batch["image_id"], batch["path"], batch["lat"], batch["lon"],
-                                           batch["error"], batch["pixels"])
+             "error": (str(e) or None), "pixels": None if e else px,
+             "test_time_pixels": None if e or test_time_pixels is None else test_time_pixels[j]}
+            for j, (i, p, la, lo, e, px) in enumerate(zip(batch["image_id"], batch["path"], batch["lat"],
+                                                          batch["lon"], batch["error"], batch["pixels"]))
         ]
         image_rows, concept_rows = self.worker.process(records)
+        examples = self.worker.take_examples()
         by_image: dict[str, list[dict]] = {}
         for row in concept_rows:
             by_image.setdefault(row["image_id"], []).append(row)
         return {
             "image": np.asarray([json.dumps(r) for r in image_rows], dtype=object),
             "concepts": np.asarray([json.dumps(by_image.get(r["image_id"], [])) for r in image_rows], dtype=object),
+            "example": np.asarray([examples.get(r["image_id"], b"") for r in image_rows], dtype=object),
         }
+
+
+def _has_custom_view(config: ReportConfig) -> bool:
+    """Whether the config's model class replaces ``view``/``test_time_views`` with code (not data)."""
+    from ..interfaces import GeoModel
+    from ..plugins import registry
+
+    factory = registry().get("model", config.model).resolve_factory()
+    return isinstance(factory, type) and issubclass(factory, GeoModel) and (
+        factory.view is not GeoModel.view or factory.test_time_views is not GeoModel.test_time_views)
 
 
 def _connect(address: str | None):
@@ -86,32 +125,41 @@ def run_ray(config: ReportConfig, pending: Sequence[Any], store: PartStore, opti
     ray = _connect(options.ray_address)
     from ray.data import ActorPoolStrategy
 
-    from .worker import load_report_model
+    from ..plugins import NoViewConfigError
+    from .worker import report_view_config
 
-    # The view transform is built from a throwaway CPU model here, so decode tasks need no model.
-    model = load_report_model(config).to("cpu")
-    view = view_function(model)
-    del model
+    # The view is data read from the model's class: the driver builds no model and loads no
+    # weights. A model that replaces ``view`` with code of its own is decoded in its actors.
+    view = None
+    if not _has_custom_view(config):
+        try:
+            view = report_view_config(config)
+        except NoViewConfigError:
+            pass  # a factory function, not a GeoModel class: the actors decode with their model
     gpus = int(ray.cluster_resources().get("GPU", 0))
     replicas = options.replicas or (gpus if gpus else max(1, int(ray.cluster_resources().get("CPU", 1)) // 2))
     items = [{"image_id": str(s.id), "path": str(s.image), "lat": float(s.lat), "lon": float(s.lon)}
              for s in pending]
     shard = f"{options.shard[0]}/{options.shard[1]}"
+    ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items) // max(1, options.batch_size), 1000)))
+    if view is not None:
+        ds = ds.map_batches(_decode_batch, fn_kwargs={"view": view, "test_time": config.views == TEST_TIME},
+                            batch_size=options.batch_size, batch_format="numpy")
     ds = (
-        ray.data.from_items(items, override_num_blocks=max(1, min(len(items) // max(1, options.batch_size), 1000)))
-        .map_batches(_decode_batch, fn_kwargs={"view": view}, batch_size=options.batch_size, batch_format="numpy")
-        .map_batches(
+        ds.map_batches(
             RayReportWorker, fn_constructor_kwargs={"config": asdict(config), "shard": shard,
-                                                    "device": options.device},
+                                                    "device": options.device, "examples": options.examples,
+                                                    "radius_km": options.radius_km},
             batch_size=options.batch_size, batch_format="numpy",
             compute=ActorPoolStrategy(size=replicas), num_gpus=1 if gpus else None,
         )
     )
     batches = (
-        ([json.loads(t) for t in batch["image"]], [row for t in batch["concepts"] for row in json.loads(t)])
+        ([json.loads(t) for t in batch["image"]], [row for t in batch["concepts"] for row in json.loads(t)],
+         {json.loads(t)["image_id"]: bytes(e) for t, e in zip(batch["image"], batch["example"]) if len(e)})
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy")
     )
-    return write_rows(store, options, len(pending), batches)
+    return write_rows(store, options, len(pending), batches, keeper=example_keeper(store, options))
 
 
 class RayEngine(ReportEngine):

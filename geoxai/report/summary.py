@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..geodesy import ACCURACY_RADII_KM, accuracy_at
+from ..views import SINGLE
 
 SPLITS = ("correct", "incorrect")
 
@@ -25,8 +26,14 @@ class ReportSummary:
     failed: pd.DataFrame                # image_id, path, error
     config: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def views(self) -> str:
+        """The prediction protocol of the rows (reports made before it was recorded: single)."""
+        return str(self.config.get("views") or SINGLE)
+
     def to_dict(self) -> dict[str, Any]:
         return {
+            "views": self.views,
             "radius_km": self.radius_km,
             "min_images": self.min_images,
             "counts": self.counts,

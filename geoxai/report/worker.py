@@ -13,16 +13,34 @@ import torch
 
 from ..geodesy import great_circle_km
 from ..types import ImageBatch
+from ..views import TEST_TIME
 from .config import ReportConfig
+
+
+def report_model_options(config: ReportConfig) -> dict[str, Any]:
+    """The config's model options, with its weights."""
+    model_options = dict(config.model_options)
+    if config.weights:
+        model_options["weights"] = config.weights
+    return model_options
+
+
+def report_view_config(config: ReportConfig):
+    """The config's model's ``ViewConfig``, read from its class: no model is built, no weights read."""
+    from ..plugins import model_view_config
+
+    model_options = report_model_options(config)
+    try:
+        return model_view_config(config.model, **model_options)
+    except TypeError as exc:
+        raise ValueError(f"model {config.model!r} rejected its options {sorted(model_options)}: {exc}") from None
 
 
 def load_report_model(config: ReportConfig):
     """The config's model with its options and weights, as its plugin builds it."""
     from ..plugins import load_model
 
-    model_options = dict(config.model_options)
-    if config.weights:
-        model_options["weights"] = config.weights
+    model_options = report_model_options(config)
     try:
         return load_model(config.model, **model_options)
     except TypeError as exc:
@@ -62,6 +80,15 @@ class ReportWorker:
         self.shard = shard
         self.model, self.explainer, self.segmenter = components or load_components(config, device)
         self.concepts = list(self.segmenter.concepts)
+        #: an ``ExampleKeeper`` (or anything with ``wants(image_id, gcd_km)``): the images it wants
+        #: get their figure data kept, collected by ``take_examples``
+        self.example_filter: Any = None
+        self._examples: dict[str, bytes] = {}
+
+    def take_examples(self) -> dict[str, bytes]:
+        """Figure data (``examples.example_payload``) by image id, made since the last call."""
+        examples, self._examples = self._examples, {}
+        return examples
 
     def process(self, records: list[dict]) -> tuple[list[dict], list[dict]]:
         """Decoded records -> (image rows, concept rows) for the store."""
@@ -88,7 +115,11 @@ class ReportWorker:
         seed_global_torch(self.config.seed, batch.ids[0])
         model = self.model
         with torch.no_grad():
-            probs = model.cell_probabilities(model.as_input(batch))
+            if self.config.views == TEST_TIME:
+                probs = torch.stack([model.predict_views(model.as_input(torch.from_numpy(
+                    np.asarray(r["test_time_pixels"], dtype=np.uint8)))) for r in records])
+            else:
+                probs = model.cell_probabilities(model.as_input(batch))
         predictions = model.predictions_from_probabilities(probs, top_k=1, ids=batch.ids)
         maps = self.explainer.explain(model, batch)
         segmentation = self.segmenter.segment(batch)
@@ -110,6 +141,9 @@ class ReportWorker:
                 gcd_km=float(great_circle_km(record["lat"], record["lon"], pred.lat, pred.lon)),
                 true_country=true_countries[b], **_country_columns(pred),
             ))
+            if self.example_filter is not None and self.example_filter.wants(record["image_id"],
+                                                                             image_rows[-1]["gcd_km"]):
+                self._keep_example(record, b, batch, maps, segmentation, probs, image_rows[-1])
             for c in np.flatnonzero(present[b]):
                 concept_rows.append({
                     "image_id": record["image_id"], "concept": self.concepts[c], "concept_index": int(c),
@@ -117,6 +151,19 @@ class ReportWorker:
                     "valid": bool(valid[b, c]),
                 })
         return image_rows, concept_rows
+
+    def _keep_example(self, record: dict, b: int, batch: ImageBatch, maps, segmentation, probs, row: dict) -> None:
+        from .example_data import example_payload
+
+        (top25,) = self.model.predictions_from_probabilities(probs[b:b + 1], top_k=25, ids=[record["image_id"]])
+        top25.views = self.config.views
+        payload = example_payload(record["image_id"], batch.pixels[b].cpu().numpy(),
+                                  maps[b].detach().float().cpu().numpy(), segmentation[b].cpu().numpy(),
+                                  top25.to_dict(), self.concepts)
+        self._examples[record["image_id"]] = payload
+        offer = getattr(self.example_filter, "offer", None)
+        if offer is not None and getattr(self.example_filter, "folder", None) is None:
+            offer(row, payload)  # an in-memory filter (a Ray actor's) learns its candidates here
 
     def _row(self, record: dict, status: str, error: str | None, **prediction: Any) -> dict:
         row = {"image_id": record["image_id"], "path": record["path"], "lat": record["lat"],

@@ -59,9 +59,10 @@ def test_s2_build_writes_files_the_s2_model_loads(tmp_path, coords_csv):
 
 
 @pytest.mark.parametrize("content,message", [
-    ("x,y\n1,2\n", "needs columns lat,lon (or latitude,longitude)"),
+    ("x,y\n1,2\n", "missing column(s) lat, lon; found x, y"),
     ("lat,lon\n91,2\n", "out of range"),
-    ("lat,lon\nabc,2\n", "out of range"),
+    ("lat,lon\nabc,2\n", "bad.csv:2: lat 'abc' is not a number"),
+    ("lat,lon\n1,2\n3\n", "bad.csv:3: row has 1 field(s) but the header has 2"),
 ])
 def test_bad_coordinates_are_one_line_errors(tmp_path, content, message):
     path = tmp_path / "bad.csv"
@@ -87,3 +88,17 @@ def test_option_mistakes_are_reported(tmp_path, coords_csv):
     r = runner.invoke(main, ["partition", "build", "--kind", "semp", "--coords", str(coords_csv), "--out",
                              str(tmp_path / "o"), "--tau-min", "1000"])
     assert r.exit_code != 0 and "no location has 1000 samples" in r.output
+
+
+def test_coordinates_accept_the_same_column_aliases_as_datasets(tmp_path):
+    """``evaluate`` reads lat,lng; ``partition build`` must read the same file (one reader)."""
+    from geoxai.io.datasets import read_coordinates
+
+    path = tmp_path / "coords.csv"
+    path.write_text("image_id,Latitude,lng\n007,41.39,2.17\nNA,48.86,2.35\n")
+    lat, lon, ids = read_coordinates(path)
+    assert lat.tolist() == [41.39, 48.86] and lon.tolist() == [2.17, 2.35]
+    assert ids == ["007", "NA"]  # strings as written: no int or NaN guessing
+    result = CliRunner().invoke(main, ["partition", "build", "--kind", "s2", "--coords", str(path),
+                                       "--out", str(tmp_path / "o"), "--tau-min", "1", "--tau-max", "5"])
+    assert result.exit_code == 0, result.output

@@ -63,7 +63,7 @@ def test_evaluate_matches_independent_accuracy(photo_files, tmp_path):
         assert saved["accuracy"][str(r)] == pytest.approx(np.mean(d < r))
     assert 0 < saved["accuracy"]["2500"] < 1  # the case exercises both sides of the threshold
     table = pd.read_csv(out / "accuracy.csv")
-    assert list(table.columns) == ["model", "1 km", "25 km", "200 km", "750 km", "2500 km", "images"]
+    assert list(table.columns) == ["model", "1 km", "25 km", "200 km", "750 km", "2500 km", "images", "views"]
     assert "a_r [%] @ km" in result.output and "tiny" in result.output
 
 

@@ -74,12 +74,19 @@ def test_shard_spec_and_torchrun_environment():
             parse_shard(bad)
 
 
-def test_ray_engine_rows_equal_local_engine(dataset, reference_report, tmp_path):
+def test_ray_engine_rows_equal_local_engine(dataset, reference_report, tmp_path, monkeypatch):
     ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'geoxai[ray]')")
+    from geoxai.testing import TinyGeoModel
+
+    # The driver learns the view from the model's class: building a model here would fail (the
+    # actors, in processes of their own, build theirs as usual).
+    monkeypatch.setattr(TinyGeoModel, "__init__", lambda *a, **k: pytest.fail("the Ray driver built the model"))
     ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
     try:
         out = tmp_path / "ray"
-        _run(dataset, out, "--engine", "ray", "--replicas", "1", "--part-size", "5")
+        _run(dataset, out, "--engine", "ray", "--replicas", "1", "--part-size", "5", "--examples", "2")
     finally:
         ray.shutdown()
     assert_same_rows(out, reference_report)
+    # the example figures come from the data the actors shipped: the driver built no model for them
+    assert len(list((out / "examples").glob("*.png"))) == 2

@@ -25,21 +25,17 @@ def geoclip_gallery_path() -> Path:
 
 
 def read_gallery(path: str | os.PathLike | None = None, size: int | None = None) -> np.ndarray:
-    """Gallery coordinates [N, 2] (lat, lon) in degrees from a CSV with LAT/LON columns (any case).
+    """Gallery coordinates [N, 2] (lat, lon) in degrees from a CSV with LAT/LON columns (any case,
+    any of geoxai's aliases: read by ``geoxai.io.tables``).
 
     ``size`` keeps the first ``size`` rows: geoclip's gallery is in random order, so a prefix is a
     world-wide sample.
     """
-    import pandas as pd
+    from geoxai.io.tables import read_table
 
     path = Path(path) if path is not None else geoclip_gallery_path()
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: GPS gallery file not found")
-    table = pd.read_csv(path)
-    columns = {c.strip().lower(): c for c in table.columns}
-    if "lat" not in columns or "lon" not in columns:
-        raise ValueError(f"{path}: a GPS gallery needs LAT and LON columns, found {', '.join(table.columns)}")
-    coords = table[[columns["lat"], columns["lon"]]].to_numpy(dtype=np.float64)
+    table = read_table(path, required=["lat", "lon"], what="GPS gallery file")
+    coords = np.stack([table.floats("lat"), table.floats("lon")], axis=1).reshape(-1, 2)
     if size is not None:
         if size < 1:
             raise ValueError(f"gallery_size must be >= 1, got {size}")

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 
 from geoxai.interfaces import GeoModel
+from geoxai.views import ViewConfig
 from geoxai.vit import L2Normalize
 
 from .gallery import gallery_partitionings, read_gallery
@@ -62,8 +62,7 @@ class GeoCLIPModel(GeoModel):
     """
 
     name = "geoclip"
-    mean = CLIP_MEAN
-    std = CLIP_STD
+    view_config = ViewConfig(input_size=224, resize_size=224, mean=CLIP_MEAN, std=CLIP_STD, interpolation="bicubic")
 
     def __init__(self, backbone: str | dict | Any = DEFAULT_BACKBONE, heads: str = "geoclip",
                  gallery: str | os.PathLike | None = None, gallery_size: int | None = None,
@@ -100,8 +99,7 @@ class GeoCLIPModel(GeoModel):
 
     def _assemble(self, clip, mlp, location_encoder, logit_scale, coords: np.ndarray, countries: bool) -> None:
         cfg = clip.config.vision_config if hasattr(clip.config, "vision_config") else clip.config
-        self.input_size = int(cfg.image_size)
-        self.resize_size = self.input_size  # CLIP: short side to the crop size, then centre crop
+        self.view_config = clip_view(int(cfg.image_size))
         # CAM layers are the transformer blocks; geoxai's core taps each at its normalised input
         # and presents the patch tokens as a [B, C, h, w] grid (geoxai.vit.cam_tap)
         prefix = "image_encoder.clip.vision_model.encoder.layers"
@@ -127,15 +125,12 @@ class GeoCLIPModel(GeoModel):
                  for i in range(0, len(self.gallery_gps), chunk)]
         return torch.cat(parts)
 
-    def view(self, image: np.ndarray) -> torch.Tensor:
-        """CLIP's evaluation view: bicubic resize of the short side, centre crop."""
-        h, w = image.shape[:2]
-        scale = self.resize_size / min(h, w)
-        size = (max(self.resize_size, round(w * scale)), max(self.resize_size, round(h * scale)))
-        resized = np.array(Image.fromarray(image).resize(size, Image.BICUBIC))
-        top, left = (resized.shape[0] - self.input_size) // 2, (resized.shape[1] - self.input_size) // 2
-        crop = resized[top:top + self.input_size, left:left + self.input_size]
-        return torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).contiguous()
+    @classmethod
+    def view_config_for(cls, backbone: str | dict | Any = DEFAULT_BACKBONE, local_files_only: bool = False,
+                        **_: Any) -> ViewConfig:
+        """CLIP's evaluation view at the backbone's image size, from its config alone (a Hugging
+        Face ``config.json``, no weights)."""
+        return clip_view(int(_vision_config(backbone, local_files_only).image_size))
 
     def image_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.image_encoder.unit(self.image_encoder(x))
@@ -143,6 +138,31 @@ class GeoCLIPModel(GeoModel):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logit-scaled cosine similarity [B, N] of each photo to every gallery point."""
         return self.logit_scale.exp() * self.image_features(x) @ self.gallery_features.t()
+
+
+def clip_view(image_size: int) -> ViewConfig:
+    """CLIP's evaluation view: bicubic resize of the short side to the crop size, centre crop."""
+    return ViewConfig(input_size=image_size, resize_size=image_size, mean=CLIP_MEAN, std=CLIP_STD,
+                      interpolation="bicubic")
+
+
+def _vision_config(backbone, local_files_only: bool):
+    """The CLIPVisionConfig of a backbone option (a hub id or folder is read from its config.json)."""
+    from transformers import CLIPVisionConfig
+
+    if isinstance(backbone, CLIPVisionConfig):
+        return backbone
+    if isinstance(backbone, dict) or backbone == "tiny":
+        return CLIPVisionConfig(**(TINY_BACKBONE if backbone == "tiny" else {"projection_dim": 768, **backbone}))
+    if hasattr(backbone, "config"):  # a ready CLIP module
+        cfg = backbone.config
+        return cfg.vision_config if hasattr(cfg, "vision_config") else cfg
+    try:
+        return CLIPVisionConfig.from_pretrained(str(backbone), local_files_only=local_files_only)
+    except OSError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise OSError(f"CLIP backbone {backbone!r}: no config could be read (Hugging Face hub or local "
+                      f"folder): {first}") from None
 
 
 def _vision_tower(backbone, local_files_only: bool) -> nn.Module:

@@ -165,8 +165,8 @@ def test_bad_options_give_one_line_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.csv: GPS gallery file not found"):
         GeoCLIPModel(backbone="tiny", gallery=tmp_path / "nope.csv")
     bad = tmp_path / "bad.csv"
-    bad.write_text("latitude,longitude\n1,2\n")
-    with pytest.raises(ValueError, match="bad.csv: a GPS gallery needs LAT and LON columns"):
+    bad.write_text("y,x\n1,2\n")
+    with pytest.raises(ValueError, match=r"bad.csv: missing column\(s\) lat, lon"):
         GeoCLIPModel(backbone="tiny", gallery=bad)
     out_of_range = tmp_path / "far.csv"
     out_of_range.write_text("LAT,LON\n95,2\n")
@@ -189,3 +189,14 @@ def test_own_gallery_csv_is_used(tmp_path):
     assert model.partitionings[0].keys == ["AU", "ES", "JP"]
     assert model.region_cells("JP").tolist() == [1]
     assert "ES" in model.finest.labels[0]
+
+
+def test_view_config_matches_the_built_model_and_needs_no_weights(geoclip_model, monkeypatch):
+    from geoxai_geoclip import model as geoclip_module
+
+    from geoxai.plugins import model_view_config
+
+    monkeypatch.setattr(geoclip_module, "_vision_tower", lambda *a, **k: pytest.fail("the tower was built"))
+    cfg = model_view_config("geoclip", backbone="tiny")
+    assert cfg == geoclip_model.view_config
+    assert (cfg.input_size, cfg.resize_size, cfg.interpolation) == (32, 32, "bicubic")

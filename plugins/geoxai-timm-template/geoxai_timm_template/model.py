@@ -6,7 +6,6 @@ net, declare ``cam_layers``, return class scores from ``forward``.
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import timm
@@ -14,25 +13,22 @@ import torch
 
 from geoxai.geodesy import validate_coordinates
 from geoxai.interfaces import GeoModel
+from geoxai.io.tables import read_table
 from geoxai.types import Partitioning
+from geoxai.views import ViewConfig
 
 
 def read_cells(path: str | Path) -> Partitioning:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: cells file not found")
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows or not {"lat", "lon"} <= set(rows[0]):
+    """A cells file: lat,lon (any of geoxai's column aliases) and optionally label and key."""
+    table = read_table(path, required=["lat", "lon"], optional=["key", "label"], what="cells file")
+    if not len(table):
         raise ValueError(f"{path}: a cells file needs a lat,lon[,label] header and at least one row")
-    try:
-        lat, lon = [float(r["lat"]) for r in rows], [float(r["lon"]) for r in rows]
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: bad coordinate: {exc}") from None
+    lat, lon = table.floats("lat"), table.floats("lon")
     validate_coordinates(lat, lon, where=str(path))
-    keys = [r.get("key") or str(i) for i, r in enumerate(rows)]
-    labels = [r.get("label") or key for r, key in zip(rows, keys)]
-    return Partitioning(path.stem, keys=keys, lat=lat, lon=lon, labels=labels)
+    keys = [k or str(i) for i, k in enumerate(table.strings("key"))] if "key" in table else \
+        [str(i) for i in range(len(table))]
+    labels = [lab or key for lab, key in zip(table.strings("label"), keys)] if "label" in table else keys
+    return Partitioning(Path(path).stem, keys=keys, lat=lat, lon=lon, labels=labels)
 
 
 class TimmCellModel(GeoModel):
@@ -56,16 +52,27 @@ class TimmCellModel(GeoModel):
         self.net = timm.create_model(arch, pretrained=pretrained, num_classes=len(self.finest))
         if checkpoint is not None:
             self.net.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
-        config = self.net.pretrained_cfg
-        self.mean = _channels(mean, "mean") if mean is not None else tuple(config["mean"])
-        self.std = _channels(std, "std") if std is not None else tuple(config["std"])
-        self.input_size, self.resize_size = int(input_size), round(int(input_size) * 256 / 224)
+        self.view_config = self.view_config_for(arch=arch, input_size=input_size, mean=mean, std=std)
         # timm names the module behind each feature stage; CNN stages are [B, C, h, w] maps,
         # which is what CAM explainers hook. (ViT blocks give tokens: see docs/plugins.md.)
         stages = [info["module"] for info in self.net.feature_info]
         self.cam_layers = {f"stage{i + 1}": f"net.{module}" for i, module in enumerate(stages)}
         self.default_cam_layer = f"stage{len(stages)}"
         self.eval()
+
+    @classmethod
+    def view_config_for(cls, arch: str = "resnet50", input_size: int = 224,
+                        mean: float | tuple[float, float, float] | str | None = None,
+                        std: float | tuple[float, float, float] | str | None = None, **_: object) -> ViewConfig:
+        """The view as data: ``mean``/``std`` (default: timm's pretrained_cfg of ``arch``), the
+        ImageNet resize ratio (224 of 256). Read without building the net, so a report driver
+        learns it without loading weights."""
+        config = timm.models.get_pretrained_cfg(arch)
+        if config is None and (mean is None or std is None):
+            raise ValueError(f"timm has no pretrained config for architecture {arch!r}; pass mean and std")
+        return ViewConfig.for_crop(
+            input_size, mean=_channels(mean, "mean") if mean is not None else tuple(config.mean),
+            std=_channels(std, "std") if std is not None else tuple(config.std))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)  # [B, cells]: raw class scores, softmax is the distribution

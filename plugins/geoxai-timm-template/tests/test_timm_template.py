@@ -54,14 +54,31 @@ def test_bad_cells_files_are_one_line_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.csv: cells file not found"):
         read_cells(tmp_path / "missing.csv")
     (tmp_path / "nolat.csv").write_text("y,x\n1,2\n")
-    with pytest.raises(ValueError, match="nolat.csv: a cells file needs a lat,lon"):
+    with pytest.raises(ValueError, match=r"nolat.csv: missing column\(s\) lat, lon; found y, x"):
         read_cells(tmp_path / "nolat.csv")
     (tmp_path / "text.csv").write_text("lat,lon\nnorth,2\n")
-    with pytest.raises(ValueError, match="text.csv: bad coordinate"):
+    with pytest.raises(ValueError, match="text.csv:2: lat 'north' is not a number"):
         read_cells(tmp_path / "text.csv")
+    (tmp_path / "short.csv").write_text("lat,lon,label\n1,2,a\n3,4\n")
+    with pytest.raises(ValueError, match="short.csv:3: row has 2 field"):
+        read_cells(tmp_path / "short.csv")
+    (tmp_path / "lng.csv").write_text("latitude,lng,label\n1,2,a\n")  # geoxai's aliases, as everywhere
+    assert read_cells(tmp_path / "lng.csv").labels == ["a"]
     (tmp_path / "far.csv").write_text("lat,lon\n10,200\n")
     with pytest.raises(ValueError, match="far.csv: 1 coordinate"):
         read_cells(tmp_path / "far.csv")
+
+
+def test_view_config_is_data_read_without_building_the_net(cells, monkeypatch):
+    import timm
+
+    from geoxai.plugins import model_view_config
+
+    built = TimmCellModel(cells, arch="resnet18", input_size=48).view_config
+    assert built.mean == tuple(timm.models.get_pretrained_cfg("resnet18").mean) and built.resize_size == 55
+    monkeypatch.setattr(timm, "create_model", lambda *a, **k: pytest.fail("the net was built"))
+    assert model_view_config("timm-cells", cells=cells, arch="resnet18", input_size=48) == built
+    assert model_view_config("timm-cells", cells=cells, arch="resnet18", mean=0.5, std="0.25").std == (0.25,) * 3
 
 
 def test_mean_and_std_options_match_the_real_efficientnet_lite0(cells, tmp_path):
