@@ -280,7 +280,10 @@ def check_explainer(explainer: Explainer, model: GeoModel, photos: Sequence[np.n
     with _stage(f"{type(explainer).__name__}.explain(target={parse_target(target)})"):
         maps = explainer.explain(model, batch, target=target, **options)
     b, (h, w) = len(batch), batch.size
-    if not isinstance(maps, torch.Tensor) or maps.dtype != torch.float32 or tuple(maps.shape) != (b, h, w):
+    # float32 maps; float64 ones only for a float64 model (see docs/explainers.md)
+    float64_model = any(p.dtype == torch.float64 for p in model.parameters())
+    allowed = (torch.float32, torch.float64) if float64_model else (torch.float32,)
+    if not isinstance(maps, torch.Tensor) or maps.dtype not in allowed or tuple(maps.shape) != (b, h, w):
         _fail(f"explain must return float32 [B, H, W] = [{b}, {h}, {w}] maps at the input size, got "
               f"{getattr(maps, 'dtype', type(maps).__name__)} {_shape(maps)}")
     if maps.device.type != "cpu":
@@ -325,6 +328,12 @@ def check_segmenter(segmenter: Segmenter, photos: Sequence[np.ndarray] | None = 
     if not isinstance(masks, torch.Tensor) or masks.dtype != torch.long or tuple(masks.shape) != (len(batch), h, w):
         _fail(f"segment must return a LongTensor [B, H, W] = [{len(batch)}, {h}, {w}] at the images' size, "
               f"got {getattr(masks, 'dtype', type(masks).__name__)} {_shape(masks)}")
+    if masks.device.type != "cpu":
+        _fail(f"segment must return its labels on the CPU (it runs on segmenter.device), got {masks.device}")
+    with _stage(f"{type(segmenter).__name__}.to(segmenter.device)"):
+        moved = segmenter.to(segmenter.device)
+    if moved is not segmenter:
+        _fail("segmenter.to(device) must move the segmenter and return it (like nn.Module.to)")
     if masks.numel() and (masks.min() < 0 or masks.max() >= len(concepts)):
         _fail(f"segment must return indices into concepts (0..{len(concepts) - 1}), "
               f"got values in [{int(masks.min())}, {int(masks.max())}]")

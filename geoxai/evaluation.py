@@ -14,7 +14,7 @@ import pandas as pd
 from .geodesy import ACCURACY_RADII_KM, accuracy_at, great_circle_km
 from .io.atomic import write_text_atomic
 from .io.datasets import Sample
-from .io.images import ImageError, load_image
+from .io.images import ImageError, load_image, storable_name
 from .views import TEST_TIME, check_views
 
 
@@ -69,10 +69,19 @@ def format_table(table: pd.DataFrame) -> str:
 def evaluate(model, samples: Sequence[Sample], batch_size: int = 16, workers: int = 2,
              progress: bool = True, top_k: int = 1, views: str = TEST_TIME) -> Evaluation:
     """Predict every sample by the protocol ``views`` (default: the model's test-time crops) and
-    measure the GCD errors."""
+    measure the GCD errors.
+
+    A sample that cannot be loaded is listed in ``failed`` with a one-line reason naming the
+    file; ids that are not UTF-8 (file names with undecodable bytes) are escaped (``\\xff``) so
+    every result can be written."""
+    from dataclasses import replace
+
     check_views(views)
     from tqdm.auto import tqdm
 
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    samples = [s if storable_name(s.id) == s.id else replace(s, id=storable_name(s.id)) for s in samples]
     rows: list[dict[str, Any]] = []
     failed: list[tuple[str, str]] = []
     bar = tqdm(total=len(samples), desc=f"evaluate {model.name}", unit="img", disable=not progress)
@@ -98,7 +107,11 @@ def _decoded_batches(samples: Sequence[Sample], batch_size: int, workers: int) -
     chunks = [list(samples[i:i + batch_size]) for i in range(0, len(samples), batch_size)]
     if not chunks:
         return
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    if workers <= 0:  # decode in this thread
+        for chunk in chunks:
+            yield chunk, _load_all(chunk)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         pending = [pool.submit(_load_all, chunks[0])]
         for i, chunk in enumerate(chunks):
             if i + 1 < len(chunks):

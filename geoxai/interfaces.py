@@ -258,6 +258,10 @@ class Explainer(abc.ABC):
     """
 
     name: str = "explainer"
+    #: optional facts about the last ``explain`` call, one JSON-serialisable dict per image (e.g.
+    #: ig-smoothgrad's completeness ratio and remaining noise); ``geoxai explain`` writes them into
+    #: each image's JSON as ``explainer_info`` and ``geoxai report`` into its image rows. None: nothing.
+    last_info: list[dict[str, Any]] | None = None
 
     def __init__(self, **options: Any) -> None:
         self.options = options
@@ -274,16 +278,47 @@ class Explainer(abc.ABC):
         predicted cell)."""
 
 
+def explanation_info(explainer: Explainer, count: int) -> list[dict[str, Any]] | None:
+    """The explainer's ``last_info`` when it is one dict per image of a ``count``-image call."""
+    infos = getattr(explainer, "last_info", None)
+    if isinstance(infos, list) and len(infos) == count and all(isinstance(i, dict) for i in infos):
+        return infos
+    return None
+
+
 class Segmenter(abc.ABC):
-    """Assigns a concept to every pixel of an image batch."""
+    """Assigns a concept to every pixel of an image batch.
+
+    Device policy (the same as a GeoModel's): a segmenter is built on the CPU, ``device`` says where
+    ``segment`` runs, and ``to(device)`` moves it there and returns it, so one ``--device`` reaches
+    every stage. ``segment`` accepts images on any device and returns labels on the CPU.
+    """
 
     name: str = "segmenter"
     concepts: list[str]
+    _device: torch.device = torch.device("cpu")
 
     @abc.abstractmethod
     def segment(self, images: ImageBatch | torch.Tensor) -> torch.Tensor:
-        """LongTensor [B, H, W] of indices into ``concepts``, at the images' resolution.
+        """LongTensor [B, H, W] of indices into ``concepts``, at the images' resolution, on the CPU.
         ``images`` are uint8 RGB [B, 3, H, W] (an ImageBatch or its pixels)."""
+
+    @property
+    def device(self) -> torch.device:
+        """The device ``segment`` computes on (CPU until ``to`` moves it)."""
+        return self._device
+
+    def to(self, device: str | torch.device) -> Segmenter:
+        """Move every ``nn.Module`` and tensor attribute to ``device``; returns ``self`` (like
+        ``nn.Module.to``). Override it when the segmenter keeps its state elsewhere."""
+        device = torch.device(device)
+        for key, value in list(vars(self).items()):
+            if isinstance(value, nn.Module):
+                value.to(device)
+            elif isinstance(value, torch.Tensor):
+                setattr(self, key, value.to(device))
+        self._device = device
+        return self
 
     def concept_index(self, name: str) -> int:
         try:

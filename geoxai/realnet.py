@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .interfaces import GeoModel
+from .io.checkpoint import load_state_dict
 from .types import Partitioning
 from .views import ViewConfig
 
@@ -75,7 +76,7 @@ def load_lite0_net() -> torch.nn.Module:
     import timm
 
     net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-    state = torch.load(lite0_weights_path(), map_location="cpu", weights_only=True)
+    state = load_state_dict(lite0_weights_path(), "EfficientNet-Lite0")
     net.load_state_dict(rename_lukemelas_keys(state), strict=True)
     return net.eval()
 

@@ -131,9 +131,9 @@ class TinySegmenter(Segmenter):
     @torch.inference_mode()
     def segment(self, images: ImageBatch | torch.Tensor) -> torch.Tensor:
         pixels = images.pixels if isinstance(images, ImageBatch) else images
-        x = pixels.float() / 127.5 - 1.0
+        x = pixels.to(self.device).float() / 127.5 - 1.0
         logits = torch.einsum("kc,bchw->bkhw", self.weight, x) + self.bias[None, :, None, None]
-        return logits.argmax(1)
+        return logits.argmax(1).cpu()
 
 
 def synthetic_photo(seed: int = 0, height: int = 96, width: int = 128) -> np.ndarray:

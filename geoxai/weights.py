@@ -151,10 +151,9 @@ def load_state_dict(path: str | os.PathLike) -> dict:
 
 
 def _load_pickle(path: Path) -> dict:
-    # the one place a pickle is read: switch to geoxai.io.checkpoint.load_checkpoint once it lands
-    import torch
+    from .io.checkpoint import load_checkpoint  # torch's weights_only unpickler, our allowlist
 
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return load_checkpoint(path)
 
 
 def install_local(name: str, source: str | os.PathLike, copy: bool = True) -> Path:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,19 +27,44 @@ def friendly_errors(func):
             raise
         except expected as exc:
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-            raise click.ClickException(str(message)) from None
+            # one line, whatever a file name in it holds
+            raise click.ClickException(str(message).replace("\r", "\\r").replace("\n", "\\n")) from None
 
     return wrapper
 
 
-def unique_stems(paths: Sequence[Path], separator: str) -> list[str]:
-    """File stems, made unique (``photo``, ``photo<separator>2``) when folders hold same-named photos."""
-    seen: dict[str, int] = {}
+def unique_stems(paths: Sequence[Path], separator: str = "_") -> list[str]:
+    """Output stems for ``paths``, unique and stable: a file's own stem (``photo``) when no other
+    file shares it; on a clash its name with the extension (``photo.png``), and where even that
+    repeats (same-named files in different folders) ``<name><separator>2``, ``...3`` in path
+    order, skipping any stem another file already has. The same inputs always give the same
+    stems, and no output overwrites another's."""
+    counts = Counter(p.stem for p in paths)
+    wanted = [p.stem if counts[p.stem] == 1 else p.name for p in paths]
+    taken = set(wanted)
+    seen: set[str] = set()
     stems = []
-    for p in paths:
-        seen[p.stem] = seen.get(p.stem, 0) + 1
-        stems.append(p.stem if seen[p.stem] == 1 else f"{p.stem}{separator}{seen[p.stem]}")
+    for stem in wanted:
+        if stem in seen:
+            n = 2
+            while f"{stem}{separator}{n}" in taken:
+                n += 1
+            stem = f"{stem}{separator}{n}"
+            taken.add(stem)
+        seen.add(stem)
+        stems.append(stem)
     return stems
+
+
+def collect_images(inputs: Sequence) -> list[Path]:
+    """The image files named by ``inputs`` (files and folders); a one-line error, exit status
+    1, when there are none (an empty folder, or only unsupported types such as HEIC or SVG)."""
+    from ..io.images import list_images
+
+    listing = list_images(inputs)
+    if not listing:
+        raise click.ClickException(listing.no_images_message(inputs))
+    return list(listing)
 
 
 def parse_options(pairs: tuple[str, ...]) -> dict:
@@ -75,17 +101,6 @@ def plugin_options(kind: str, name: str, pairs: tuple[str, ...]) -> dict:
     from ..plugins import parse_plugin_options
 
     return parse_plugin_options(kind, name, option_strings(pairs))
-
-
-def model_options(func):
-    """The options every command that builds a model shares."""
-    func = click.option("--model-option", "model_opts", multiple=True, metavar="KEY=VALUE",
-                        help="Option passed to the model factory (repeatable), e.g. hierarchical=false.")(func)
-    func = click.option("--weights", type=click.Path(dir_okay=True), default=None,
-                        help="Local weights file (or release archive/folder) instead of the registry download, "
-                             "or hf://ORG/REPO[@REVISION][/FILE] from the Hugging Face Hub.")(func)
-    func = click.option("--model", "-m", "model_name", required=True, help="Model name (see `geoxai plugins`).")(func)
-    return func
 
 
 def build_model(model_name: str, weights: str | None, model_opts: tuple[str, ...]):

@@ -13,7 +13,8 @@ import numpy as np
 
 from ..io.atomic import atomic_path, write_text_atomic
 from ..views import SINGLE, TEST_TIME
-from ._common import friendly_errors, plugin_options, unique_stems
+from . import _options as opts
+from ._common import collect_images, friendly_errors, plugin_options, unique_stems
 
 if TYPE_CHECKING:  # torch is imported when a command runs, so `geoxai --help` stays fast
     import torch
@@ -43,8 +44,14 @@ def explain_batch(model, explainer, images: list[np.ndarray], paths: list[Path],
 
     batch = model.prepare(images, ids=stems)
     maps = explainer.explain(model, batch, target, **options)
+    from ..interfaces import explanation_info  # imports torch: not at module level (fast --help)
+
     predictions = model.predict(batch, top_k=top_k, ids=stems, views=SINGLE)
     extras: list[dict[str, Any]] = [{} for _ in stems]
+    infos = explanation_info(explainer, len(stems))
+    if infos is not None:
+        for extra, info in zip(extras, infos):
+            extra["explainer_info"] = info
     if test_time:
         for extra, pred in zip(extras, model.predict(images, top_k=top_k, ids=stems, views=TEST_TIME)):
             extra["test_time_prediction"] = pred.to_dict()
@@ -59,6 +66,7 @@ def explain_batch(model, explainer, images: list[np.ndarray], paths: list[Path],
                     explained_cell=None if cells is None else int(cells[i]), extra=extras[i])
         for i, (stem, path) in enumerate(zip(stems, paths))
     ]
+
 
 
 def write_record(out_dir: Path, record: ImageRecord, meta: dict[str, Any]) -> None:
@@ -169,31 +177,15 @@ def explainer_options(explainer, overrides: dict[str, Any]) -> dict[str, Any]:
 
 @click.command("explain")
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--model", "-m", "model_name", required=True, help="Registered model name (see `geoxai plugins`).")
-@click.option("--explainer", "-e", "explainer_name", default="ig-smoothgrad", show_default=True,
-              help="Registered explainer name.")
+@opts.model_options()
+@opts.explainer_options(default="ig-smoothgrad", primary=True)
 @click.option("--target", "-t", default="predicted", show_default=True,
               help="What to explain: predicted, cell:N, region:NODE, within:LAT,LON,KM, cells:I,J, "
                    "country:CODE_OR_NAME or continent:NAME.")
-@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
-              help="Explainer option, repeatable (e.g. -o n_steps=20 -o layer=stage2).")
-@click.option("--model-option", "model_options", multiple=True, metavar="KEY=VALUE",
-              help="Model option, repeatable.")
-@click.option("--weights", default=None, help="Model weight file to use: a path or hf://ORG/REPO[@REVISION][/FILE].")
-@click.option("--batch-size", "-b", default=8, show_default=True, type=click.IntRange(min=1),
-              help="Images explained together.")
-@click.option("--out", "-O", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
-              help="Output folder (created if missing).")
-@click.option("--segmenter", "-s", "segmenter_name", default=None,
-              help="Registered segmenter: adds concept-influence scores to each JSON and writes <stem>_figure.png.")
-@click.option("--segmenter-option", "segmenter_options", multiple=True, metavar="KEY=VALUE",
-              help="Segmenter option, repeatable.")
-@click.option("--k", "k", default=1000, show_default=True, type=click.IntRange(min=1),
-              help="Top-k pixels of the map used for concept influence.")
-@click.option("--min-size", default=0.1, show_default=True, type=click.FloatRange(0.0, 1.0),
-              help="Smallest scored concept, as a fraction of the image.")
-@click.option("--dilation", default=0, show_default=True, type=click.IntRange(min=0),
-              help="Grow each concept mask by this many pixels (beta) before scoring.")
+@opts.batch_size_option(8, help="Images explained together.")
+@opts.out_option(required=True)
+@opts.segmenter_options(help="Segmenter name: adds concept-influence scores to each JSON and writes <stem>_figure.png.")
+@opts.ci_options
 @click.option("--truth", default=None, metavar="LAT,LON",
               help="Ground-truth location of the photo(s): adds the GCD error to the JSON, figure and map.")
 @click.option("--test-time", "test_time", is_flag=True,
@@ -202,8 +194,8 @@ def explainer_options(explainer, overrides: dict[str, Any]) -> dict[str, Any]:
 @click.option("--map", "world_map", type=click.Choice(["none", "world", "zoom"]), default="none", show_default=True,
               help="Also write <stem>_map.png: the top-25 cells on a world map (zoom: the region around them).")
 @friendly_errors
-def command(images, model_name, explainer_name, target, options, model_options, weights, batch_size, out_dir,
-            segmenter_name, segmenter_options, k, min_size, dilation, truth, world_map, test_time):
+def command(images, model_name, weights, model_opts, explainer_name, explainer_opts, target, batch_size, out_dir,
+            segmenter_name, segmenter_opts, k, min_size, dilation, truth, world_map, test_time):
     """Explain where MODEL put each IMAGE (files or folders).
 
     Writes per image <stem>.npy (raw map at the model input size), <stem>_overlay.png (the map
@@ -213,25 +205,26 @@ def command(images, model_name, explainer_name, target, options, model_options, 
     view, map, top-k pixels, segmentation, ci scores and the world map. An unreadable image gets a
     one-line error; the others are still explained, and the exit status is 1 at the end.
     """
-    from ..io.images import list_images, load_image
+    from ..io.images import ImageError, display_path, load_image
     from ..plugins import load_explainer, load_model
     from ..targets import parse_target
 
     parsed_target = parse_target(target)
-    model_opts = plugin_options("model", model_name, model_options)
+    paths = collect_images(images)
+    model_kwargs = plugin_options("model", model_name, model_opts)
     if weights is not None:
-        model_opts["weights"] = str(weights)
-    model = load_model(model_name, **model_opts)
-    explainer_opts = plugin_options("explainer", explainer_name, options)
+        model_kwargs["weights"] = str(weights)
+    model = load_model(model_name, **model_kwargs)
+    explainer_opts = plugin_options("explainer", explainer_name, explainer_opts)
     explainer = load_explainer(explainer_name)
     stage = ConceptStage(k=k, min_size=min_size, dilation=dilation, truth=parse_truth(truth), world_map=world_map)
     if segmenter_name is not None:
         from ..plugins import load_segmenter
 
         stage.segmenter = load_segmenter(segmenter_name, **plugin_options("segmenter", segmenter_name,
-                                                                           segmenter_options))
+                                                                           segmenter_opts))
         stage.segmenter_name = segmenter_name
-    elif segmenter_options:
+    elif segmenter_opts:
         raise ValueError("--segmenter-option needs --segmenter")
     needs_stage = segmenter_name is not None or world_map != "none" or truth is not None
     meta = {
@@ -243,9 +236,6 @@ def command(images, model_name, explainer_name, target, options, model_options, 
     }
     if getattr(model, "weights_provenance", None):  # hf:// weights: repo, file and the commit used
         meta["weights"] = model.weights_provenance
-    paths = list_images(images)
-    if not paths:
-        raise ValueError("no images found in " + ", ".join(map(str, images)))
     out_dir.mkdir(parents=True, exist_ok=True)
     stems = unique_stems(paths, separator="_")
     failures = written = 0
@@ -254,10 +244,9 @@ def command(images, model_name, explainer_name, target, options, model_options, 
         for path, stem in zip(paths[start:start + batch_size], stems[start:start + batch_size]):
             try:
                 loaded.append(load_image(path))
-            except (OSError, ValueError) as exc:
+            except ImageError as exc:  # one line, naming the file (escaped)
                 failures += 1
-                message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
-                click.echo(f"error: {message}".splitlines()[0], err=True)
+                click.echo(f"error: {exc}", err=True)
                 continue
             ok_paths.append(path)
             ok_stems.append(stem)
@@ -270,6 +259,7 @@ def command(images, model_name, explainer_name, target, options, model_options, 
         for record in records:
             write_record(out_dir, record, meta)
             written += 1
-    click.echo(f"explained {written} image(s) into {out_dir}" + (f"; {failures} failed" if failures else ""))
+    failed = f"; {failures} failed" if failures else ""
+    click.echo(f"explained {written} image(s) into {display_path(out_dir)}{failed}")
     if failures:
         sys.exit(1)

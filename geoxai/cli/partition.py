@@ -37,14 +37,15 @@ def command() -> None:
               help="s2: adaptive S2 cells (Müller-Budack et al. 2018); semp: semantic places (Theiner et al. 2022).")
 @click.option("--coords", "coords", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="CSV with columns lat,lon (or latitude/lng/long/longitude) and optionally id/image_id/img_id.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+@click.option("--out", "-O", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output directory; load it back with partitions=DIR.")
 @click.option("--tau-min", default=None,
               help="s2: minimum photos per cell (default 50). semp: comma-separated minimum photos on a "
                    "location's path, one partitioning each (default 100,125,250).")
 @click.option("--tau-max", default=None,
               help="s2 only: comma-separated maximum photos per cell (default 5000,2000,1000).")
-@click.option("--tau-d", type=int, default=None, help="semp only: drop locations in fewer photos (default 50).")
+@click.option("--tau-d", type=click.IntRange(min=1), default=None,
+              help="semp only: drop locations in fewer photos (default 50).")
 @click.option("--geocoder", default="offline", show_default=True,
               help="semp only: reverse geocoder (offline = GeoNames via reverse-geocoder; "
                    "nominatim = your own server).")

@@ -5,13 +5,15 @@ import json
 
 import click
 
-from ._common import build_model, friendly_errors, model_options, readable_images
+from ._common import build_model, collect_images, friendly_errors, readable_images
+from ._options import model_options
 
 
 @click.command("predict")
 @click.argument("images", nargs=-1, required=True, type=click.Path())
-@model_options
-@click.option("--top-k", default=5, show_default=True, help="Number of top cells to report per image.")
+@model_options()
+@click.option("--top-k", default=5, show_default=True, type=click.IntRange(min=1),
+              help="Number of top cells to report per image.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image.")
 @click.option("--views", type=click.Choice(["test-time", "single"]), default="test-time", show_default=True,
               help="Prediction protocol: the model's test-time crops, or the single view an explainer explains.")
@@ -21,13 +23,14 @@ def command(images, model_name, weights, model_opts, top_k, as_json, views):
 
     Uses the model's test-time crops (--views single: the one explained view); each JSON object
     records the protocol in "views". A file that cannot be read is reported on one line and
-    skipped; the exit status is 1 if any was.
+    skipped; the exit status is 1 if any was, or if IMAGES hold no image at all.
     """
-    from ..io.images import list_images
+    from ..io.images import display_path
 
+    paths = collect_images(images)
     model = build_model(model_name, weights, model_opts)
     failures: list = []
-    for _, path, image in readable_images(list_images(images), failures):
+    for _, path, image in readable_images(paths, failures):
         (pred,) = model.predict([image], top_k=top_k, ids=[str(path)], views=views)
         if as_json:
             record = pred.to_dict()
@@ -35,7 +38,8 @@ def command(images, model_name, weights, model_opts, top_k, as_json, views):
                 record["weights"] = model.weights_provenance
             click.echo(json.dumps(record))
             continue
-        click.echo(f"{path}: {pred.label} ({pred.lat:.4f}, {pred.lon:.4f}) p={pred.probability:.3f} [{views} views]")
+        click.echo(f"{display_path(path)}: {pred.label} ({pred.lat:.4f}, {pred.lon:.4f}) p={pred.probability:.3f} "
+                   f"[{views} views]")
         for rank, cell in enumerate(pred.top_k[1:], start=2):
             click.echo(f"  {rank}. {cell.label} ({cell.lat:.4f}, {cell.lon:.4f}) p={cell.probability:.3f}")
     if failures:

@@ -3,62 +3,58 @@ explainer, segmenter and dataset; ``geoxai report merge`` joins shard outputs.""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
 
+from . import _options as opts
 from ._common import friendly_errors, plugin_options
 
 
-def _default_workers() -> int:
-    return min(4, max(0, (os.cpu_count() or 1) - 1))
-
-
 @click.group("report", invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--model", help="Model name (see `geoxai plugins`).")
-@click.option("--explainer", help="Explainer name, e.g. gradcam, ig-smoothgrad, combicam, lrp.")
-@click.option("--segmenter", help="Segmenter name.")
+@opts.model_options(required=False)
+@opts.explainer_options()
+@opts.segmenter_options()
 @click.option("--data", type=click.Path(), help="Dataset: image,lat,lon[,id] CSV, img_id,latitude,longitude "
               "CSV with img/, or a folder of geotagged JPEGs.")
-@click.option("--out", type=click.Path(file_okay=False), help="Output folder (resumed if it exists).")
-@click.option("--radius", default=750.0, show_default=True, help="GCD (km) up to which a prediction is correct.")
-@click.option("--dilation", default=0, show_default=True, help="Dilate concept masks by this many pixels.")
-@click.option("--k", "k", default=1000, show_default=True, help="Top-k explanation pixels (eq. 1).")
-@click.option("--min-size", default=0.1, show_default=True, help="Smallest relative concept size counted.")
-@click.option("--min-images", default=100, show_default=True,
-              help="Report a split of a concept only with at least this many images.")
-@click.option("--batch-size", default=16, show_default=True, help="Images per model batch.")
-@click.option("--workers", default=None, type=int, help="Decoding worker processes [default: min(4, cores-1)].")
-@click.option("--model-option", multiple=True, metavar="K=V", help="Model option (repeatable).")
-@click.option("--explainer-option", multiple=True, metavar="K=V", help="Explainer option (repeatable).")
-@click.option("--segmenter-option", multiple=True, metavar="K=V", help="Segmenter option (repeatable).")
-@click.option("--weights", type=click.Path(dir_okay=False), help="Model weights file (instead of the registered ones).")
+@opts.out_option(required=False, help="Output folder (resumed if it exists).", name="out")
+@opts.radius_option
+@opts.ci_options
+@opts.min_images_option
+@opts.batch_size_option(16)
+@opts.workers_option
 @click.option("--shard", metavar="I/N",
               help="Process only images i with i % N == I [default: $RANK/$WORLD_SIZE or 0/1].")
 @click.option("--engine", default="local", show_default=True,
               help="local: this process plus decoding workers; ray: a Ray cluster via Ray Data; "
                    "or an engine a plugin registers (see `geoxai plugins`).")
 @click.option("--ray-address", default=None, help="Ray cluster address [default: $RAY_ADDRESS or a local Ray].")
-@click.option("--replicas", default=None, type=int, help="Ray: model replicas [default: one per GPU, else CPUs/2].")
-@click.option("--seed", default=0, show_default=True, help="Seed for stochastic explainers.")
+@click.option("--replicas", default=None, type=click.IntRange(min=1),
+              help="Ray: model replicas [default: one per GPU, else CPUs/2].")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Seed for stochastic explainers.")
 @click.option("--views", type=click.Choice(["single", "test-time"]), default="single", show_default=True,
               help="Prediction protocol of the rows: the single view that is explained, or the model's "
                    "test-time crops (what `geoxai evaluate` uses by default).")
-@click.option("--examples", default=0, show_default=True, help="Per-image example figures in the HTML report.")
-@click.option("--part-size", default=256, show_default=True, help="Images per Parquet part (the unit of resume).")
+@click.option("--examples", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Per-image example figures in the HTML report.")
+@click.option("--part-size", default=256, show_default=True, type=click.IntRange(min=1),
+              help="Images per Parquet part (the unit of resume).")
 @click.option("--retry-failed", is_flag=True,
               help="Compute the images that failed in an earlier run again (e.g. after fixing their files).")
-@click.option("--threads", default=None, type=int, help="torch threads for the model [default: torch's choice].")
+@click.option("--threads", default=None, type=click.IntRange(min=1),
+              help="torch threads for the model [default: torch's choice].")
 @click.option("--device", default=None, help="torch device [default: cuda if available, else cpu].")
-@click.option("--quiet", is_flag=True, help="No progress bar and no table.")
-@click.option("--quality", "quality_images", default=None, type=int, is_flag=False, flag_value=50, metavar="[N]",
-              help="Add the explainer's faithfulness/sanity/stability table, measured on the first N images "
-                   "[flag alone: 50] (see `geoxai quality`).")
+@opts.quiet_option("No progress bar and no table.")
+@click.option("--quality", "quality_images", default=None, type=click.IntRange(min=1), is_flag=False, flag_value=50,
+              metavar="[N]", help="Add the explainer's faithfulness/sanity/stability table, measured on the first N "
+                                  "images [flag alone: 50] (see `geoxai quality`).")
 @click.pass_context
 @friendly_errors
-def command(ctx, model, explainer, segmenter, data, out, radius, dilation, k, min_size, min_images, batch_size,
-            workers, model_option, explainer_option, segmenter_option, weights, shard, engine, ray_address, replicas,
-            seed, views, examples, part_size, retry_failed, threads, device, quiet, quality_images) -> None:
+def command(ctx, model_name, weights, model_opts, explainer_name, explainer_opts, segmenter_name, segmenter_opts,
+            data, out, radius, k, min_size, dilation, min_images, batch_size, workers, shard, engine, ray_address,
+            replicas, seed, views, examples, part_size, retry_failed, threads, device, quiet, quality_images) -> None:
     """Compute a concept-influence report over a dataset.
 
     Without a subcommand, runs (or resumes) a report into --out: per-image predictions, GCD errors
@@ -72,33 +68,32 @@ def command(ctx, model, explainer, segmenter, data, out, radius, dilation, k, mi
     """
     if ctx.invoked_subcommand is not None:
         return
-    missing = [name for name, value in (("--model", model), ("--explainer", explainer),
-                                        ("--segmenter", segmenter), ("--data", data), ("--out", out)) if not value]
+    missing = [name for name, value in (("--model", model_name), ("--explainer", explainer_name),
+                                        ("--segmenter", segmenter_name), ("--data", data), ("--out", out)) if not value]
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)} (or use a subcommand: merge)")
     from ..report.config import ReportConfig, parse_shard
     from ..report.pipeline import RunOptions, run_report
 
-    if k < 1:
-        raise click.BadParameter("must be >= 1", param_hint="--k")
-    if not 0 < min_size <= 1:
-        raise click.BadParameter("must be in (0, 1]", param_hint="--min-size")
-    if batch_size < 1:
-        raise click.BadParameter("must be >= 1", param_hint="--batch-size")
     config = ReportConfig(
-        model=model, explainer=explainer, segmenter=segmenter,
-        model_options=plugin_options("model", model, model_option),
-        explainer_options=plugin_options("explainer", explainer, explainer_option),
-        segmenter_options=plugin_options("segmenter", segmenter, segmenter_option),
+        model=model_name, explainer=explainer_name, segmenter=segmenter_name,
+        model_options=plugin_options("model", model_name, model_opts),
+        explainer_options=plugin_options("explainer", explainer_name, explainer_opts),
+        segmenter_options=plugin_options("segmenter", segmenter_name, segmenter_opts),
         weights=_weights_for_config(weights),
         k=k, min_size=min_size, dilation=dilation, seed=seed, views=views,
     )
     options = RunOptions(
-        batch_size=batch_size, workers=_default_workers() if workers is None else max(0, workers),
+        batch_size=batch_size, workers=opts.default_workers() if workers is None else workers,
         shard=parse_shard(shard), engine=engine, part_size=part_size, progress=not quiet, device=device,
         ray_address=ray_address, replicas=replicas, threads=threads, retry_failed=retry_failed,
     )
-    summary = run_report(config, data, out, options, radius_km=radius, min_images=min_images, examples=examples)
+    try:
+        summary = run_report(config, data, out, options, radius_km=radius, min_images=min_images, examples=examples)
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: the rows computed so far are saved in {out}; run the same command to resume",
+                   err=True)
+        sys.exit(130)
     _print_summary(summary, out, quiet)
     if quality_images:
         from ..quality.report_section import add_quality_section
@@ -110,10 +105,10 @@ def command(ctx, model, explainer, segmenter, data, out, radius, dilation, k, mi
 
 @command.command("merge")
 @click.argument("dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
-@click.option("--out", "merged", required=True, type=click.Path(file_okay=False), help="Merged report folder.")
-@click.option("--radius", default=750.0, show_default=True, help="GCD (km) up to which a prediction is correct.")
-@click.option("--min-images", default=100, show_default=True, help="Minimum images per reported split.")
-@click.option("--quiet", is_flag=True, help="Do not print the tables.")
+@opts.out_option(required=True, help="Merged report folder.", name="merged")
+@opts.radius_option
+@opts.min_images_option
+@opts.quiet_option("Do not print the tables.")
 @friendly_errors
 def merge_command(dirs, merged, radius, min_images, quiet) -> None:
     """Merge report folders of shards of the same configuration into one report."""

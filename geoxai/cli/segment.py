@@ -5,22 +5,19 @@ from pathlib import Path
 
 import click
 
-from ._common import friendly_errors, plugin_options, readable_images, unique_stems
+from . import _options as opts
+from ._common import collect_images, friendly_errors, plugin_options, readable_images, unique_stems
 
 
 @click.command("segment")
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--segmenter", "segmenter_name", default="ade20k-hrnet", show_default=True,
-              help="Registered segmenter (see `geoxai plugins`).")
+@opts.segmenter_options(default="ade20k-hrnet", primary=True, help="Segmenter name (see `geoxai plugins`).")
 @click.option("--weights", type=click.Path(path_type=Path), default=None,
               help="Local weights: for ade20k-hrnet a folder with encoder_epoch_30.pth and "
                    "decoder_epoch_30.pth, for smp a state_dict file.")
-@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
-              help="Segmenter option, repeatable (e.g. -o scales=[300,450] -o device=cuda).")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for <image>.png (paletted label map) and <image>.json (area fractions).")
+@opts.out_option(required=True, help="Folder for <image>.png (paletted label map) and <image>.json (area fractions).")
 @friendly_errors
-def command(images: tuple[Path, ...], segmenter_name: str, weights: Path | None, options: tuple[str, ...],
+def command(images: tuple[Path, ...], segmenter_name: str, segmenter_opts: tuple[str, ...], weights: Path | None,
             out_dir: Path) -> None:
     """Segment IMAGE files (or folders of images) into ADE20k concepts.
 
@@ -31,17 +28,15 @@ def command(images: tuple[Path, ...], segmenter_name: str, weights: Path | None,
     """
     import torch
 
-    from ..io.images import list_images
+    from ..io.images import display_path
     from ..plugins import load_segmenter
     from ..segmenters.label_maps import concept_fractions, save_fractions, save_label_map
 
-    opts = plugin_options("segmenter", segmenter_name, options)
+    paths = collect_images(images)
+    options = plugin_options("segmenter", segmenter_name, segmenter_opts)
     if weights is not None:
-        opts["weights"] = str(weights)
-    paths = list_images(images)
-    if not paths:
-        raise click.ClickException("no images found in " + ", ".join(map(str, images)))
-    segmenter = load_segmenter(segmenter_name, **opts)
+        options["weights"] = str(weights)
+    segmenter = load_segmenter(segmenter_name, **options)
     out_dir.mkdir(parents=True, exist_ok=True)
     failures: list = []
     stems = unique_stems(paths, separator="-")
@@ -53,7 +48,7 @@ def command(images: tuple[Path, ...], segmenter_name: str, weights: Path | None,
         fractions = concept_fractions(labels, segmenter.concepts)
         save_fractions(out_dir / f"{stem}.json", fractions)
         top = ", ".join(f"{name} {share:.0%}" for name, share in list(fractions.items())[:3])
-        click.echo(f"{path}: {top}")
+        click.echo(f"{display_path(path)}: {top}")
     if failures:
         click.echo(f"{len(failures)} of {len(paths)} images failed", err=True)
         raise SystemExit(1)

@@ -17,7 +17,7 @@ from torch import nn
 from ..interfaces import GeoModel
 from ..types import ImageBatch
 from ..vit import CamTap, cam_tap, find_vit
-from .base import BaseExplainer, model_input, to_maps, untouched
+from .base import BaseExplainer, map_dtype, model_input, to_maps, untouched
 
 #: classes that are the "blocks" of common CNNs (torchvision ResNet, timm/torchvision EfficientNet...)
 BLOCK_CLASSES = ("BasicBlock", "Bottleneck", "MBConv", "FusedMBConv", "InvertedResidual",
@@ -84,7 +84,7 @@ def layer_cams(model: GeoModel, x: torch.Tensor, target, layers: Sequence[nn.Mod
 def upsample(cam: torch.Tensor, size: tuple[int, int], align_corners: bool = False) -> torch.Tensor:
     """Bilinear upsampling of [B, h, w] maps; align_corners=False is what cv2.resize does
     (pytorch-grad-cam), True is what the Combi-CAM authors' code does."""
-    return F.interpolate(cam[:, None].float(), size=size, mode="bilinear", align_corners=align_corners)[:, 0]
+    return F.interpolate(cam[:, None].to(map_dtype(cam)), size=size, mode="bilinear", align_corners=align_corners)[:, 0]
 
 
 def minmax(maps: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:

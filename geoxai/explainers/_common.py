@@ -12,9 +12,10 @@ import torch
 
 from ..interfaces import GeoModel
 from ..targets import Target, parse_target
-from .base import BaseExplainer, clean_logits, model_input, to_maps, untouched
+from .base import BaseExplainer, clean_logits, map_dtype, model_dtype, model_input, to_maps, untouched
 
-__all__ = ["BaseExplainer", "ScoreFn", "fixed_target", "model_input", "to_maps", "untouched"]
+__all__ = ["BaseExplainer", "ScoreFn", "fixed_target", "map_dtype", "model_dtype", "model_input", "to_maps",
+           "untouched"]
 
 #: (scores [N, C], rows [N] = which image of the batch each row belongs to) -> [N] scalars
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

@@ -103,13 +103,27 @@ class BaseExplainer(Explainer):
         return target.bind(model, logits)
 
 
+def model_dtype(model: GeoModel) -> torch.dtype:
+    """The floating dtype of the model's parameters (float32 for a model without any)."""
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.float32
+
+
 def model_input(model: GeoModel, images: ImageBatch | torch.Tensor) -> torch.Tensor:
-    """The float input [B, 3, H, W] of ``images`` on the model's device, detached."""
+    """The input [B, 3, H, W] of ``images`` on the model's device, detached, in the model's own
+    dtype: a ``model.double()`` is explained in float64 (how the tests prove that two paths compute
+    the same function on any CPU)."""
     x = model.as_input(images)
     if x.ndim != 4 or x.shape[1] != 3:
         raise ValueError(f"expected images [B, 3, H, W], got shape {tuple(x.shape)}")
-    x = x.detach()
-    return x if x.dtype == torch.float64 else x.float()  # float64 stays (reference comparisons)
+    return x.detach().to(model_dtype(model))
+
+
+def map_dtype(values: torch.Tensor) -> torch.dtype:
+    """float64 stays float64; everything else becomes float32."""
+    return torch.float64 if values.dtype == torch.float64 else torch.float32
 
 
 def clean_logits(model: GeoModel, x: torch.Tensor) -> torch.Tensor:
@@ -138,5 +152,7 @@ def untouched(model: GeoModel) -> Iterator[None]:
 
 
 def to_maps(maps: torch.Tensor) -> torch.Tensor:
-    """Maps as the interface returns them: float32, on the CPU, contiguous, detached."""
-    return maps.detach().float().cpu().contiguous()
+    """Maps as the interface returns them: on the CPU, contiguous, detached, in float32, or in
+    float64 when the model computed in float64 (so a float64 computation is not rounded before it
+    is compared)."""
+    return maps.detach().to(map_dtype(maps)).cpu().contiguous()

@@ -12,6 +12,11 @@ input only. In float32 it computes exactly what captum computes (same quadrature
 weights, same arithmetic), see ``tests/explainers/test_ig_smoothgrad.py``. Faster numerics are
 opt-in: ``channels_last`` inputs, ``fold_batchnorm`` (eval BatchNorm folded into the preceding
 convolution while explaining: the same function, other rounding) and ``dtype`` autocast.
+
+``budget=N`` spends N forward+backward passes per image the way the measured frontier says is
+best (more noisy copies, fewer steps, variance-reduced noise; docs/explainers.md); the noise
+schemes are in ``_noise``. After every call, ``last_info`` holds one dict per image: the
+completeness ratio and the noise left in the map (``_ig_diagnostics``).
 """
 from __future__ import annotations
 
@@ -27,13 +32,35 @@ import torch
 from ..interfaces import GeoModel
 from ..types import ImageBatch
 from ._batchnorm import batchnorm_folded
-from .base import BaseExplainer, model_input, to_maps, untouched
+from ._ig_diagnostics import per_image_info, warn_incomplete, warn_slow_bfloat16
+from ._noise import check_sampling, standard_normal
+from .base import BaseExplainer, map_dtype, model_input, to_maps, untouched
 
 #: (scores [N, C], rows [N] = which image of the batch each row belongs to) -> [N] scalars
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 METHODS = ("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle")
 DTYPES = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+#: what ``budget=N`` does, from the measured compute-to-fidelity frontier (docs/explainers.md):
+#: (smallest budget, integration steps) - the steps of the largest row not above N - and the noise.
+#: 4 Gauss-Legendre steps: 2 rank pixels a little closer to the reference but bias SmoothGrad²
+#: upward by ~50 % and the concept influence more; 8 or more spend passes the noise needs.
+BUDGET_STEPS = ((0, 4),)
+BUDGET_SAMPLING = "antithetic"
+
+
+def budget_plan(budget: int) -> tuple[int, int, str]:
+    """(n_samples, n_steps, sampling) for ``budget`` forward+backward passes per image."""
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)):
+        raise ValueError(f"budget must be a whole number of passes per image, got {budget!r}")
+    steps = [s for low, s in BUDGET_STEPS if budget >= low][-1]
+    samples = int(budget) // steps
+    if BUDGET_SAMPLING == "antithetic":
+        samples -= samples % 2
+    if samples < 2:
+        raise ValueError(f"budget must be at least {2 * steps} passes per image, got {budget}")
+    return samples, steps, BUDGET_SAMPLING
 
 
 def integration_rule(method: str, n_steps: int) -> tuple[list[float], list[float]]:
@@ -79,24 +106,66 @@ class IGSmoothGrad(BaseExplainer):
         channels_last: bool = False
         fold_batchnorm: bool = False
         dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+        #: how one image's noisy copies are drawn (``_noise``); "gaussian" is the paper's
+        sampling: Literal["gaussian", "antithetic", "stratified", "sobol"] = "gaussian"
+        budget: int | None = None      # passes per image: picks n_samples, n_steps and sampling
+        diagnostics: bool = True       # completeness + noise per image in last_info (n_samples + 1 forwards)
+
+    #: one dict per image of the last call (completeness, noise, ...; docs/explainers.md), or None
+    last_info: list[dict[str, Any]] | None = None
 
     # ---- public entry points -------------------------------------------------------------
     def explain(self, model: GeoModel, images: ImageBatch | torch.Tensor, target=None, **options: Any) -> torch.Tensor:
+        return to_maps(self._smoothed(model, images, target, options).amax(dim=1))
+
+    def attribute(self, model: GeoModel, images: ImageBatch | torch.Tensor, target=None,
+                  **options: Any) -> torch.Tensor:
+        """SmoothGrad² per colour channel [B, 3, H, W] (before the channel max): what captum's
+        ``NoiseTunnel(IntegratedGradients).attribute(..., nt_type="smoothgrad_sq")`` returns."""
+        return self._smoothed(model, images, target, options).detach().float().cpu()
+
+    def plan(self, **options: Any) -> tuple[int, int, str]:
+        """(n_samples, n_steps, sampling) these options run, ``budget`` resolved."""
         opts = self.resolved_options(**options)
+        if opts["budget"] is not None:
+            given = {**self.options, **options}
+            clash = sorted(k for k in ("n_samples", "n_steps") if k in given)
+            if clash:
+                raise ValueError(
+                    f"ig-smoothgrad: budget picks n_samples and n_steps; do not also give {', '.join(clash)}")
+            samples, steps, sampling = budget_plan(opts["budget"])
+            return samples, steps, given.get("sampling", sampling)
         n = int(opts["n_samples"])
         if n < 1:
             raise ValueError(f"n_samples must be >= 1, got {n}")
+        return n, int(opts["n_steps"]), str(opts["sampling"])
+
+    def _smoothed(self, model: GeoModel, images: ImageBatch | torch.Tensor, target, options: dict[str, Any]):
+        opts = self.resolved_options(**options)
+        n, steps, sampling = self.plan(**options)
+        check_sampling(sampling, n)
+        opts["n_steps"] = steps
+        self.last_info = None
         x = model_input(model, images)
         with untouched(model):
             score = self.bind_target(model, target, inputs=x).score
             baseline = self.baseline(model, x, opts["baseline"])
-            noisy = self.noisy_inputs(x, n, float(opts["stdev"]), opts["seed"], keys=self.noise_keys(images))
+            noisy = self.noisy_inputs(x, n, float(opts["stdev"]), opts["seed"], keys=self.noise_keys(images),
+                                      sampling=sampling)
             rows = torch.arange(x.shape[0], device=x.device).repeat_interleave(n)
             with batchnorm_folded(model, x[:1], _flag(opts, "fold_batchnorm")):
                 ig = self._integrate(model, score, noisy, baseline.expand_as(x)[rows], rows, opts)
+                gaps = self._score_gaps(model, score, noisy, baseline.expand_as(x), rows, opts) \
+                    if _flag(opts, "diagnostics") else None
         b, c, h, w = x.shape
-        smoothed = ig.pow(2).view(b, n, c, h, w).sum(1) / n
-        return to_maps(smoothed.amax(dim=1))
+        squares = ig.pow(2).view(b, n, c, h, w)
+        smoothed = squares.sum(1) / n
+        if _flag(opts, "diagnostics"):
+            self.last_info = per_image_info(ig, squares, gaps, n_samples=n, n_steps=steps, sampling=sampling)
+            if not getattr(self, "_warned_incomplete", False):
+                ids = images.ids if isinstance(images, ImageBatch) else None
+                self._warned_incomplete = warn_incomplete(self.last_info, ids, steps, opts["budget"])
+        return smoothed
 
     def attribute_raw(self, model: GeoModel, images: ImageBatch | torch.Tensor, target=None,
                       **options: Any) -> torch.Tensor:
@@ -110,7 +179,7 @@ class IGSmoothGrad(BaseExplainer):
             rows = torch.arange(x.shape[0], device=x.device)
             with batchnorm_folded(model, x[:1], _flag(opts, "fold_batchnorm")):
                 ig = self._integrate(model, score, x, baseline, rows, opts)
-        return ig.detach().float().cpu()
+        return ig.detach().to(map_dtype(ig)).cpu()
 
     # ---- pieces --------------------------------------------------------------------------
     @staticmethod
@@ -149,13 +218,14 @@ class IGSmoothGrad(BaseExplainer):
 
     @staticmethod
     def noisy_inputs(x: torch.Tensor, n_samples: int, stdev: float, seed: int | None,
-                     keys: Sequence[int] | None = None) -> torch.Tensor:
+                     keys: Sequence[int] | None = None, sampling: str = "gaussian") -> torch.Tensor:
         """``n_samples`` noisy copies per image, image-major ([img0 x n, img1 x n, ...]) like
         captum; sigma = stdev * (max - min) of each image.
 
         Each image's noise comes from its own generator, seeded from ``seed`` and the image's key
         (``noise_keys``; by default of ``x``), so an image gets the same noise whatever batch it is
-        in, in whatever position: a resumed or sharded dataset run reproduces its maps."""
+        in, in whatever position: a resumed or sharded dataset run reproduces its maps.
+        ``sampling`` picks how the ``n_samples`` draws of one image relate (``_noise.SAMPLINGS``)."""
         if stdev < 0:
             raise ValueError(f"stdev must be >= 0, got {stdev}")
         copies = x.repeat_interleave(n_samples, dim=0)
@@ -174,7 +244,8 @@ class IGSmoothGrad(BaseExplainer):
             else:
                 digest = hashlib.blake2b(f"{int(seed)}/{key}".encode(), digest_size=8).digest()
                 generator.manual_seed(int.from_bytes(digest, "little") >> 1)
-            noise.append(torch.randn((n_samples, *x.shape[1:]), generator=generator, dtype=x.dtype))
+            # drawn in float32 whatever x's dtype, so a float64 run sees the float32 run's noise
+            noise.append(standard_normal(sampling, n_samples, tuple(x.shape[1:]), generator, torch.float32).to(x.dtype))
         return copies + torch.cat(noise).to(x.device) * sigma.repeat_interleave(n_samples).view(-1, 1, 1, 1)
 
     def _integrate(self, model: GeoModel, score: ScoreFn, inputs: torch.Tensor, baselines: torch.Tensor,
@@ -191,12 +262,14 @@ class IGSmoothGrad(BaseExplainer):
             raise ValueError(f"unknown dtype {dtype_name!r}; use one of {', '.join(DTYPES)}")
         autocast_dtype = DTYPES[dtype_name]
         device = inputs.device
-        alpha_t = torch.tensor(alphas, dtype=torch.float32, device=device)
-        # captum multiplies float32 gradients by float32 step sizes; do the same
-        weight_t = torch.tensor(weights).float().to(device)
+        warn_slow_bfloat16(device, autocast_dtype)
+        real = map_dtype(inputs)  # float64 for a float64 model, else float32
+        alpha_t = torch.tensor(alphas, dtype=real, device=device)
+        # captum multiplies float32 gradients by float32 step sizes; do the same (float64 in float64)
+        weight_t = torch.tensor(weights).to(device, real)
         n_rows, n_steps = inputs.shape[0], len(alphas)
         diff = inputs - baselines
-        total = torch.zeros_like(inputs)
+        total = torch.zeros_like(inputs, dtype=real)
         memory_format = torch.channels_last if _flag(opts, "channels_last") else torch.contiguous_format
         # (row, step) pairs, row-major: consecutive chunks reuse the same few images
         pair_rows = torch.arange(n_rows, device=device).repeat_interleave(n_steps)
@@ -209,8 +282,26 @@ class IGSmoothGrad(BaseExplainer):
             with _autocast(device, autocast_dtype), torch.enable_grad():
                 out = score(model(scaled), rows[r])
             (grad,) = torch.autograd.grad(out.float().sum(), scaled)
-            total.index_add_(0, r, grad.float() * weight_t[s].view(-1, 1, 1, 1))
+            total.index_add_(0, r, grad.to(real) * weight_t[s].view(-1, 1, 1, 1))
         return total * diff
+
+    @staticmethod
+    def _score_gaps(model: GeoModel, score: ScoreFn, inputs: torch.Tensor, baselines: torch.Tensor,
+                    rows: torch.Tensor, opts: dict[str, Any]) -> torch.Tensor:
+        """f(input row) - f(its image's baseline) [N], forward passes only: completeness's right side."""
+        chunk = int(opts["internal_batch_size"] or opts["batch_size"])
+        autocast_dtype = DTYPES[str(opts["dtype"])]
+        memory_format = torch.channels_last if _flag(opts, "channels_last") else torch.contiguous_format
+        images = torch.arange(baselines.shape[0], device=inputs.device)
+        points, owners = torch.cat([inputs, baselines]), torch.cat([rows, images])
+        values = []
+        with torch.no_grad():
+            for start in range(0, points.shape[0], chunk):
+                part = points[start:start + chunk].contiguous(memory_format=memory_format)
+                with _autocast(inputs.device, autocast_dtype):
+                    values.append(score(model(part), owners[start:start + chunk]).double())
+        values = torch.cat(values)
+        return values[:inputs.shape[0]] - values[inputs.shape[0]:][rows]
 
 
 def _flag(opts: dict[str, Any], name: str) -> bool:

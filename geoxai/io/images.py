@@ -1,52 +1,178 @@
 """Reading photos the way users have them: any mode, EXIF-rotated, sometimes broken.
 
-Every failure is an ``ImageError`` whose message is one line naming the file and the problem.
+Every failure is an ``ImageError`` whose message is one line naming the file (escaped, see
+``display_path``) and the problem.
+
+Size limits (decided here, once):
+
+* JPEG: any size JPEG allows (65,535 px a side). Above ``MAX_PIXELS`` a JPEG is decoded reduced
+  (libjpeg's DCT scaling through Pillow's ``draft``, 1/2 to 1/8), so a 108-megapixel photo costs
+  about a quarter of its full size in memory. Pillow's decompression-bomb check does not apply:
+  the decoded size is bounded by the reduction, not by the file.
+* Every other format (PNG, TIFF, WebP, BMP, GIF) is decoded in full, so it is refused above
+  Pillow's ``Image.MAX_IMAGE_PIXELS`` (89,478,485 pixels unless the application changed it).
+* After decoding, the longest side is scaled down to ``MAX_SIDE``.
 """
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
-#: images above this many pixels are decoded reduced (JPEG draft mode) and then downscaled,
+#: JPEGs above this many pixels are decoded reduced (draft mode) and then downscaled,
 #: so a 400-megapixel panorama costs neither minutes nor gigabytes.
 MAX_PIXELS = 64_000_000
 #: longest side kept after loading; geolocation models look at 224-px crops.
 MAX_SIDE = 4096
+#: the longest file name (bytes) most file systems store; a longer one cannot exist.
+NAME_MAX = 255
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+
+_JPEG_MAGIC = b"\xff\xd8\xff"
+_EOI = b"\xff\xd9"
 
 
 class ImageError(ValueError):
     pass
 
 
+def display_path(path: str | os.PathLike) -> str:
+    """``path`` as one printable line: undecodable bytes as ``\\xff``, control characters
+    (newlines, tabs, escapes) as ``\\n`` etc., so an error message never splits or garbles."""
+    text = os.fsdecode(path) if isinstance(path, bytes) else str(path)
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if "\udc80" <= ch <= "\udcff":  # a byte that was not UTF-8 (surrogateescape)
+            out.append(f"\\x{ord(ch) - 0xdc00:02x}")
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(repr(ch)[1:-1])
+    return "".join(out)
+
+
+def storable_name(text: str) -> str:
+    """``text`` unchanged if it can be written as UTF-8, else escaped like ``display_path``."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return display_path(text)
+
+
+def check_file_name(path: str | os.PathLike) -> None:
+    """Refuse names that cannot round-trip through our outputs: bytes that are not UTF-8 (they
+    cannot be written to a UTF-8 CSV, JSON or Parquet file) and components longer than a file
+    system allows."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ImageError(f"{display_path(path)}: file name is not valid UTF-8; rename the file") from None
+    for part in Path(text).parts:
+        if len(os.fsencode(part)) > NAME_MAX:
+            raise ImageError(f"{display_path(path)[:80]}...: file name longer than {NAME_MAX} bytes")
+
+
 def load_image(path: str | os.PathLike, max_side: int = MAX_SIDE) -> np.ndarray:
     """Load an image as RGB uint8 [H, W, 3], upright according to its EXIF orientation."""
     path = Path(path)
-    if not path.exists():
-        raise ImageError(f"{path}: file not found")
+    check_file_name(path)
+    shown = display_path(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                if im.width * im.height > MAX_PIXELS and im.format == "JPEG":
-                    im.draft("RGB", (max_side, max_side))
-                im.load()
-                return to_rgb_array(im, max_side)
+        with open(path, "rb") as fh:
+            is_jpeg = fh.read(len(_JPEG_MAGIC)) == _JPEG_MAGIC
+            data = fh.read() if is_jpeg else b""
+    except FileNotFoundError:
+        raise ImageError(f"{shown}: file not found") from None
+    except IsADirectoryError:
+        raise ImageError(f"{shown}: is a folder, not an image") from None
+    except OSError as exc:
+        raise ImageError(f"{shown}: cannot read ({exc.strerror or exc})") from None
+    try:
+        im = _decode_jpeg(_JPEG_MAGIC + data, shown, max_side) if is_jpeg else _decode_other(path, shown)
+        with im:
+            return to_rgb_array(im, max_side)
     except ImageError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{path}: image too large to decode safely (over {MAX_PIXELS * 2:,} pixels)") from None
+    except Image.DecompressionBombError:
+        limit = Image.MAX_IMAGE_PIXELS or 0
+        raise ImageError(f"{shown}: over {2 * limit:,} pixels; the limit is {limit:,} for formats other "
+                         f"than JPEG (Pillow's Image.MAX_IMAGE_PIXELS)") from None
     except UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image or an unsupported format") from None
+        raise ImageError(f"{shown}: not an image or an unsupported format") from None
     except OSError as exc:
-        raise ImageError(f"{path}: unreadable or truncated image ({exc})") from None
+        raise ImageError(f"{shown}: unreadable or truncated image ({exc})") from None
     except (ValueError, SyntaxError) as exc:
-        raise ImageError(f"{path}: corrupt image ({exc})") from None
+        raise ImageError(f"{shown}: corrupt image ({exc})") from None
+
+
+def _open_jpeg(data: bytes, max_side: int) -> Image.Image:
+    # The plugin class directly: Image.open would apply Pillow's bomb check to the full size,
+    # which draft() is about to reduce.
+    im = JpegImagePlugin.JpegImageFile(io.BytesIO(data))
+    if im.width * im.height > MAX_PIXELS:
+        im.draft(im.mode if im.mode in ("RGB", "L") else None, (max_side, max_side))
+    im.load()
+    return im
+
+
+def _decode_jpeg(data: bytes, shown: str, max_side: int) -> Image.Image:
+    im = _open_jpeg(data, max_side)
+    # A cut progressive JPEG is blurred rather than grey, so it is always checked (a second
+    # decode); a baseline one only when its last block is exact mid-grey.
+    progressive = bool(im.info.get("progressive") or im.info.get("progression"))
+    if (progressive or _looks_cut(im)) and _scan_incomplete(data, im, max_side):
+        im.close()
+        raise ImageError(f"{shown}: unreadable or truncated image (the JPEG scan data ends early; "
+                         f"the rest would be grey)")
+    return im
+
+
+def _looks_cut(im: Image.Image) -> bool:
+    """libjpeg fills the blocks after the end of the data with zero coefficients, i.e. exact
+    mid-grey, up to the bottom-right corner: a cheap test that is rarely true of a real photo."""
+    if im.mode not in ("RGB", "L"):
+        return False
+    corner = np.asarray(im.crop((max(0, im.width - 2), max(0, im.height - 2), im.width, im.height)))
+    return bool((corner == 128).all())
+
+
+def _scan_incomplete(data: bytes, decoded: Image.Image, max_side: int) -> bool:
+    """Decode again with bytes inserted before the final EOI marker. A complete scan ends before
+    them (libjpeg skips extraneous bytes up to the marker), so the pixels are identical; a cut
+    scan reads them as image data, so the pixels change."""
+    end = data.rfind(_EOI)
+    if end < 0:
+        return False
+    filler = np.random.default_rng(0).integers(1, 0xFF, 4096, dtype=np.uint8).tobytes()  # no 0xFF: no marker
+    try:
+        again = _open_jpeg(data[:end] + filler + data[end:], max_side)
+    except (OSError, SyntaxError, ValueError):
+        return True
+    with again:
+        return again.size != decoded.size or not np.array_equal(np.asarray(again), np.asarray(decoded))
+
+
+def _decode_other(path: Path, shown: str) -> Image.Image:
+    with warnings.catch_warnings():
+        # the size is checked below, against the same limit, with a message naming the file
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        im = Image.open(path)
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and im.width * im.height > limit:
+        im.close()
+        raise ImageError(f"{shown}: {im.width}x{im.height} = {im.width * im.height:,} pixels is over the "
+                         f"limit of {limit:,} for {im.format or 'this format'} (only JPEGs are decoded reduced)")
+    im.load()
+    return im
 
 
 def to_rgb_array(im: Image.Image, max_side: int = MAX_SIDE) -> np.ndarray:
@@ -96,12 +222,49 @@ def center_crop(image: np.ndarray, size: int) -> np.ndarray:
     return image[top:top + size, left:left + size]
 
 
-def list_images(paths) -> list[Path]:
-    """Expand files and folders (recursively) into image files, sorted, in a stable order."""
+class ImageListing(list):
+    """``list_images``' result: the image paths, plus what was passed over and why."""
+
+    def __init__(self, paths=(), unsupported: int = 0, suffixes: frozenset[str] = frozenset()) -> None:
+        super().__init__(paths)
+        self.unsupported = unsupported
+        self.suffixes = suffixes
+
+    def no_images_message(self, inputs) -> str:
+        where = ", ".join(display_path(p) for p in inputs)
+        if self.unsupported:
+            kinds = ", ".join(sorted(self.suffixes)) or "no suffix"
+            return (f"no images found in {where} ({self.unsupported} file(s) of unsupported types: {kinds}; "
+                    f"supported: {', '.join(sorted(IMAGE_SUFFIXES))})")
+        return f"no images found in {where}"
+
+
+def list_images(paths) -> ImageListing:
+    """Expand files and folders (recursively) into image files, sorted, in a stable order.
+
+    A file named directly is kept whatever it is (``load_image`` then says what is wrong with
+    it); in a folder only files with a supported suffix are kept, and the others are counted.
+    A path that cannot even be examined (a name too long for the file system) is kept too, so
+    it gets its one-line error where it is loaded instead of stopping the listing.
+    """
     out: list[Path] = []
+    unsupported, suffixes = 0, set()
     for p in map(Path, paths):
-        if p.is_dir():
-            out.extend(sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file()))
-        else:
+        try:
+            is_dir = p.is_dir()
+        except OSError:
+            is_dir = False
+        if not is_dir:
             out.append(p)
-    return out
+            continue
+        found = []
+        for root, _dirs, files in os.walk(p):
+            for name in files:
+                q = Path(root) / name
+                if q.suffix.lower() in IMAGE_SUFFIXES:
+                    found.append(q)
+                elif not name.startswith("."):
+                    unsupported += 1
+                    suffixes.add(q.suffix.lower() or "(none)")
+        out.extend(sorted(found))
+    return ImageListing(out, unsupported, frozenset(suffixes))

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +21,7 @@ import torch
 from torch import nn
 
 from ..interfaces import GeoModel
+from ..io.checkpoint import load_checkpoint
 from ..types import Partitioning
 from ..views import ViewConfig
 from .backbones import build_backbone, normalize_arch
@@ -154,8 +153,9 @@ class MultiPartitionGeoModel(GeoModel):
 
     # ---- weights -------------------------------------------------------------------------
     def load_checkpoint(self, path: str | os.PathLike, strict: bool = True) -> MultiPartitionGeoModel:
-        """Load a checkpoint file (a Lightning ``.ckpt`` or a plain state_dict) into this model."""
-        return self.from_state_dict(read_checkpoint(path), strict=strict, source=str(path))
+        """Load a checkpoint file (a Lightning ``.ckpt`` or a plain state_dict) into this model; the
+        file is read by :func:`geoxai.io.checkpoint.load_checkpoint`, which never runs code from it."""
+        return self.from_state_dict(load_checkpoint(path), strict=strict, source=str(path))
 
     def from_state_dict(self, state: Mapping[str, Any], strict: bool = True, source: str = "state_dict"
                         ) -> MultiPartitionGeoModel:
@@ -217,61 +217,3 @@ def extract_state_dict(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]
                 state = {k[len(prefix):]: v for k, v in state.items()}
                 changed = True
     return state
-
-
-class _Opaque:
-    """Stands in for any non-tensor class in a checkpoint (Lightning's AttributeDict, argparse
-    Namespace ...): it swallows its state, so loading never imports or runs foreign code."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.args = args
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self.__dict__.setdefault("items", {})[key] = value
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    SAFE_BUILTINS = {"dict", "list", "tuple", "set", "frozenset", "int", "float", "str", "bytes",
-                     "bool", "complex", "slice", "bytearray"}
-
-    def find_class(self, module: str, name: str):
-        if module == "collections" and name == "OrderedDict":
-            return super().find_class(module, name)
-        if module == "builtins" and name in self.SAFE_BUILTINS:
-            return super().find_class(module, name)
-        if module.split(".")[0] == "torch" and (name.startswith("_rebuild") or name.endswith("Storage")
-                                                or name in ("Size", "device", "dtype") or module == "torch"):
-            return super().find_class(module, name)
-        if module.split(".")[0] == "numpy" and name in ("dtype", "scalar", "_reconstruct", "ndarray"):
-            return super().find_class(module, name)
-        return _Opaque
-
-
-class _RestrictedPickle:
-    Unpickler = _RestrictedUnpickler
-    __name__ = "geoxai_restricted_pickle"
-
-    @staticmethod
-    def load(fh, **kwargs):
-        return _RestrictedUnpickler(fh, **kwargs).load()
-
-
-def read_checkpoint(path: str | os.PathLike) -> Any:
-    """torch.load a checkpoint on CPU. Lightning checkpoints pickle their hyper-parameters as
-    Lightning classes; those become inert placeholders instead of being imported."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint file does not exist")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        pass
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0]})") from None
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_RestrictedPickle)
-    except Exception as exc:  # any failure here means a file we cannot interpret
-        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0]})") from None

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import torch
 
+from ..io.checkpoint import load_checkpoint
 from ..partitions.semp import SemPHierarchy
 from ..partitions.semp_files import HIERARCHY, load_semp, read_hierarchy, read_public_partitionings
 from ..types import Partitioning
 from ..views import ViewConfig
-from .multipartition import MultiPartitionGeoModel, read_checkpoint
+from .multipartition import MultiPartitionGeoModel
 from .release import DEFAULT_IMAGE_SIZE, Release, is_release, open_release, release_image_size, release_view
 
 RELEASE_WEIGHTS = "semp-wacv22-efficientnet-b4"
@@ -75,7 +76,7 @@ class SemPModel(MultiPartitionGeoModel):
                 path = path.parent
             if is_release(path):
                 with open_release(path) as release:
-                    state, checkpoint = read_checkpoint(release.checkpoint), path
+                    state, checkpoint = load_checkpoint(release.checkpoint), path
                     backbone = backbone or release.arch
                     input_size = input_size or release.image_size
                     if parts is None:
@@ -83,7 +84,7 @@ class SemPModel(MultiPartitionGeoModel):
                         with contextlib.suppress(FileNotFoundError):
                             hierarchy = read_hierarchy(release.find(HIERARCHY))
             else:
-                state, checkpoint = read_checkpoint(path), path
+                state, checkpoint = load_checkpoint(path), path
         if parts is None:
             raise ValueError("the semp model needs its partitionings: pass partitions=DIR "
                              "(from `geoxai partition build --kind semp`) or the release with weights=PATH")

@@ -65,26 +65,35 @@ def dataset_hash(samples: Sequence[Any], root: Path) -> str:
             image = image.relative_to(root)
         except ValueError:
             pass
-        h.update(f"{s.id}\t{float(s.lat)!r}\t{float(s.lon)!r}\t{image.as_posix()}\n".encode())
+        # surrogateescape: a file name that is not UTF-8 still hashes (its bytes, exactly)
+        h.update(f"{s.id}\t{float(s.lat)!r}\t{float(s.lon)!r}\t{image.as_posix()}\n".encode("utf-8", "surrogateescape"))
     return h.hexdigest()
+
+
+def check_config(out: Path, config: ReportConfig) -> bool:
+    """Refuse an output folder made with a different config, writing nothing; True when ``out``
+    is already bound to this config, False when it is not bound yet."""
+    path = Path(out) / CONFIG_FILE
+    if not path.exists():
+        return False
+    existing = ReportConfig.from_dict(json.loads(path.read_text())).fingerprint()
+    wanted = config.fingerprint()
+    changed = sorted(k for k in set(existing) | set(wanted) if existing.get(k) != wanted.get(k))
+    if changed:
+        diffs = "; ".join(f"{k}: {existing.get(k)!r} -> {wanted.get(k)!r}" for k in changed)
+        raise ValueError(
+            f"{out} holds a report made with a different configuration ({diffs}); "
+            f"use another --out or delete it"
+        )
+    return True
 
 
 def bind_config(out: Path, config: ReportConfig) -> None:
     """Write ``config.json`` into a new output folder, or refuse one made with a different config."""
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / CONFIG_FILE
-    if path.exists():
-        existing = ReportConfig.from_dict(json.loads(path.read_text())).fingerprint()
-        wanted = config.fingerprint()
-        changed = sorted(k for k in set(existing) | set(wanted) if existing.get(k) != wanted.get(k))
-        if changed:
-            diffs = "; ".join(f"{k}: {existing.get(k)!r} -> {wanted.get(k)!r}" for k in changed)
-            raise ValueError(
-                f"{out} holds a report made with a different configuration ({diffs}); "
-                f"use another --out or delete it"
-            )
+    if check_config(out, config):
         return
-    write_text_atomic(path, config.to_json())
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / CONFIG_FILE, config.to_json())
 
 
 def read_config(out: Path) -> ReportConfig:

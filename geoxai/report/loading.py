@@ -5,6 +5,7 @@ image becomes a ``failed`` row.
 """
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 
 from ..interfaces import GeoModel
-from ..io.images import load_image
+from ..io.images import load_image, storable_name
 
 
 def view_function(model: GeoModel) -> Callable[[np.ndarray], torch.Tensor]:
@@ -34,7 +35,7 @@ def decode(sample: Any, view: Callable[[np.ndarray], torch.Tensor],
            test_time: Callable[[np.ndarray], torch.Tensor] | None = None) -> dict:
     """One dataset sample -> a record with the uint8 view [3, S, S] (and, given ``test_time``,
     the test-time views [n, 3, S, S] as ``test_time_pixels``) or the reason it failed."""
-    record = {"image_id": str(sample.id), "path": str(sample.image), "lat": float(sample.lat),
+    record = {"image_id": str(sample.id), "path": storable_name(str(sample.image)), "lat": float(sample.lat),
               "lon": float(sample.lon), "pixels": None, "error": None}
     try:
         image = load_image(sample.image)
@@ -75,6 +76,10 @@ def _quiet_worker(_: int) -> None:
     # Decoding needs no intra-op threads; leaving torch's default here would oversubscribe the
     # cores the model is using.
     torch.set_num_threads(1)
+    # Ctrl-C is the main process's to handle: it stops the run, commits the rows it holds and
+    # shuts the workers down. A worker that got the SIGINT too would die mid-item and leave
+    # torch waiting out its worker-join timeout.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def data_loader(samples: Sequence[Any], view, batch_size: int, workers: int,

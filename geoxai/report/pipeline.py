@@ -7,7 +7,7 @@ prefetch depth, the open part and one pending write, however many images there a
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,8 +16,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from ..io.images import display_path, storable_name
 from ..views import TEST_TIME
-from .config import ReportConfig, bind_config, dataset_hash
+from .config import ReportConfig, bind_config, check_config, dataset_hash
 from .engines import ReportEngine
 from .loading import data_loader, test_time_function, view_function
 from .store import PartStore
@@ -44,16 +45,25 @@ class RunOptions:
 
 
 def plan(config: ReportConfig, data: str | Path, out: str | Path, shard: tuple[int, int],
-         retry_failed: bool = False):
+         retry_failed: bool = False, validate: Callable[[], Any] | None = None):
     """Read the dataset, bind the output folder to the config, and list this shard's open work
-    (with ``retry_failed``, the shard's failed images count as open again)."""
+    (with ``retry_failed``, the shard's failed images count as open again).
+
+    Everything that can refuse the run happens before the folder is bound: the dataset, a
+    folder of another configuration, and ``validate`` (building the components), which runs
+    when the folder is new, so a refused run leaves no ``config.json`` that refuses the corrected
+    one."""
     from ..io.datasets import read_dataset
 
     data = Path(data)
-    samples = read_dataset(data)
+    samples = storable_samples(read_dataset(data))
+    if not samples:
+        raise ValueError(f"{display_path(data)}: no images found in the dataset")
     config.data = str(data)
     config.data_hash = dataset_hash(samples, data if data.is_dir() else data.parent)
     out = Path(out)
+    if not check_config(out, config) and validate is not None:
+        validate()
     bind_config(out, config)
     store = PartStore(out)
     store.prepare()
@@ -103,6 +113,18 @@ class PartWriter:
             self.pool.shutdown(wait=True)
 
 
+def storable_samples(samples: Sequence[Any]) -> list[Any]:
+    """Samples whose id is not UTF-8 (a non-UTF-8 file name) get an escaped id (``\\xff``), so
+    their row, a failed one naming the file, can be stored, and every other row is kept."""
+    from dataclasses import replace
+
+    out = []
+    for s in samples:
+        sid = storable_name(s.id)
+        out.append(s if sid == s.id else replace(s, id=sid))
+    return out
+
+
 def shard_tag(shard: tuple[int, int]) -> str:
     return f"s{shard[0]}of{shard[1]}-"
 
@@ -122,9 +144,22 @@ def run_local(config: ReportConfig, pending: Sequence[Any], store: PartStore, op
     worker.example_filter = keeper
     model = worker.model
     test_time = test_time_function(model) if config.views == TEST_TIME else None
-    loader = data_loader(pending, view_function(model), options.batch_size, options.workers, test_time=test_time)
-    batches = ((*worker.process(records), worker.take_examples()) for records in loader)
-    return write_rows(store, options, len(pending), batches, keeper=keeper)
+    loader = iter(data_loader(pending, view_function(model), options.batch_size, options.workers, test_time=test_time))
+    try:
+        batches = ((*worker.process(records), worker.take_examples()) for records in loader)
+        return write_rows(store, options, len(pending), batches, keeper=keeper)
+    except KeyboardInterrupt:
+        # Ctrl-C: the decoding workers ignore SIGINT and hold nothing worth keeping (decoded
+        # views only); end them now rather than wait out torch's worker-join timeout.
+        for process in getattr(loader, "_workers", []):
+            if process.is_alive():
+                process.terminate()
+        raise
+    finally:
+        # stop the workers now, not when the traceback is freed at interpreter exit
+        shutdown = getattr(loader, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
 
 
 class LocalEngine(ReportEngine):
@@ -162,13 +197,21 @@ def write_rows(store: PartStore, options: RunOptions, total: int, batches, keepe
                 written += len(image_rows)
                 bar.update(len(image_rows))
         finally:
-            writer.close()
+            writer.close()  # commit what was computed, on Ctrl-C too
     return written
 
 
 def progress_bar(total: int, enabled: bool, desc: str = "report"):
     return tqdm(total=total, unit="img", desc=desc, disable=not enabled, dynamic_ncols=True,
                 smoothing=0.1)
+
+
+def check_names(config: ReportConfig) -> None:
+    """Fail with the registry's one-line error if a model, explainer or segmenter is unknown."""
+    from ..plugins import registry
+
+    for kind, name in (("model", config.model), ("explainer", config.explainer), ("segmenter", config.segmenter)):
+        registry().get(kind, name)
 
 
 def run_report(config: ReportConfig, data: str | Path, out: str | Path, options: RunOptions | None = None,
@@ -183,7 +226,20 @@ def run_report(config: ReportConfig, data: str | Path, out: str | Path, options:
 
     options = replace(options or RunOptions(), examples=examples, radius_km=radius_km)
     engine = load_engine(options.engine)  # an unknown engine fails before the folder is bound
-    store, pending, total = plan(config, data, out, options.shard, options.retry_failed)
+    built = {}
+
+    def validate() -> None:
+        # local: build what the run needs anyway (an unknown name or option fails here);
+        # other engines build their replicas elsewhere, so check the names only
+        if options.engine == "local" and components is None:
+            from .worker import load_components
+
+            built["components"] = load_components(config, options.device)
+        else:
+            check_names(config)
+
+    store, pending, total = plan(config, data, out, options.shard, options.retry_failed, validate=validate)
+    components = components or built.get("components")
     engine.run(config, pending, store, options, components=components)
     store.write_manifest()
     return finalize(Path(out), radius_km=radius_km, min_images=min_images, examples=examples,

@@ -10,10 +10,19 @@ then the concepts file and finally the images file are renamed into place. The i
 the commit record: an image is finished exactly when its id is in an images part. A concepts
 part without its images part (a kill between the two renames) is an orphan, deleted on the next
 run, so no row is lost or duplicated whatever the moment of a ``kill -9``.
+
+Both files are fsynced before the renames and each folder after its rename, so after a power
+loss too the concepts file of a committed part exists. Should it still be missing (a file
+deleted by hand, a file system that reorders), the images part is taken back on the next run and
+its images computed again: a missing concepts file is never read as "no concepts".
+
+Rows are read back sorted (images by id, concepts by id and concept index), whatever the order
+of the part files, so the summary of the same rows is the same to the last bit.
 """
 from __future__ import annotations
 
 import os
+import sys
 import time
 import uuid
 from collections.abc import Iterable
@@ -22,11 +31,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..io.atomic import atomic_path, write_text_atomic
+from ..io.atomic import atomic_path, fsync_dir, fsync_file, remove_stale_temporaries, write_text_atomic
 
 IMAGES = "images"
 CONCEPTS = "concepts"
 MANIFEST = "manifest.txt"
+#: sub-folders of a report besides the parts (outputs.PLOTS_DIR, examples.EXAMPLES_DIR): a killed
+#: run's temporary files are removed from all of them
+OUTPUT_FOLDERS = ("plots", "examples")
 
 IMAGE_SCHEMA = pa.schema([
     ("image_id", pa.string()),
@@ -51,6 +63,7 @@ IMAGE_SCHEMA = pa.schema([
     ("pred_continent", pa.string()),
     ("pred_continent_prob", pa.float64()),
     ("true_country", pa.string()),
+    ("explainer_info", pa.string()),  # JSON of the explainer's per-image facts (Explainer.last_info)
 ])
 
 CONCEPT_SCHEMA = pa.schema([
@@ -76,12 +89,20 @@ class PartStore:
         self.concepts_dir = self.out / self.concepts_folder
 
     def prepare(self) -> None:
-        """Create the folders and clear what a killed run left half-written."""
+        """Create the folders and clear what a killed run left half-written, in every folder
+        the report owns."""
         self.images_dir.mkdir(parents=True, exist_ok=True)
         self.concepts_dir.mkdir(parents=True, exist_ok=True)
-        for folder in (self.images_dir, self.concepts_dir):
-            for tmp in folder.glob(".*.tmp"):
-                tmp.unlink(missing_ok=True)
+        for folder in (self.out, self.images_dir, self.concepts_dir, *(self.out / f for f in OUTPUT_FOLDERS)):
+            remove_stale_temporaries(folder)
+        for name in self.part_names():
+            if not (self.concepts_dir / name).exists():
+                # committed without its concepts: take the commit back so the images are
+                # computed again instead of being read as images without concepts
+                print(f"warning: {self.concepts_dir / name} is missing; its images are computed again",
+                      file=sys.stderr)
+                (self.images_dir / name).unlink()
+        fsync_dir(self.images_dir)
         committed = {p.name for p in self.images_dir.glob("part-*.parquet")}
         for orphan in self.concepts_dir.glob("part-*.parquet"):
             if orphan.name not in committed:
@@ -96,10 +117,12 @@ class PartStore:
         tmp_i = self.images_dir / f".{name}.tmp"
         pq.write_table(concepts, tmp_c)
         pq.write_table(images, tmp_i)
-        _fsync(tmp_c)
-        _fsync(tmp_i)
+        fsync_file(tmp_c)
+        fsync_file(tmp_i)
         os.replace(tmp_c, self.concepts_dir / name)
+        fsync_dir(self.concepts_dir)  # the concepts file is durable before the commit
         os.replace(tmp_i, self.images_dir / name)  # the commit
+        fsync_dir(self.images_dir)
         return name
 
     def forget_failed(self, ids: set[str] | None = None) -> int:
@@ -153,31 +176,47 @@ class PartStore:
         return done
 
     def read_images(self, columns: Iterable[str] | None = None):
-        return _read_parts(self.images_dir, self.part_names(), self.image_schema, columns)
+        return _read_parts(self.images_dir, self.part_names(), self.image_schema, columns, ["image_id"])
 
     def read_concepts(self, columns: Iterable[str] | None = None):
-        return _read_parts(self.concepts_dir, self.part_names(), self.concept_schema, columns)
+        return _read_parts(self.concepts_dir, self.part_names(), self.concept_schema, columns,
+                           ["image_id", "concept_index", "concept"])
 
 
-def _read_parts(folder: Path, names: list[str], schema: pa.Schema, columns):
+def _read_parts(folder: Path, names: list[str], schema: pa.Schema, columns, order: list[str]):
+    """The rows of every part, sorted by ``order`` (the columns of it that are read)."""
     cols = list(columns) if columns is not None else None
-    tables = [pq.read_table(folder / n, columns=cols) for n in names if (folder / n).exists()]
+    missing = [n for n in names if not (folder / n).exists()]
+    if missing:
+        raise FileNotFoundError(f"{folder / missing[0]}: part file missing (run the report again to "
+                                f"compute its images)")
+    tables = [_read_with_schema(folder / n, schema, cols) for n in names]
     if not tables:
         empty = schema if cols is None else pa.schema([schema.field(c) for c in cols])
         return empty.empty_table().to_pandas()
-    # parts from before a column was added lack it: it reads as nulls there
-    return pa.concat_tables(tables, promote_options="default").to_pandas()
+    # parts from before a column was added lack it: it reads as nulls there (_read_with_schema)
+    frame = pa.concat_tables(tables, promote_options="default").to_pandas()
+    keys = [c for c in order if c in frame.columns]
+    if keys:
+        frame = frame.sort_values(keys, kind="mergesort").reset_index(drop=True)
+    return frame
+
+
+def _read_with_schema(path: Path, schema: pa.Schema, columns: list[str] | None) -> pa.Table:
+    """Read ``columns`` (default all of ``schema``); a part written before a column was added
+    gets that column as nulls, so older folders still resume and summarise."""
+    wanted = columns if columns is not None else schema.names
+    present = set(pq.read_schema(path).names)
+    table = pq.read_table(path, columns=[c for c in wanted if c in present])
+    for name in wanted:
+        if name not in present:
+            field = schema.field(name)
+            table = table.append_column(field, pa.nulls(len(table), field.type))
+    return table.select(wanted)
 
 
 def _replace_table(table: pa.Table, path: Path) -> None:
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
-        _fsync(tmp)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_file(tmp)
+    fsync_dir(path.parent)

@@ -5,6 +5,7 @@ Ray engine, so both engines produce the same rows.
 """
 from __future__ import annotations
 
+import json
 import zlib
 from typing import Any
 
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 
 from ..geodesy import great_circle_km
+from ..interfaces import explanation_info
 from ..types import ImageBatch
 from ..views import TEST_TIME
 from .config import ReportConfig
@@ -57,12 +59,9 @@ def load_components(config: ReportConfig, device: str | None = None):
     if "seed" not in config.explainer_options and "seed" in getattr(explainer, "defaults", {}):
         # --seed must reach explainers that draw their noise from a generator of their own
         explainer = load_explainer(config.explainer, **config.explainer_options, seed=config.seed)
-    segmenter = load_segmenter(config.segmenter, **config.segmenter_options)
-    if hasattr(segmenter, "to"):
-        try:
-            segmenter.to(device)
-        except Exception:  # noqa: BLE001 - a segmenter that cannot move stays where it is
-            pass
+    # one device for every stage: Segmenter.to is part of the interface (it used to be skipped
+    # silently, so HRNet stayed on the GPU under --device cpu)
+    segmenter = load_segmenter(config.segmenter, **config.segmenter_options).to(device)
     return model, explainer, segmenter
 
 
@@ -122,6 +121,7 @@ class ReportWorker:
                 probs = model.cell_probabilities(model.as_input(batch))
         predictions = model.predictions_from_probabilities(probs, top_k=1, ids=batch.ids)
         maps = self.explainer.explain(model, batch)
+        infos = explanation_info(self.explainer, len(records))
         segmentation = self.segmenter.segment(batch)
         influence = concept_influence(
             maps.detach().float().cpu(), segmentation.cpu(), k=self.config.k,
@@ -140,6 +140,7 @@ class ReportWorker:
                 pred_label=pred.label, pred_lat=pred.lat, pred_lon=pred.lon, pred_prob=pred.probability,
                 gcd_km=float(great_circle_km(record["lat"], record["lon"], pred.lat, pred.lon)),
                 true_country=true_countries[b], **_country_columns(pred),
+                explainer_info=None if infos is None else json.dumps(infos[b], sort_keys=True),
             ))
             if self.example_filter is not None and self.example_filter.wants(record["image_id"],
                                                                              image_rows[-1]["gcd_km"]):

@@ -111,12 +111,6 @@ def as_pixels(images: ImageBatch | torch.Tensor) -> torch.Tensor:
     return pixels
 
 
-def pick_device(device) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 class ScaledSegmenter(Segmenter):
     """A network that maps normalised images to class scores, run with the release's test protocol."""
 
@@ -131,10 +125,11 @@ class ScaledSegmenter(Segmenter):
         self.concepts = list(concepts)
         self.scales = parse_scales(scales)
         self.max_size, self.padding, self.batch_size = int(max_size), int(padding), int(batch_size)
-        self.device = pick_device(device)
-        self.network = network.to(self.device).eval()
-        self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+        self.network = network.eval()
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+        # built on the CPU like a model; ``device`` (or .to later) moves it, never silently to CUDA
+        self.to(device if device is not None else "cpu")
 
     def scores(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores [B, C, h, w] for normalised input [B, 3, H, W]."""

@@ -2,27 +2,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 
-import torch
 import torch.nn as nn
 
-
-def read_state_dict(path: str | os.PathLike, what: str) -> dict[str, torch.Tensor]:
-    """The tensors of a plain ``torch.save(module.state_dict())`` file."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: {what} weights file not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises pickle, zip, EOF and runtime errors alike
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path}: not a readable PyTorch checkpoint for the {what} ({detail[:200]})") from None
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path}: expected a state_dict (parameter name -> tensor) for the {what}, "
-                         f"found {type(state).__name__}")
-    return dict(state)
+from ..io.checkpoint import load_state_dict
 
 
 def load_strict(module: nn.Module, path: str | os.PathLike, what: str,
@@ -32,7 +16,7 @@ def load_strict(module: nn.Module, path: str | os.PathLike, what: str,
     Buffers whose name ends with one of ``optional`` (training bookkeeping that inference never
     reads) may be absent from the file and then keep their current values; nothing may be extra.
     """
-    state = read_state_dict(path, what)
+    state = load_state_dict(path, what)
     expected = module.state_dict()
     missing = [k for k in expected if k not in state and not k.endswith(optional)]
     unexpected = [k for k in state if k not in expected]

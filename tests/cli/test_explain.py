@@ -66,3 +66,18 @@ def test_bad_arguments(tmp_path, photo_files):
     result = _run([str(photo_files[0]), "-m", "tiny", "-e", "gradcam", "-o", "nope=1", "--out", str(tmp_path)])
     assert result.exit_code != 0 and "no option 'nope'" in result.output
     assert "Usage" in _run(["--help"]).output
+
+
+def test_explain_json_holds_the_explainers_per_image_info(tmp_path, photo_files):
+    out = tmp_path / "out"
+    result = _run([*map(str, photo_files[:2]), "-m", "tiny", "-e", "ig-smoothgrad", "-o", "n_steps=2",
+                   "-o", "n_samples=2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    for path in photo_files[:2]:
+        info = json.loads((out / f"{path.stem}.json").read_text())["explainer_info"]
+        assert info["n_samples"] == 2 and info["n_steps"] == 2 and info["passes"] == 4
+        assert isinstance(info["completeness"], float) and 0 <= info["noise"]
+    # an explainer that reports nothing adds nothing
+    result = _run([str(photo_files[0]), "-m", "tiny", "-e", "gradcam", "--out", str(tmp_path / "cam")])
+    assert result.exit_code == 0, result.output
+    assert "explainer_info" not in json.loads((tmp_path / "cam" / f"{photo_files[0].stem}.json").read_text())

@@ -92,5 +92,6 @@ def test_same_named_photos_get_unique_output_stems():
     from geoxai.cli._common import unique_stems
 
     paths = [Path("a/photo.jpg"), Path("b/photo.png"), Path("c/other.jpg"), Path("d/photo.jpg")]
-    assert unique_stems(paths, separator="-") == ["photo", "photo-2", "other", "photo-3"]
-    assert unique_stems(paths, separator="_") == ["photo", "photo_2", "other", "photo_3"]
+    # a clash keeps the extension; the same name twice (other folders) is numbered
+    assert unique_stems(paths, separator="-") == ["photo.jpg", "photo.png", "other", "photo.jpg-2"]
+    assert unique_stems(paths, separator="_") == ["photo.jpg", "photo.png", "other", "photo.jpg_2"]

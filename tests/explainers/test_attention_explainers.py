@@ -38,7 +38,7 @@ def _timm_attention(model, x, keep_graph=False):
 
 
 def _upsampled(row, size=32):
-    return F.interpolate(torch.as_tensor(row).view(-1, 1, 4, 4).float(), size=(size, size), mode="bilinear",
+    return F.interpolate(torch.as_tensor(row).view(-1, 1, 4, 4).double(), size=(size, size), mode="bilinear",
                          align_corners=False)[:, 0]
 
 

@@ -1,6 +1,7 @@
 """The public release's EfficientNet-B4 runs every built-in explainer, Combi-CAM over its blocks."""
 import pytest
 import torch
+from fidelity import assert_faithful
 
 import geoxai
 from geoxai.contract import check_explainer
@@ -42,4 +43,7 @@ def test_fold_batchnorm_folds_efficientnet_and_keeps_the_map(effnet):
     ref = IGSmoothGrad(n_steps=4, n_samples=2).explain(effnet, batch)
     folded = IGSmoothGrad(n_steps=4, n_samples=2, fold_batchnorm=True).explain(effnet, batch)
     assert not torch.equal(folded, ref)
-    torch.testing.assert_close(folded, ref, rtol=0, atol=1e-3 * ref.max().item())
+    # the float32 fast path, judged by fidelity (its rounding depends on the CPU's kernels); that
+    # folding is the same function is proved in float64 on a ResNet (tests/explainers): B4's
+    # depthwise convolutions have no fast float64 kernel, one float64 pass takes minutes
+    assert_faithful(folded, ref)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,9 @@ def read_rows(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     store = PartStore(out)
     images = store.read_images().drop(columns=["shard"]).sort_values("image_id").reset_index(drop=True)
+    # the explainer's per-image facts (JSON) become numeric columns, compared with a tolerance like the rest
+    info = pd.json_normalize([json.loads(i) if isinstance(i, str) else {} for i in images.pop("explainer_info")])
+    images = pd.concat([images, info.add_prefix("info_")], axis=1)
     concepts = store.read_concepts().sort_values(["image_id", "concept_index"]).reset_index(drop=True)
     return images, concepts
 

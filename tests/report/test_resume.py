@@ -119,3 +119,28 @@ def test_summary_options_may_change_between_runs(dataset, reference_report, tmp_
     result = CliRunner().invoke(main, _cli(dataset, out) + ["--radius", "2500", "--batch-size", "8"])
     assert result.exit_code == 0, result.output
     assert json.loads((out / "summary.json").read_text())["radius_km"] == 2500
+
+
+def test_report_rows_hold_the_explainers_info_and_old_parts_still_read(tmp_path):
+    import json
+
+    import pyarrow.parquet as pq
+
+    from geoxai.report.store import PartStore
+
+    dataset = make_dataset(tmp_path / "data", n=3)
+    args = ["report", *BASE_ARGS, "--data", str(dataset), "--workers", "0", "--quiet", "--out", str(tmp_path / "r"),
+            "--explainer-option", "n_steps=2", "--explainer-option", "n_samples=2"]
+    args[args.index("--explainer") + 1] = "ig-smoothgrad"
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    store = PartStore(tmp_path / "r")
+    infos = [json.loads(i) for i in store.read_images().explainer_info]
+    assert len(infos) == 3 and all(i["passes"] == 4 and "completeness" in i for i in infos)
+    # a part written before the column existed reads with nulls instead of failing
+    for name in store.part_names():
+        table = pq.read_table(store.images_dir / name)
+        pq.write_table(table.drop(["explainer_info"]), store.images_dir / name)
+    images = store.read_images()
+    assert len(images) == 3 and images.explainer_info.isna().all()
+    assert store.read_images(columns=["image_id", "explainer_info"]).shape == (3, 2)

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from geoxai.interfaces import GeoModel
+from geoxai.io.checkpoint import load_checkpoint
 from geoxai.views import ViewConfig
 from geoxai.vit import L2Normalize
 
@@ -187,4 +188,4 @@ def _vision_tower(backbone, local_files_only: bool) -> nn.Module:
 def _shipped_weights(filename: str):
     from geoclip.model.misc import file_dir
 
-    return torch.load(os.path.join(file_dir, "weights", filename), map_location="cpu", weights_only=True)
+    return load_checkpoint(os.path.join(file_dir, "weights", filename))

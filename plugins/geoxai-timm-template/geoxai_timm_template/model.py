@@ -13,6 +13,7 @@ import torch
 
 from geoxai.geodesy import validate_coordinates
 from geoxai.interfaces import GeoModel
+from geoxai.io.checkpoint import load_state_dict
 from geoxai.io.tables import read_table
 from geoxai.types import Partitioning
 from geoxai.views import ViewConfig
@@ -51,7 +52,7 @@ class TimmCellModel(GeoModel):
         self.partitionings = [read_cells(cells)]  # one partitioning: it is also the finest
         self.net = timm.create_model(arch, pretrained=pretrained, num_classes=len(self.finest))
         if checkpoint is not None:
-            self.net.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
+            self.net.load_state_dict(load_state_dict(checkpoint, f"timm {arch}"))
         self.view_config = self.view_config_for(arch=arch, input_size=input_size, mean=mean, std=std)
         # timm names the module behind each feature stage; CNN stages are [B, C, h, w] maps,
         # which is what CAM explainers hook. (ViT blocks give tokens: see docs/plugins.md.)
