@@ -63,7 +63,7 @@ def test_bad_strings_are_one_line_errors_listing_the_options(raw, message):
 
 def test_python_values_are_checked_by_type_and_name():
     with pytest.raises(OptionError, match=r"explainer 'gradcam': option normalize must be true or false, "
-                                          r"got 'false'; accepted: layer: str \| None = None, normalize"):
+                                          r"got 'false'; accepted: layer: str \| int \| None = None, normalize"):
         GradCAM(normalize="false")
     with pytest.raises(OptionError, match="option normalize must be true or false"):
         GradCAM().resolve(normalize="false")  # per-call overrides too
