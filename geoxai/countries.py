@@ -212,8 +212,8 @@ def cell_countries(partitioning: Partitioning, tolerance_km: float = SEA_TOLERAN
     hit = _memory.get(key)
     if hit is not None:
         return hit
+    from .cache import geoxai_home
     from .io.atomic import atomic_path
-    from .weights import geoxai_home
 
     path = geoxai_home() / "countries" / f"{key}.npz"
     assignment = None

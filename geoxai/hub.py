@@ -50,7 +50,7 @@ def parse(spec: str) -> tuple[str, str | None, str | None]:
 
 
 def cache_dir() -> Path:
-    from .weights import geoxai_home
+    from .cache import geoxai_home
 
     return geoxai_home() / "hf"
 
@@ -65,7 +65,7 @@ def _commit_of(path: str) -> str:
 
 
 def _unavailable(spec: str, repo: str, filename: str, reason: str):
-    from .weights import WeightsUnavailableError
+    from .cache import WeightsUnavailableError
 
     return WeightsUnavailableError(
         f"weights {spec!r} are not available: file {filename!r} of Hugging Face repo {repo!r} is not in the "

@@ -249,9 +249,7 @@ def load_model(name: str, **options: Any):
 
     spec = options.get("weights")
     if hub.is_hub(spec):
-        from .weights import local_weights
-
-        options["weights"] = local_weights(spec)
+        options["weights"] = str(hub.download(str(spec)).path)
     model = registry().get("model", name).build(**options)
     if hub.is_hub(spec):
         model.weights_provenance = hub.provenance(spec)

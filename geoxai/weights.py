@@ -15,15 +15,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from platformdirs import user_cache_dir
-
+from .cache import WeightsUnavailableError, geoxai_home
 from .hub import download as hub_download
 from .hub import is_hub
 from .io.atomic import atomic_path
-
-
-class WeightsUnavailableError(FileNotFoundError):
-    """The weights are not in the cache and could not be downloaded."""
 
 
 class ChecksumError(ValueError):
@@ -39,10 +34,6 @@ class WeightFile:
     size: int | None = None
     description: str = ""
     license: str = ""
-
-
-def geoxai_home() -> Path:
-    return Path(os.environ.get("GEOXAI_HOME") or user_cache_dir("geoxai"))
 
 
 def cache_dir() -> Path:
