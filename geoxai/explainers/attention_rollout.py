@@ -56,4 +56,5 @@ class AttentionRollout(BaseExplainer):
         if len(ran) < len(used):
             raise ValueError(f"{self.name}: a transformer block's attention did not run in the forward pass")
         relevance = rollout(ran, opts["head_fusion"])
-        return to_maps(token_map(relevance, vit, (x.shape[-2], x.shape[-1]), opts))
+        # accumulated in float64; the map comes back in the model's own dtype
+        return to_maps(token_map(relevance, vit, (x.shape[-2], x.shape[-1]), opts).to(x.dtype))

@@ -53,4 +53,5 @@ class GradientAttention(BaseExplainer):
             grads = torch.autograd.grad(score.sum(), ran, allow_unused=True)
             grads = tuple(torch.zeros_like(p) if g is None else g for p, g in zip(ran, grads))
         relevance = relevance_update([p.detach() for p in ran], list(grads))
-        return to_maps(token_map(relevance, vit, (x.shape[-2], x.shape[-1]), opts))
+        # accumulated in float64; the map comes back in the model's own dtype
+        return to_maps(token_map(relevance, vit, (x.shape[-2], x.shape[-1]), opts).to(x.dtype))
