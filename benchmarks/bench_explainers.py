@@ -23,9 +23,9 @@ from geoxai.explainers.combicam import CombiCAM
 from geoxai.explainers.gradcam import GradCAM
 from geoxai.explainers.ig_smoothgrad import IGSmoothGrad
 from geoxai.interfaces import GeoModel
-from geoxai.views import ViewConfig
 from geoxai.testing import synthetic_photo
 from geoxai.types import Partitioning
+from geoxai.views import ViewConfig
 
 
 class ResNet50Geo(GeoModel):
@@ -139,7 +139,8 @@ def main() -> None:
                 maps = []
                 for i in range(b):
                     noisy_i = noisy[i * n:(i + 1) * n]
-                    NoiseTunnel._add_noise_to_input = staticmethod(lambda inp, stdev, k: noisy_i.clone())
+                    NoiseTunnel._add_noise_to_input = staticmethod(
+                        lambda inp, stdev, k, noisy_i=noisy_i: noisy_i.clone())
                     maps.append(nt.attribute(x[i:i + 1], nt_type="smoothgrad_sq", nt_samples=n, stdevs=0.15,
                                              n_steps=steps, baselines=black, target=cells[i:i + 1]).amax(1))
                 return torch.cat(maps).cpu()
@@ -164,7 +165,7 @@ def main() -> None:
                                                         "dtype": "bfloat16"}),
     ]
     for label, opts in variants:
-        results[label] = timed(lambda: base.explain(model, batch, **opts), repeats=args.repeats)
+        results[label] = timed(lambda opts=opts: base.explain(model, batch, **opts), repeats=args.repeats)
     if ref is None:
         ref = results[variants[0][0]][1]
 

@@ -193,7 +193,8 @@ def main() -> None:
     with torch.no_grad():
         cells = model(x).argmax(1)
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"threads {torch.get_num_threads()}, device {args.device}; model {type(model).__name__} at {model.input_size} px; photos {names}")
+          f"threads {torch.get_num_threads()}, device {args.device}; model {type(model).__name__} "
+          f"at {model.input_size} px; photos {names}")
     rows = goal_rows(budgets) if args.goal or args.resnet_timing else frontier_rows(budgets, args.wide)
     IGSmoothGrad(n_samples=1, n_steps=2).explain(model, batch[0])  # warm-up
     refs = None if args.resnet_timing else reference(model, batch, names, args, args.out)

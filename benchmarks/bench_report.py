@@ -23,12 +23,12 @@ from PIL import Image
 
 from geoxai.hookspecs import hookimpl
 from geoxai.interfaces import GeoModel
-from geoxai.views import ViewConfig
 from geoxai.plugins import register_plugin
 from geoxai.report import ReportConfig, RunOptions
 from geoxai.report.outputs import finalize
 from geoxai.report.pipeline import plan, run_local
 from geoxai.testing import synthetic_photo, tiny_partitionings
+from geoxai.views import ViewConfig
 
 
 class ResNet50GeoModel(GeoModel):
@@ -73,7 +73,8 @@ def make_images(folder: Path, n: int, size: tuple[int, int]) -> Path:
         w = csv.writer(fh)
         w.writerow(["image", "lat", "lon", "id"])
         for i in range(n):
-            w.writerow([pool[i % len(pool)], f"{rng.uniform(-60, 60):.4f}", f"{rng.uniform(-180, 180):.4f}", f"img{i:06d}"])
+            w.writerow([pool[i % len(pool)], f"{rng.uniform(-60, 60):.4f}", f"{rng.uniform(-180, 180):.4f}",
+                        f"img{i:06d}"])
     return path
 
 

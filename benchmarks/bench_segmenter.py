@@ -39,7 +39,8 @@ def main() -> None:
 
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (args.images, 3, args.height, args.width), dtype=torch.uint8, generator=g)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
+    cpu = platform.processor() or platform.machine()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu}, "
           f"{args.images} images {args.height}x{args.width}, default scale 300 (network input 320 px short side)")
     bench("ade20k-hrnet (HRNetV2-W48 + C1)", load_segmenter("ade20k-hrnet", pretrained=False, device="cpu"),
           images, args.repeats)

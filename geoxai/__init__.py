@@ -29,8 +29,8 @@ __all__ = sorted([*_EXPORTS, "hookimpl"])
 
 if TYPE_CHECKING:  # what static tools see; at run time __getattr__ imports on demand
     from .ci import ConceptInfluence, concept_influence
-    from .geodesy import accuracy_at, great_circle_km
     from .explainers.base import BaseExplainer
+    from .geodesy import accuracy_at, great_circle_km
     from .interfaces import Explainer, GeoModel, Segmenter
     from .options import OptionError
     from .plugins import available, load_engine, load_explainer, load_geocoder, load_model, load_segmenter

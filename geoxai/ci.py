@@ -12,8 +12,8 @@ Everything is computed batched over images and concepts: masks never go through 
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch

@@ -2,21 +2,21 @@
 from __future__ import annotations
 
 import csv
-from functools import lru_cache
+from functools import cache
 from importlib.resources import files
 
 import numpy as np
 
 
 def _data(name: str):
-    return files("geoxai").joinpath("data", "ade20k", name)
+    return files("geoxai").joinpath("data").joinpath("ade20k").joinpath(name)
 
 
-@lru_cache(maxsize=None)
+@cache
 def ade20k_synonyms() -> tuple[tuple[str, ...], ...]:
     """For each of the 150 classes (model channel order), its synonyms, first one first."""
     rows = _data("objectInfo150.txt").read_text(encoding="utf-8").splitlines()[1:]
-    out = []
+    out: list[tuple[str, ...]] = []
     for row in rows:
         idx, _ratio, _train, _val, names = row.split("\t")
         assert int(idx) == len(out) + 1, "objectInfo150.txt is out of order"
@@ -29,7 +29,7 @@ def ade20k_concepts() -> list[str]:
     return [syn[0] for syn in ade20k_synonyms()]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _palette() -> np.ndarray:
     with _data("color150.csv").open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))

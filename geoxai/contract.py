@@ -13,8 +13,9 @@ Each check runs the object on small synthetic photos and raises ``ContractError`
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from contextlib import contextmanager
-from typing import Any, Sequence
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
@@ -39,7 +40,7 @@ def sample_photos(n: int = 2) -> list[np.ndarray]:
     return [synthetic_photo(seed=i, height=90 + 23 * i, width=130 - 17 * i) for i in range(n)]
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     raise ContractError(message)
 
 
@@ -209,7 +210,8 @@ def _check_predict(model: GeoModel, batch: ImageBatch, photos, probs: torch.Tens
                 not math.isclose(p.probability, float(probs[i, best]), rel_tol=1e-4, abs_tol=1e-6):
             _fail(f"predict must give the most probable cell: image {i} got cell {p.cell} "
                   f"(p={p.probability:.4g}) but cell_probabilities peak at cell {best} (p={float(probs[i, best]):.4g})")
-        if not (math.isclose(p.lat, part.lat[p.cell], abs_tol=1e-4) and math.isclose(p.lon, part.lon[p.cell], abs_tol=1e-4)):
+        if not (math.isclose(p.lat, part.lat[p.cell], abs_tol=1e-4)
+                and math.isclose(p.lon, part.lon[p.cell], abs_tol=1e-4)):
             _fail(f"predict must give the location of the predicted cell {p.cell}: got ({p.lat}, {p.lon}), "
                   f"the cell is at ({part.lat[p.cell]}, {part.lon[p.cell]})")
         values = [s.probability for s in p.top_k]
@@ -240,7 +242,7 @@ def _check_cam_layers(model: GeoModel, x: torch.Tensor) -> None:
         if not isinstance(module, nn.Module):
             _fail(f"CAM layer {name!r} must resolve to an nn.Module, got {type(module).__name__}")
         seen: list[Any] = []
-        handle = module.register_forward_hook(lambda _m, _i, out: seen.append(out))
+        handle = module.register_forward_hook(lambda _m, _i, out, seen=seen: seen.append(out))
         try:
             with torch.no_grad():
                 model(x)
@@ -253,7 +255,7 @@ def _check_cam_layers(model: GeoModel, x: torch.Tensor) -> None:
             out = reshape[name](out)
         elif isinstance(out, torch.Tensor):
             with _stage(f"token grid of CAM layer {name!r}"):
-                out = tap.to_map(out, tuple(x.shape[-2:]))
+                out = tap.to_map(out, (x.shape[-2], x.shape[-1]))
         if not isinstance(out, torch.Tensor) or out.ndim != 4 or out.shape[0] != x.shape[0]:
             _fail(f"CAM layer {name!r} must output a [B, C, h, w] feature map, got {_shape(out)} "
                   "(for token layers, expose a spatial view: see docs/plugins.md)")
@@ -317,7 +319,8 @@ def check_segmenter(segmenter: Segmenter, photos: Sequence[np.ndarray] | None = 
     from PIL import Image
 
     def crop(im):
-        return torch.from_numpy(np.asarray(Image.fromarray(im).resize((w, h), Image.BILINEAR)).copy()).permute(2, 0, 1)
+        small = np.asarray(Image.fromarray(im).resize((w, h), Image.Resampling.BILINEAR))
+        return torch.from_numpy(small.copy()).permute(2, 0, 1)
 
     batch = ImageBatch.stack([crop(p) for p in photos])
     with _stage(f"{type(segmenter).__name__}.segment(ImageBatch)"):

@@ -99,7 +99,8 @@ def _pycountry_names(code: str) -> set[str]:
     record = pycountry.countries.get(alpha_2=code) if len(code) == 2 else None
     if record is None:
         return set()
-    return {getattr(record, attr, None) for attr in ("name", "common_name", "official_name")} - {None}
+    names = (getattr(record, attr, None) for attr in ("name", "common_name", "official_name"))
+    return {name for name in names if name is not None}
 
 
 def continents() -> list[str]:
@@ -205,14 +206,14 @@ def _partitioning_key(lat: np.ndarray, lon: np.ndarray, tolerance_km: float) -> 
     return h.hexdigest()[:32]
 
 
-def cell_countries(partitioning: "Partitioning", tolerance_km: float = SEA_TOLERANCE_KM) -> np.ndarray:
+def cell_countries(partitioning: Partitioning, tolerance_km: float = SEA_TOLERANCE_KM) -> np.ndarray:
     """int64 [C]: the country index of each cell of ``partitioning`` (-1: ocean), cached."""
     key = _partitioning_key(partitioning.lat, partitioning.lon, tolerance_km)
     hit = _memory.get(key)
     if hit is not None:
         return hit
-    from .io.atomic import atomic_path
     from .cache import geoxai_home
+    from .io.atomic import atomic_path
 
     path = geoxai_home() / "countries" / f"{key}.npz"
     assignment = None
@@ -236,7 +237,7 @@ def cell_countries(partitioning: "Partitioning", tolerance_km: float = SEA_TOLER
     return assignment
 
 
-def region_cells(partitioning: "Partitioning", kind: str, name: str) -> np.ndarray:
+def region_cells(partitioning: Partitioning, kind: str, name: str) -> np.ndarray:
     """Indices of the cells in a country (``kind='country'``, ISO code or name) or continent."""
     assignment = cell_countries(partitioning)
     if kind == "country":
@@ -251,7 +252,7 @@ def region_cells(partitioning: "Partitioning", kind: str, name: str) -> np.ndarr
 
 
 # ---- probability per country ---------------------------------------------------------------
-def country_probabilities(partitioning: "Partitioning", probs) -> np.ndarray:
+def country_probabilities(partitioning: Partitioning, probs) -> np.ndarray:
     """float64 [..., K + 1]: the summed probability of each country's cells; the last column is
     the ocean. ``probs`` is [..., C] over the partitioning's cells."""
     p = np.asarray(probs, dtype=np.float64)
@@ -266,7 +267,7 @@ def country_probabilities(partitioning: "Partitioning", probs) -> np.ndarray:
     return out.reshape(p.shape[:-1] + (len(countries()) + 1,))
 
 
-def top_countries(partitioning: "Partitioning", probs, k: int = 10, min_probability: float = 1e-4
+def top_countries(partitioning: Partitioning, probs, k: int = 10, min_probability: float = 1e-4
                   ) -> dict[str, Any]:
     """The ``k`` countries with the most probability (at least ``min_probability``), every
     continent with some, and the ocean share, for one image's probabilities [C]."""

@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Any
 
 import pandas as pd
 
 from .geodesy import ACCURACY_RADII_KM, accuracy_at, great_circle_km
-from .io.datasets import Sample
 from .io.atomic import write_text_atomic
+from .io.datasets import Sample
 from .io.images import ImageError, load_image, storable_name
 from .views import TEST_TIME, check_views
 
@@ -47,7 +48,8 @@ class Evaluation:
             write_text_atomic(out / "predictions.csv", self.predictions.to_csv(index=False)),
         ]
         if self.failed:
-            written.append(write_text_atomic(out / "failed.csv", pd.DataFrame(self.failed, columns=["id", "reason"]).to_csv(index=False)))
+            failed = pd.DataFrame(self.failed, columns=["id", "reason"])
+            written.append(write_text_atomic(out / "failed.csv", failed.to_csv(index=False)))
         return written
 
 
@@ -55,7 +57,8 @@ def format_table(table: pd.DataFrame) -> str:
     """A plain-text table in the papers' layout: approach | a_r [%] @ 1 25 200 750 2500 km."""
     radii = [c for c in table.columns if c.endswith(" km")]
     with_views = "views" in table.columns
-    head = f"{'model':<24}" + "".join(f"{c:>9}" for c in radii) + f"{'images':>9}" + (f"{'views':>11}" if with_views else "")
+    head = (f"{'model':<24}" + "".join(f"{c:>9}" for c in radii) + f"{'images':>9}"
+            + (f"{'views':>11}" if with_views else ""))
     lines = ["a_r [%] @ km".rjust(len(head)), head]
     for name, row in table.iterrows():
         lines.append(f"{str(name):<24}" + "".join(f"{row[c]:>9.1f}" for c in radii) + f"{int(row['images']):>9d}"
@@ -79,7 +82,8 @@ def evaluate(model, samples: Sequence[Sample], batch_size: int = 16, workers: in
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     samples = [s if storable_name(s.id) == s.id else replace(s, id=storable_name(s.id)) for s in samples]
-    rows, failed = [], []
+    rows: list[dict[str, Any]] = []
+    failed: list[tuple[str, str]] = []
     bar = tqdm(total=len(samples), desc=f"evaluate {model.name}", unit="img", disable=not progress)
     for chunk, images in _decoded_batches(samples, batch_size, workers):
         good = [(s, im) for s, im in zip(chunk, images) if not isinstance(im, Exception)]
@@ -115,8 +119,8 @@ def _decoded_batches(samples: Sequence[Sample], batch_size: int, workers: int) -
             yield chunk, pending.pop(0).result()
 
 
-def _load_all(chunk: Iterable[Sample]) -> list:
-    out = []
+def _load_all(chunk: Iterable[Sample]) -> list[Any]:
+    out: list[Any] = []  # an image array, or the ImageError that loading it raised
     for s in chunk:
         try:
             out.append(load_image(s.image))

@@ -1,7 +1,7 @@
 """Great-circle distance and geolocation accuracy (SemP paper, equation 4)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

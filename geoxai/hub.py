@@ -13,6 +13,7 @@ import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 PREFIX = "hf://"
 #: tried in order when the spec names no file: safetensors first (loading it runs no code)
@@ -36,7 +37,7 @@ class HubFile:
 _RESOLVED: dict[str, HubFile] = {}
 
 
-def is_hub(spec) -> bool:
+def is_hub(spec: object) -> TypeGuard[str]:
     return isinstance(spec, str) and spec.startswith(PREFIX)
 
 

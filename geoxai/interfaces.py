@@ -6,7 +6,8 @@ the ``hookimpl`` marker.
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -14,7 +15,9 @@ from torch import nn
 
 from .geodesy import great_circle_km
 from .types import CellScore, GeoPrediction, ImageBatch, Partitioning
-from .views import IMAGENET_MEAN, IMAGENET_STD, SINGLE, TEST_TIME, ViewConfig, check_views, to_chw
+from .views import IMAGENET_MEAN as IMAGENET_MEAN  # re-exported: segmenters and plugins import them from here
+from .views import IMAGENET_STD as IMAGENET_STD
+from .views import SINGLE, TEST_TIME, ViewConfig, check_views, to_chw
 
 if TYPE_CHECKING:
     from .targets import Target
@@ -154,7 +157,7 @@ class GeoModel(nn.Module, abc.ABC):
         was_training = self.training
         self.eval()
         try:
-            if prepared:
+            if isinstance(images, (ImageBatch, torch.Tensor)):  # prepared
                 probs = self.cell_probabilities(self.as_input(images))
                 if ids is None and isinstance(images, ImageBatch):
                     ids = images.ids
@@ -268,7 +271,7 @@ class Explainer(abc.ABC):
         self,
         model: GeoModel,
         images: ImageBatch | torch.Tensor,
-        target: "Target | str | None" = None,
+        target: Target | str | None = None,
         **options: Any,
     ) -> torch.Tensor:
         """Return float32 [B, H, W] maps (on CPU) for ``images`` and ``target`` (default: the
@@ -305,7 +308,7 @@ class Segmenter(abc.ABC):
         """The device ``segment`` computes on (CPU until ``to`` moves it)."""
         return self._device
 
-    def to(self, device: str | torch.device) -> "Segmenter":
+    def to(self, device: str | torch.device) -> Segmenter:
         """Move every ``nn.Module`` and tensor attribute to ``device``; returns ``self`` (like
         ``nn.Module.to``). Override it when the segmenter keeps its state elsewhere."""
         device = torch.device(device)

@@ -13,15 +13,17 @@ as given; from a string it is read as JSON where it parses (numbers, lists, ``tr
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import json
 import os
 import sys
 import types
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Union
+from typing import Any, Literal, Union, cast
 
 _MISSING = object()
 
@@ -87,7 +89,7 @@ def options_from_signature(factory: Callable[..., Any]) -> dict[str, OptionSpec]
         signature = inspect.signature(factory)  # a class: its __init__ without self
     except (TypeError, ValueError):
         return None
-    hints = _hints(factory.__init__ if isinstance(factory, type) else factory)
+    hints = _hints(cast(Any, factory).__init__ if isinstance(factory, type) else factory)  # a class: its own __init__
     specs = {}
     for name, p in signature.parameters.items():
         if p.kind is p.VAR_KEYWORD:
@@ -123,7 +125,7 @@ def options_dataclass(name: str, defaults: Mapping[str, Any]) -> type:
         else:
             annotation = Any
         if isinstance(value, (list, dict, set)):
-            fields.append((key, annotation, dataclasses.field(default_factory=lambda v=value: type(v)(v))))
+            fields.append((key, annotation, dataclasses.field(default_factory=functools.partial(type(value), value))))
         else:
             fields.append((key, annotation, dataclasses.field(default=value)))
     return dataclasses.make_dataclass(name, fields, frozen=True)

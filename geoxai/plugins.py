@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextlib
 import importlib
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pluggy
 
@@ -85,7 +86,7 @@ class Registry:
     weights: dict[str, Any] = field(default_factory=dict)
     plugins: dict[str, str] = field(default_factory=dict)  # plugin name -> distribution
 
-    def copy(self) -> "Registry":
+    def copy(self) -> Registry:
         return Registry(entries={k: dict(v) for k, v in self.entries.items()},
                         conflicts={k: list(v) for k, v in self.conflicts.items()},
                         weights=dict(self.weights), plugins=dict(self.plugins))
@@ -167,7 +168,8 @@ def _build_registry() -> Registry:
         try:
             plugin = ep.load()
         except Exception as exc:  # a broken third-party plugin must not take geoxai down
-            warnings.warn(f"geoxai plugin {ep.name!r} from {dist!r} failed to load: {exc!r}", PluginWarning)
+            warnings.warn(f"geoxai plugin {ep.name!r} from {dist!r} failed to load: {exc!r}", PluginWarning,
+                          stacklevel=2)
             continue
         loaded.add(getattr(plugin, "__name__", None))
         register_plugin(plugin, dist, name=f"{dist}:{ep.name}", registry=reg, manager=pm)
@@ -193,7 +195,7 @@ def register_plugin(plugin: Any, distribution: str, name: str | None = None,
     try:
         pm.register(plugin, name=name)
     except Exception as exc:
-        warnings.warn(f"geoxai plugin {name!r} could not be registered: {exc!r}", PluginWarning)
+        warnings.warn(f"geoxai plugin {name!r} could not be registered: {exc!r}", PluginWarning, stacklevel=2)
         return
     reg.plugins[name] = distribution
     for kind, hook_name in _HOOKS.items():
@@ -216,7 +218,8 @@ def _call_hook(impl, register, plugin_name: str) -> None:
     try:
         impl.function(register=register)
     except Exception as exc:
-        warnings.warn(f"geoxai plugin {plugin_name!r} failed in {impl.function.__name__}: {exc!r}", PluginWarning)
+        warnings.warn(f"geoxai plugin {plugin_name!r} failed in {impl.function.__name__}: {exc!r}", PluginWarning,
+                      stacklevel=2)
 
 
 def available() -> dict[str, list[dict[str, str]]]:

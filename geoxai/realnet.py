@@ -105,7 +105,7 @@ def imagenet_partitionings() -> list[Partitioning]:
     coarse = Partitioning(
         "imagenet-groups", keys=[f"group{g}" for g in range(groups)],
         labels=[f"ImageNet classes {g * GROUP_SIZE}-{(g + 1) * GROUP_SIZE - 1}" for g in range(groups)],
-        lat=glat, lon=glon, parent=[-1] * groups,
+        lat=glat, lon=glon, parent=np.full(groups, -1),
     )
     fine = Partitioning("imagenet-classes", keys=keys, labels=labels, lat=lat, lon=lon,
                         parent=np.arange(1000) // GROUP_SIZE)
@@ -145,8 +145,8 @@ def real_photos(names: tuple[str, ...] = REAL_PHOTO_NAMES) -> dict[str, np.ndarr
             import matplotlib.cbook
             from PIL import Image
 
-            with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as fh:
-                image = np.asarray(Image.open(fh).convert("RGB"))
+            with Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)) as im:
+                image = np.asarray(im.convert("RGB"))
         else:
             try:
                 from skimage import data

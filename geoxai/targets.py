@@ -28,8 +28,9 @@ region): ``bind(model, None)`` then costs no forward pass.
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 import torch
 
@@ -57,7 +58,7 @@ class BoundTarget:
     batch each row belongs to (default: row n is image n). ``cells`` is the cell per image [B] for
     cell targets, None for regions."""
 
-    def __init__(self, target: "Target", score: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor],
+    def __init__(self, target: Target, score: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor],
                  cells: torch.Tensor | None = None) -> None:
         self.target = target
         self._score = score
@@ -75,14 +76,14 @@ class Target(abc.ABC):
     needs_logits: bool = True
 
     @abc.abstractmethod
-    def score(self, model: "CellModel", scores: torch.Tensor) -> torch.Tensor:
+    def score(self, model: CellModel, scores: torch.Tensor) -> torch.Tensor:
         """[B, C] finest-cell scores -> [B] scalar to explain (differentiable), each row on its own."""
 
-    def cells(self, model: "CellModel", scores: torch.Tensor) -> torch.Tensor | None:
+    def cells(self, model: CellModel, scores: torch.Tensor) -> torch.Tensor | None:
         """The single cell per image [B] for cell targets, or None for regions."""
         return None
 
-    def bind(self, model: "CellModel", logits: torch.Tensor | None) -> BoundTarget:
+    def bind(self, model: CellModel, logits: torch.Tensor | None) -> BoundTarget:
         """Fix the target for the images whose clean scores are ``logits`` [B, C].
 
         The default scores each row on its own with :meth:`score` (right for any target that
@@ -153,7 +154,7 @@ class Region(Target):
             cells = cells.to(logits.device)
         return BoundTarget(self, lambda scores, rows: region_probability(scores, cells.to(scores.device)))
 
-    def resolve(self, model: "CellModel") -> torch.Tensor:
+    def resolve(self, model: CellModel) -> torch.Tensor:
         if self.cell_indices is not None:
             cells = torch.as_tensor(self.cell_indices, dtype=torch.long)
         elif self.node is not None:
@@ -199,7 +200,7 @@ class Place(Region):
                             ("name", canonical)):
             object.__setattr__(self, attr, value)
 
-    def resolve(self, model: "CellModel") -> torch.Tensor:
+    def resolve(self, model: CellModel) -> torch.Tensor:
         from .countries import region_cells
 
         cells = torch.as_tensor(region_cells(model.finest, self.kind, self.name), dtype=torch.long)
@@ -215,7 +216,7 @@ def _gather(scores: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
     return scores.gather(1, cells.to(scores.device)[:, None])[:, 0]
 
 
-def bind_target(target: "str | int | Target | None", model: "CellModel", logits: torch.Tensor | None) -> BoundTarget:
+def bind_target(target: str | int | Target | None, model: CellModel, logits: torch.Tensor | None) -> BoundTarget:
     """``parse_target(target).bind(model, logits)``."""
     return parse_target(target).bind(model, logits)
 
@@ -225,7 +226,7 @@ def region_probability(scores: torch.Tensor, cells: torch.Tensor) -> torch.Tenso
     return torch.softmax(scores, dim=1).index_select(1, cells).sum(dim=1)
 
 
-def parse_target(spec: "str | int | Target | None") -> Target:
+def parse_target(spec: str | int | Target | None) -> Target:
     """Parse ``predicted``, ``cell:1234``, ``region:ES``, ``within:LAT,LON,KM``, ``cells:1,2,3``,
     ``country:ES`` (code or name) or ``continent:Europe``."""
     if spec is None:

@@ -34,12 +34,13 @@ def tiny_partitionings() -> list[Partitioning]:
     region_index = {key: i for i, (key, *_rest) in enumerate(TINY_REGIONS)}
     coarse = Partitioning(
         "coarse", keys=[r[0] for r in TINY_REGIONS], labels=[r[1] for r in TINY_REGIONS],
-        lat=[r[2] for r in TINY_REGIONS], lon=[r[3] for r in TINY_REGIONS], parent=[-1] * len(TINY_REGIONS),
+        lat=np.array([r[2] for r in TINY_REGIONS]), lon=np.array([r[3] for r in TINY_REGIONS]),
+        parent=np.full(len(TINY_REGIONS), -1),
     )
     fine = Partitioning(
         "fine", keys=[c[0] for c in TINY_CITIES], labels=[c[1] for c in TINY_CITIES],
-        lat=[c[2] for c in TINY_CITIES], lon=[c[3] for c in TINY_CITIES],
-        parent=[region_index[c[4]] for c in TINY_CITIES],
+        lat=np.array([c[2] for c in TINY_CITIES]), lon=np.array([c[3] for c in TINY_CITIES]),
+        parent=np.array([region_index[c[4]] for c in TINY_CITIES]),
     )
     return [coarse, fine]
 
@@ -74,17 +75,20 @@ class TinyGeoModel(GeoModel):
                     nn.Conv2d(cout, cout, 3, padding=1, bias=False),
                     nn.BatchNorm2d(cout), nn.ReLU(inplace=inplace),
                 )
-            self.features = nn.Sequential(stage(3, width, 2), stage(width, 2 * width, 2), stage(2 * width, 4 * width, 2))
+            self.features = nn.Sequential(stage(3, width, 2), stage(width, 2 * width, 2),
+                                          stage(2 * width, 4 * width, 2))
             self.pool = nn.AdaptiveAvgPool2d(1)
             self.heads = nn.ModuleList(nn.Linear(4 * width, len(p)) for p in self.partitionings)
             for m in self.modules():  # non-trivial BatchNorm statistics, as a trained net has
                 if isinstance(m, nn.BatchNorm2d):
+                    assert m.running_mean is not None and m.running_var is not None  # track_running_stats
                     m.running_mean.uniform_(-0.1, 0.1)
                     m.running_var.uniform_(0.5, 1.5)
                     m.weight.data.uniform_(0.5, 1.5)
                     m.bias.data.uniform_(-0.2, 0.2)
         finally:
             torch.random.set_rng_state(generator_state)
+        self.fine_parent: torch.Tensor
         self.register_buffer("fine_parent", torch.as_tensor(self.partitionings[1].parent), persistent=False)
         if weights is not None:  # a state dict file (safetensors or a safe pickle), or hf://...
             from .weights import load_state_dict, local_weights

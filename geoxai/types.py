@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -48,7 +48,7 @@ class ImageBatch:
         return self.pixels.permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
     @classmethod
-    def stack(cls, views: Sequence[torch.Tensor], ids: Sequence[str] | None = None) -> "ImageBatch":
+    def stack(cls, views: Sequence[torch.Tensor], ids: Sequence[str] | None = None) -> ImageBatch:
         return cls(torch.stack(list(views)), list(ids) if ids is not None else [])
 
 
@@ -73,7 +73,8 @@ class Partitioning:
         self.lon = np.asarray(self.lon, dtype=np.float64)
         n = len(self.keys)
         if self.lat.shape != (n,) or self.lon.shape != (n,):
-            raise ValueError(f"partitioning {self.name!r}: {n} keys but lat/lon shapes {self.lat.shape}/{self.lon.shape}")
+            raise ValueError(
+                f"partitioning {self.name!r}: {n} keys but lat/lon shapes {self.lat.shape}/{self.lon.shape}")
         if self.parent is not None:
             self.parent = np.asarray(self.parent, dtype=np.int64)
         if self.counts is not None:
@@ -112,7 +113,7 @@ class Partitioning:
                 ])
 
     @classmethod
-    def from_csv(cls, path: str | os.PathLike, name: str | None = None) -> "Partitioning":
+    def from_csv(cls, path: str | os.PathLike, name: str | None = None) -> Partitioning:
         """Read ``to_csv``'s format (through ``geoxai.io.tables``: a missing column, a short row
         or a bad number is a one-line ValueError naming the file)."""
         from .io.tables import TableError, read_table

@@ -83,11 +83,11 @@ class ViewConfig:
                              f"got {self.test_time_crops!r}")
 
     @classmethod
-    def for_crop(cls, input_size: int, crop_pct: float = IMAGENET_CROP_PCT, **fields: Any) -> "ViewConfig":
+    def for_crop(cls, input_size: int, crop_pct: float = IMAGENET_CROP_PCT, **fields: Any) -> ViewConfig:
         """A view whose centre crop ``input_size`` is ``crop_pct`` of the resized short side."""
         return cls(input_size=int(input_size), resize_size=round(int(input_size) / crop_pct), **fields)
 
-    def replace(self, **fields: Any) -> "ViewConfig":
+    def replace(self, **fields: Any) -> ViewConfig:
         return dataclasses.replace(self, **fields)
 
     def to_dict(self) -> dict[str, Any]:
@@ -144,7 +144,7 @@ class ViewConfig:
         h, w = image.shape[:2]
         scale = size / min(h, w)
         new = (max(size, round(w * scale)), max(size, round(h * scale)))
-        return np.array(Image.fromarray(image).resize(new, Image.BICUBIC))
+        return np.array(Image.fromarray(image).resize(new, Image.Resampling.BICUBIC))
 
 
 def to_chw(image: np.ndarray) -> torch.Tensor:

@@ -17,8 +17,10 @@ gradient, while the patch tokens entering the last block reach the class token t
 from __future__ import annotations
 
 import contextlib
+import functools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -54,7 +56,7 @@ def _pair(value) -> tuple[int, int]:
     return (int(value), int(value)) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
-def _describe(path: str, module: nn.Module) -> ViT | None:
+def _describe(path: str, module: Any) -> ViT | None:  # duck-typed: timm, HF and torchvision ViTs
     kind = type(module).__name__
     prefix = f"{path}." if path else ""
     if kind == "VisionTransformer" and hasattr(module, "blocks") and hasattr(module, "patch_embed"):  # timm
@@ -63,7 +65,8 @@ def _describe(path: str, module: nn.Module) -> ViT | None:
                    [f"{prefix}blocks.{i}.norm1" for i in range(n)], [f"{prefix}blocks.{i}.attn" for i in range(n)],
                    int(module.num_prefix_tokens), bool(module.has_class_token), _pair(module.patch_embed.patch_size),
                    bool(getattr(module.patch_embed, "dynamic_img_pad", False)), module)
-    embeddings, encoder = getattr(module, "embeddings", None), getattr(module, "encoder", None)
+    embeddings: Any = getattr(module, "embeddings", None)
+    encoder: Any = getattr(module, "encoder", None)
     if (hasattr(embeddings, "patch_embedding") and hasattr(embeddings, "patch_size")
             and hasattr(encoder, "layers") and len(encoder.layers) and hasattr(encoder.layers[0], "layer_norm1")):
         # Hugging Face CLIP / SigLIP vision towers (CLIPVisionModel, ...VisionTransformer, ...)
@@ -136,7 +139,8 @@ def cam_tap(model: nn.Module, layer: str | int | None) -> CamTap:
         layer = vit.blocks[index]
     if layer is None and vit is not None and getattr(model, "default_cam_layer", None) is None:
         layer = vit.blocks[-1]
-    module = model.layer(layer) if hasattr(model, "layer") else model.get_submodule(str(layer))
+    layer_of = getattr(model, "layer", None)  # a GeoModel resolves cam_layers names
+    module = layer_of(layer) if layer_of is not None else model.get_submodule(str(layer))
     if vit is None:
         return CamTap(module, _identity_map)
     by_module = {id(model.get_submodule(b)): n for b, n in zip(vit.blocks, vit.norms)}
@@ -179,7 +183,8 @@ def _mha_eager(mha: nn.MultiheadAttention, record: Callable, detach: bool) -> Ca
 
     def forward(query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                 average_attn_weights=True, is_causal=False):
-        if key_padding_mask is not None or attn_mask is not None or mha.bias_k is not None or not mha._qkv_same_embed_dim:
+        if (key_padding_mask is not None or attn_mask is not None or mha.bias_k is not None
+                or not mha._qkv_same_embed_dim):
             raise ValueError("geoxai's eager attention supports unmasked nn.MultiheadAttention only")
         if not mha.batch_first:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
@@ -251,13 +256,13 @@ def eager_attention(model: nn.Module, detach: bool = False,
             for path in vit.attentions:
                 slot = len(records)
                 records.append(None)
-                attn = model.get_submodule(path)
+                attn: Any = model.get_submodule(path)  # duck-typed: timm / HF / torch attention
                 if vit.family == "timm":
                     if not hasattr(attn, "fused_attn") or not hasattr(attn, "attn_drop"):
                         raise ValueError(f"{path}: timm attention {type(attn).__name__} has no eager path geoxai knows")
                     old = attn.fused_attn
                     attn.fused_attn = False
-                    undo.append(lambda a=attn, o=old: setattr(a, "fused_attn", o))
+                    undo.append(functools.partial(setattr, attn, "fused_attn", old))
                     record = recorder(slot)
 
                     def hook(_m, _i, out, record=record):
@@ -270,7 +275,7 @@ def eager_attention(model: nn.Module, detach: bool = False,
                     if detach:
                         _register_hf_constant_softmax()
                     config._attn_implementation = HF_CONSTANT_SOFTMAX if detach else "eager"
-                    undo.append(lambda c=config, o=old: setattr(c, "_attn_implementation", o))
+                    undo.append(functools.partial(setattr, config, "_attn_implementation", old))
                     record = recorder(slot)
 
                     def hf_hook(_m, _i, out, record=record):
@@ -296,7 +301,7 @@ def _install_forward(module: nn.Module, forward: Callable, undo: list[Callable[[
 
     def restore() -> None:
         if had:
-            module.forward = old
+            module.__dict__["forward"] = old
         else:
             del module.forward
     undo.append(restore)

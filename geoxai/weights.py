@@ -15,9 +15,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from .cache import WeightsUnavailableError, geoxai_home
-from .hub import download as hub_download, is_hub
+from .hub import download as hub_download
+from .hub import is_hub
 from .io.atomic import atomic_path
 
 

@@ -183,7 +183,8 @@ def test_explainer_contract(tiny_model):
     cases = [
         (LeavesHook, "explain must remove its hooks: the model had 0 hooks before and 1 after"),
         (LeavesParameterGrad, r"must not leave gradients on the model's parameters"),
-        (WrongSize, r"explain must return float32 \[B, H, W\] = \[2, 64, 64\] maps at the input size, got torch.float32 \[2, 32, 32\]"),
+        (WrongSize, r"explain must return float32 \[B, H, W\] = \[2, 64, 64\] maps at the input size, "
+                    r"got torch.float32 \[2, 32, 32\]"),
         (Float64, r"float32 \[B, H, W\].*got torch.float64"),
         (LeavesTrainMode, r"explain must leave the model in eval mode"),
     ]

@@ -1,7 +1,6 @@
 """The shared fidelity helper (tests/fidelity.py) must be able to fail."""
 import pytest
 import torch
-
 from fidelity import assert_faithful, relative_l2, spearman, top_k_overlap
 
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 import geoxai

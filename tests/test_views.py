@@ -1,4 +1,5 @@
 """ViewConfig (a model's preprocessing as data) and the explicit prediction protocol."""
+import dataclasses
 import pickle
 
 import numpy as np
@@ -36,10 +37,11 @@ def test_view_config_is_frozen_picklable_data_with_checked_fields():
     cfg = ViewConfig.for_crop(224)
     assert cfg.resize_size == 256 and ViewConfig.for_crop(64).resize_size == 73
     assert pickle.loads(pickle.dumps(cfg)) == cfg and hash(cfg) == hash(ViewConfig())
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.input_size = 3
     assert cfg.to_dict()["mean"] == [0.485, 0.456, 0.406]
-    for bad, message in (({"interpolation": "nearest"}, "interpolation"), ({"test_time_crops": "ten"}, "test_time_crops"),
+    for bad, message in (({"interpolation": "nearest"}, "interpolation"),
+                         ({"test_time_crops": "ten"}, "test_time_crops"),
                          ({"input_size": 0}, "positive"), ({"std": (1, 0, 1)}, "positive stds")):
         with pytest.raises(ValueError, match=message):
             ViewConfig(**bad)

@@ -1,14 +1,15 @@
 import pytest
 import torch
+from explainers._vit_models import FAMILIES, ViTGeo
+from explainers._vit_models import attention_state as _attention_state
 
 from geoxai.vit import cam_tap, eager_attention, find_vit, tokens_to_grid
 
-from explainers._vit_models import FAMILIES, ViTGeo, attention_state as _attention_state
 
-
-@pytest.mark.parametrize("family,prefix,blocks", [("timm", 1, "net.blocks.1"), ("timm-registers", 3, "net.blocks.1"),
-                                                  ("clip", 1, "net.encoder.layers.1"), ("siglip", 0, "net.encoder.layers.1"),
-                                                  ("torchvision", 1, "net.encoder.layers.encoder_layer_1")])
+@pytest.mark.parametrize("family,prefix,blocks", [
+    ("timm", 1, "net.blocks.1"), ("timm-registers", 3, "net.blocks.1"), ("clip", 1, "net.encoder.layers.1"),
+    ("siglip", 0, "net.encoder.layers.1"), ("torchvision", 1, "net.encoder.layers.encoder_layer_1"),
+])
 def test_find_vit_and_token_grid(family, prefix, blocks):
     model = ViTGeo(family)
     vit = find_vit(model)

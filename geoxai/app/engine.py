@@ -221,8 +221,8 @@ def _options(value: Any, what: str) -> dict[str, Any]:
 
 def _projected_cells(prediction: dict[str, Any]) -> list[dict[str, Any]]:
     """The top cells with their position on the app's Equal Earth map (SVG units)."""
-    from .geometry import SCALE
     from ..viz.projection import equal_earth
+    from .geometry import SCALE
 
     cells = []
     for cell in prediction.get("top_k", []):

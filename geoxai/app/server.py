@@ -45,7 +45,8 @@ def plugin_table() -> dict[str, list[dict[str, Any]]]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PluginWarning)
-        table = available()
+        table: dict[str, list[dict[str, Any]]] = {kind: [dict(row) for row in rows]
+                                                   for kind, rows in available().items()}
     for row in table["explainers"]:
         try:
             defaults = getattr(load_explainer(row["name"]), "defaults", {}) or {}

@@ -15,8 +15,8 @@ Every numeric option carries its range (click shows it in ``--help`` and refuses
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import click
 

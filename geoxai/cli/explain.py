@@ -128,10 +128,11 @@ class ConceptStage:
                 record.extra.setdefault("files", {})["map"] = f"{record.stem}_map.png"
 
     def _concepts(self, out_dir: Path, records: list[ImageRecord], predictions) -> None:
+        import torch
+
         from ..ci import concept_influence
         from ..types import ImageBatch
         from ..viz.figure import explanation_figure
-        import torch
 
         batch = ImageBatch(torch.stack([r.view for r in records]), [r.stem for r in records])
         segmentation = self.segmenter.segment(batch).cpu()
@@ -258,6 +259,7 @@ def command(images, model_name, weights, model_opts, explainer_name, explainer_o
         for record in records:
             write_record(out_dir, record, meta)
             written += 1
-    click.echo(f"explained {written} image(s) into {display_path(out_dir)}" + (f"; {failures} failed" if failures else ""))
+    failed = f"; {failures} failed" if failures else ""
+    click.echo(f"explained {written} image(s) into {display_path(out_dir)}{failed}")
     if failures:
         sys.exit(1)

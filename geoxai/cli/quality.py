@@ -12,7 +12,7 @@ from ._common import friendly_errors, parse_options
 
 def _explainer_options(pairs: tuple[str, ...], names: list[str]) -> dict[str, dict]:
     """``NAME:KEY=VALUE`` (one explainer) or ``KEY=VALUE`` (all of them)."""
-    per = {n: {} for n in names}
+    per: dict[str, dict] = {n: {} for n in names}
     for pair in pairs:
         head, sep, rest = pair.partition(":")
         if sep and "=" not in head:
@@ -30,7 +30,8 @@ def _seeds(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(s) for s in text.split(",") if s.strip())
     except ValueError:
-        raise click.BadParameter(f"{text!r} is not a comma-separated list of integers", param_hint="--stability-seeds")
+        raise click.BadParameter(f"{text!r} is not a comma-separated list of integers",
+                                 param_hint="--stability-seeds") from None
 
 
 @click.command("quality", context_settings={"help_option_names": ["-h", "--help"]})
@@ -40,40 +41,50 @@ def _seeds(text: str) -> tuple[int, ...]:
               help="Explainer name (repeatable): ig-smoothgrad, gradcam, combicam, lrp, ...")
 @click.option("--data", type=click.Path(), help="Dataset CSV/folder (as for `report`) instead of IMAGES; "
               "its coordinates give the ground-truth curves.")
-@click.option("--out", "-O", "out", required=True, type=click.Path(file_okay=False), help="Output folder (resumed if it exists).")
+@click.option("--out", "-O", "out", required=True, type=click.Path(file_okay=False),
+              help="Output folder (resumed if it exists).")
 @click.option("--target", default="predicted", show_default=True,
               help="predicted, cell:I, region:NODE, within:LAT,LON,KM or cells:I,J.")
 @click.option("--score", type=click.Choice(["probability", "logit"]), default="probability", show_default=True,
               help="Score of a cell target on the curves (regions always use their probability).")
-@click.option("--steps", default=20, show_default=True, type=click.IntRange(min=1), help="Removal steps (at most this many intervals).")
+@click.option("--steps", default=20, show_default=True, type=click.IntRange(min=1),
+              help="Removal steps (at most this many intervals).")
 @click.option("--fill", type=click.Choice(["blur", "mean", "noise", "road"]), default="blur", show_default=True,
               help="What removed pixels become (road: ROAD's noisy linear imputation).")
-@click.option("--unit", default=1, show_default=True, type=click.IntRange(min=1), help="Remove UNIT x UNIT patches instead of pixels.")
+@click.option("--unit", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Remove UNIT x UNIT patches instead of pixels.")
 @click.option("--order", type=click.Choice(["most", "least", "both"]), default="most", show_default=True,
               help="Most relevant first, least relevant first, or both (least-first deletion is most-first "
                    "insertion read backwards: the same inputs).")
-@click.option("--radius", default=750.0, show_default=True, type=click.FloatRange(min=0.0, min_open=True), help="Radius (km) of the probability-mass curves.")
+@click.option("--radius", default=750.0, show_default=True, type=click.FloatRange(min=0.0, min_open=True),
+              help="Radius (km) of the probability-mass curves.")
 @click.option("--sanity-stages", default=0, show_default=True, type=click.IntRange(min=-1),
               help="Randomise this many stages from the head (0 = all; -1 = no sanity check).")
 @click.option("--stability-seeds", default="0,1", show_default=True,
               help="Seeds compared for explainers with a seed option (fewer than two: no stability).")
 @click.option("--segmenter", default=None, help="Segmenter for the ci stability (optional).")
-@click.option("--k", "k", default=1000, show_default=True, type=click.IntRange(min=1), help="Top-k pixels of the overlap and of ci.")
+@click.option("--k", "k", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Top-k pixels of the overlap and of ci.")
 @click.option("--no-baselines", is_flag=True, help="Skip the smooth-random and centre-bias baselines.")
-@click.option("--batch-size", "-b", default=8, show_default=True, type=click.IntRange(min=1), help="Images explained per batch.")
-@click.option("--forward-batch", default=64, show_default=True, type=click.IntRange(min=1), help="Perturbed copies per forward pass.")
+@click.option("--batch-size", "-b", default=8, show_default=True, type=click.IntRange(min=1),
+              help="Images explained per batch.")
+@click.option("--forward-batch", default=64, show_default=True, type=click.IntRange(min=1),
+              help="Perturbed copies per forward pass.")
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0),
               help="Image-decoding workers running ahead of the model (0: decode in the main process).")
 @click.option("--model-option", multiple=True, metavar="K=V", help="Model option (repeatable).")
 @click.option("--explainer-option", multiple=True, metavar="[E:]K=V",
               help="Explainer option for explainer E (or all), repeatable, e.g. ig-smoothgrad:n_samples=5.")
 @click.option("--weights", type=click.Path(dir_okay=True), help="Model weights instead of the registered ones.")
-@click.option("--shard", metavar="I/N", help="Process only images i with i % N == I [default: $RANK/$WORLD_SIZE or 0/1].")
+@click.option("--shard", metavar="I/N",
+              help="Process only images i with i % N == I [default: $RANK/$WORLD_SIZE or 0/1].")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Only local is supported by quality; shard to spread work.")
-@click.option("--part-size", default=16, show_default=True, type=click.IntRange(min=1), help="Images per Parquet part (the unit of resume).")
+@click.option("--part-size", default=16, show_default=True, type=click.IntRange(min=1),
+              help="Images per Parquet part (the unit of resume).")
 @click.option("--retry-failed", is_flag=True, help="Compute failed images again.")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the explainers, baselines and fills.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Seed of the explainers, baselines and fills.")
 @click.option("--threads", default=None, type=click.IntRange(min=1), help="torch threads [default: torch's choice].")
 @click.option("--device", default=None, help="torch device [default: cuda if available, else cpu].")
 @click.option("--quiet", is_flag=True, help="No progress bar and no table.")

@@ -24,14 +24,16 @@ from ._common import friendly_errors, plugin_options
 @opts.min_images_option
 @opts.batch_size_option(16)
 @opts.workers_option
-@click.option("--shard", metavar="I/N", help="Process only images i with i % N == I [default: $RANK/$WORLD_SIZE or 0/1].")
+@click.option("--shard", metavar="I/N",
+              help="Process only images i with i % N == I [default: $RANK/$WORLD_SIZE or 0/1].")
 @click.option("--engine", default="local", show_default=True,
               help="local: this process plus decoding workers; ray: a Ray cluster via Ray Data; "
                    "or an engine a plugin registers (see `geoxai plugins`).")
 @click.option("--ray-address", default=None, help="Ray cluster address [default: $RAY_ADDRESS or a local Ray].")
 @click.option("--replicas", default=None, type=click.IntRange(min=1),
               help="Ray: model replicas [default: one per GPU, else CPUs/2].")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed for stochastic explainers.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Seed for stochastic explainers.")
 @click.option("--views", type=click.Choice(["single", "test-time"]), default="single", show_default=True,
               help="Prediction protocol of the rows: the single view that is explained, or the model's "
                    "test-time crops (what `geoxai evaluate` uses by default).")

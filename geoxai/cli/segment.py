@@ -26,10 +26,11 @@ def command(images: tuple[Path, ...], segmenter_name: str, segmenter_opts: tuple
     it covers, largest first. Images that cannot be read are reported and skipped; the command
     then exits with status 1.
     """
+    import torch
+
     from ..io.images import display_path
     from ..plugins import load_segmenter
     from ..segmenters.label_maps import concept_fractions, save_fractions, save_label_map
-    import torch
 
     paths = collect_images(images)
     options = plugin_options("segmenter", segmenter_name, segmenter_opts)

@@ -15,7 +15,8 @@ def model_vit(model: GeoModel, explainer: str) -> ViT:
     vit = find_vit(model)
     if vit is None:
         raise ValueError(f"{explainer}: model {model.name!r} contains no vision transformer geoxai recognises "
-                         "(timm VisionTransformer, Hugging Face CLIP/SigLIP vision towers, torchvision VisionTransformer)")
+                         "(timm VisionTransformer, Hugging Face CLIP/SigLIP vision towers, "
+                         "torchvision VisionTransformer)")
     return vit
 
 

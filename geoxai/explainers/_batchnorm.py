@@ -16,10 +16,11 @@ import contextlib
 import warnings
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 # BatchNorm: exact types only, subclasses (timm's BatchNormAct2d, ...) may do more than the affine
@@ -90,7 +91,9 @@ def batchnorm_folded(model: nn.Module, probe: torch.Tensor, enabled: bool = True
     swapped: list[tuple[nn.Module, str, nn.Module]] = []
     try:
         for conv_name, bn_name in pairs:
-            folded = fuse_conv_bn_eval(model.get_submodule(conv_name), model.get_submodule(bn_name))
+            # _probe pairs only convolutions with the BatchNorm they feed
+            folded = fuse_conv_bn_eval(cast(nn.Conv2d, model.get_submodule(conv_name)),
+                                       cast(_BatchNorm, model.get_submodule(bn_name)))
             for param in folded.parameters():
                 param.requires_grad_(False)
             _swap(model, conv_name, folded, swapped)

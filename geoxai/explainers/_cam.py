@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -49,28 +50,30 @@ def recording(layers: list[nn.Module]) -> Iterator[list[torch.Tensor | None]]:
             handle.remove()
 
 
-def layer_cams(model: GeoModel, x: torch.Tensor, target, layers: list[nn.Module | CamTap]) -> list[torch.Tensor]:
+def layer_cams(model: GeoModel, x: torch.Tensor, target, layers: Sequence[nn.Module | CamTap]) -> list[torch.Tensor]:
     """Grad-CAM of each layer at its own resolution: ReLU(sum_k mean_ij(dS/dA_k) A_k), [B, h, w].
 
     A ``CamTap`` turns what its module outputs (ViT tokens) into a [B, C, h, w] map, for the
     activations and their gradients alike (pytorch-grad-cam's ``reshape_transform``)."""
     taps = [t if isinstance(t, CamTap) else CamTap(t, lambda a, hw: a) for t in layers]
-    layers = [t.module for t in taps]
+    modules = [t.module for t in taps]
     # One pass: only the clean images are scored, so the target (the predicted cell included) is
     # bound to the explained pass's own logits (no separate pass to fix it, as the IG paths need).
     inp = x.clone().requires_grad_(True)  # so activations need grad even with frozen weights
-    with recording(layers) as acts, torch.enable_grad():
+    with recording(modules) as acts, torch.enable_grad():
         logits = model(inp)
         out = BaseExplainer.bind_target(model, target, logits.detach()).score(logits)
     missing = [i for i, a in enumerate(acts) if a is None]
     if missing:
         raise ValueError(f"CAM layer #{missing[0]} was not used by the model's forward pass")
-    grads = torch.autograd.grad(out.sum(), acts, allow_unused=True)
+    recorded = [a for a in acts if a is not None]
+    grads = torch.autograd.grad(out.sum(), recorded, allow_unused=True)
+    size = (x.shape[-2], x.shape[-1])
     cams = []
-    for tap, act, grad in zip(taps, acts, grads):
+    for tap, act, grad in zip(taps, recorded, grads):
         if grad is None:
             grad = torch.zeros_like(act)
-        act, grad = tap.to_map(act, tuple(x.shape[-2:])), tap.to_map(grad, tuple(x.shape[-2:]))
+        act, grad = tap.to_map(act, size), tap.to_map(grad, size)
         if act.ndim != 4:
             raise ValueError(f"CAM layers must output [B, C, h, w] maps, got shape {tuple(act.shape)}")
         weights = grad.mean(dim=(2, 3), keepdim=True)
@@ -133,7 +136,8 @@ def parse_blocks(spec: str | list[int] | range, count: int) -> list[int]:
 class CAMExplainer(BaseExplainer):
     """Base: subclasses choose the layers and how per-layer maps become one map."""
 
-    def layers(self, model: GeoModel, opts: dict[str, Any]) -> list[str]:
+    def layers(self, model: GeoModel, opts: dict[str, Any]) -> Sequence[str | int | None]:
+        """The layers to tap, as ``cam_tap`` takes them (None: the model's default)."""
         raise NotImplementedError
 
     def combine(self, cams: list[torch.Tensor], size: tuple[int, int], opts: dict[str, Any]) -> torch.Tensor:
@@ -146,4 +150,4 @@ class CAMExplainer(BaseExplainer):
         taps = [cam_tap(model, n) for n in names]
         with untouched(model):
             cams = layer_cams(model, x, target, taps)
-        return to_maps(self.combine(cams, tuple(x.shape[-2:]), opts))
+        return to_maps(self.combine(cams, (x.shape[-2], x.shape[-1]), opts))

@@ -6,7 +6,7 @@ wrapper over ``Target.bind`` and warns.
 from __future__ import annotations
 
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -14,7 +14,8 @@ from ..interfaces import GeoModel
 from ..targets import Target, parse_target
 from .base import BaseExplainer, clean_logits, map_dtype, model_dtype, model_input, to_maps, untouched
 
-__all__ = ["BaseExplainer", "ScoreFn", "fixed_target", "map_dtype", "model_dtype", "model_input", "to_maps", "untouched"]
+__all__ = ["BaseExplainer", "ScoreFn", "fixed_target", "map_dtype", "model_dtype", "model_input", "to_maps",
+           "untouched"]
 
 #: (scores [N, C], rows [N] = which image of the batch each row belongs to) -> [N] scalars
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

@@ -11,7 +11,7 @@ accepted for the common interface and ignored). ``last_blocks=k`` rolls out the 
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -32,13 +32,15 @@ def rollout(probabilities: list[torch.Tensor], head_fusion: str = "mean") -> tor
         fused = fused + torch.eye(fused.shape[-1], dtype=fused.dtype, device=fused.device)
         fused = fused / fused.sum(-1, keepdim=True)
         result = fused if result is None else fused @ result
+    if result is None:
+        raise ValueError("attention rollout needs the attention of at least one block")
     return result
 
 
 class AttentionRollout(BaseExplainer):
     name = "attention-rollout"
-    defaults: dict[str, Any] = {"last_blocks": None, "head_fusion": "mean", "normalize": False,
-                                "align_corners": False}
+    defaults: ClassVar[dict[str, Any]] = {"last_blocks": None, "head_fusion": "mean", "normalize": False,
+                                          "align_corners": False}
 
     def explain(self, model: GeoModel, images: ImageBatch | torch.Tensor, target=None, **options: Any) -> torch.Tensor:
         opts = self.resolved_options(**options)
@@ -49,7 +51,10 @@ class AttentionRollout(BaseExplainer):
         x = model_input(model, images)
         with untouched(model), torch.no_grad(), eager_attention(model) as probabilities:
             model(x)
-        used = probabilities[last_blocks(len(vit.blocks), opts["last_blocks"], self.name)]
-        relevance = rollout(used[: len(vit.blocks)], opts["head_fusion"])
+        used = probabilities[last_blocks(len(vit.blocks), opts["last_blocks"], self.name)][: len(vit.blocks)]
+        ran = [p for p in used if p is not None]
+        if len(ran) < len(used):
+            raise ValueError(f"{self.name}: a transformer block's attention did not run in the forward pass")
+        relevance = rollout(ran, opts["head_fusion"])
         # accumulated in float64; the map comes back in the model's own dtype
-        return to_maps(token_map(relevance, vit, tuple(x.shape[-2:]), opts).to(x.dtype))
+        return to_maps(token_map(relevance, vit, (x.shape[-2], x.shape[-1]), opts).to(x.dtype))

@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Any, ClassVar, Iterator
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import torch
 

@@ -25,7 +25,8 @@ EfficientNet ``MBConvBlock`` (SemP/s2 release backbones); torchvision ResNets th
 from __future__ import annotations
 
 import types
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -59,7 +60,7 @@ def gate(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     return _PassThrough.apply(x, x * g.detach())
 
 
-def residual_sum(block: nn.Module, branch: torch.Tensor, shortcut: torch.Tensor) -> torch.Tensor:
+def residual_sum(block: Any, branch: torch.Tensor, shortcut: torch.Tensor) -> torch.Tensor:
     return block.canonizer_sum(torch.stack([branch, shortcut], dim=-1))
 
 
@@ -102,7 +103,8 @@ class BlockCanonizer(Canonizer):
     """Replaces ``forward`` of every module ``applies(module)`` accepts with ``forward(module, x)``,
     adding a ``Sum`` module (``canonizer_sum``) for its residual addition; undone on ``remove``."""
 
-    def __init__(self, applies: Callable[[nn.Module], bool], forward: Callable[[nn.Module, torch.Tensor], torch.Tensor]):
+    def __init__(self, applies: Callable[[nn.Module], bool],
+                 forward: Callable[[nn.Module, torch.Tensor], torch.Tensor]):
         super().__init__()
         self.applies, self.forward = applies, forward
         self.module: nn.Module | None = None
@@ -128,7 +130,7 @@ class BlockCanonizer(Canonizer):
             del module.canonizer_sum
             self.module = None
 
-    def copy(self) -> "BlockCanonizer":
+    def copy(self) -> BlockCanonizer:
         return type(self)(self.applies, self.forward)
 
 
@@ -138,7 +140,7 @@ def _timm_skip_block(module: nn.Module) -> bool:
         and type(module).__module__.startswith("timm.")
 
 
-def _timm_skip_forward(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _timm_skip_forward(block: Any, x: torch.Tensor) -> torch.Tensor:
     # the class's own forward without its skip (drop_path is the identity in eval mode)
     block.has_skip = False
     try:
@@ -153,7 +155,7 @@ def _timm_squeeze_excite(module: nn.Module) -> bool:
         and all(hasattr(module, a) for a in ("conv_reduce", "act1", "conv_expand", "gate"))
 
 
-def _timm_se_forward(se: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _timm_se_forward(se: Any, x: torch.Tensor) -> torch.Tensor:
     x_se = x.mean((2, 3), keepdim=True)
     g = se.gate(se.conv_expand(se.act1(se.conv_reduce(x_se))))
     return gate(x, g)
@@ -170,7 +172,7 @@ def _geoxai_mbconv(module: nn.Module) -> bool:
     return type(module).__name__ == "MBConvBlock" and type(module).__module__ == "geoxai.models.backbones"
 
 
-def _geoxai_mbconv_forward(block: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+def _geoxai_mbconv_forward(block: Any, inputs: torch.Tensor) -> torch.Tensor:
     # MBConvBlock.forward, with its inline SiLUs, SE gate and residual addition canonized
     x = inputs
     if hasattr(block, "_expand_conv"):

@@ -88,4 +88,6 @@ class CombiCAM(CAMExplainer):
             if opts["layer_norm"] == "minmax":
                 up = minmax(up)
             total = float(weight) * up if total is None else total + float(weight) * up
+        if total is None:
+            raise ValueError("combicam: no layers to combine")
         return minmax(total) if opts["normalize"] else total

@@ -27,7 +27,7 @@ class GradCAM(CAMExplainer):
         normalize: bool = False      # pytorch-grad-cam's min-max scaling (before and after resizing)
         align_corners: bool = False  # bilinear upsampling corners (False: like cv2.resize)
 
-    def layers(self, model: GeoModel, opts: dict[str, Any]) -> list[str]:
+    def layers(self, model: GeoModel, opts: dict[str, Any]) -> list[str | int | None]:
         # None: the default CAM layer, or a ViT's last block; an int: a ViT block by index
         layer = opts["layer"]
         return [layer if layer is not None else model.default_cam_layer]

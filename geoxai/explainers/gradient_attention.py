@@ -12,7 +12,7 @@ blocks add background artefacts). One forward and one backward pass; no paramete
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -35,7 +35,7 @@ def relevance_update(probabilities: list[torch.Tensor], gradients: list[torch.Te
 
 class GradientAttention(BaseExplainer):
     name = "gradient-attention"
-    defaults: dict[str, Any] = {"last_blocks": None, "normalize": False, "align_corners": False}
+    defaults: ClassVar[dict[str, Any]] = {"last_blocks": None, "normalize": False, "align_corners": False}
 
     def explain(self, model: GeoModel, images: ImageBatch | torch.Tensor, target=None, **options: Any) -> torch.Tensor:
         opts = self.resolved_options(**options)
@@ -47,10 +47,11 @@ class GradientAttention(BaseExplainer):
                 logits = model(inp)
                 score = self.bind_target(model, target, logits.detach()).score(logits)
             used = probabilities[: len(vit.blocks)][last_blocks(len(vit.blocks), opts["last_blocks"], self.name)]
-            if any(p is None for p in used):
+            ran = [p for p in used if p is not None]
+            if len(ran) < len(used):
                 raise ValueError(f"{self.name}: a transformer block's attention did not run in the forward pass")
-            grads = torch.autograd.grad(score.sum(), used, allow_unused=True)
-            grads = [torch.zeros_like(p) if g is None else g for p, g in zip(used, grads)]
-        relevance = relevance_update([p.detach() for p in used], grads)
+            grads = torch.autograd.grad(score.sum(), ran, allow_unused=True)
+            grads = tuple(torch.zeros_like(p) if g is None else g for p, g in zip(ran, grads))
+        relevance = relevance_update([p.detach() for p in ran], list(grads))
         # accumulated in float64; the map comes back in the model's own dtype
-        return to_maps(token_map(relevance, vit, tuple(x.shape[-2:]), opts).to(x.dtype))
+        return to_maps(token_map(relevance, vit, (x.shape[-2], x.shape[-1]), opts).to(x.dtype))

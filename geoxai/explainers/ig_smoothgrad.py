@@ -24,7 +24,7 @@ import contextlib
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -71,8 +71,8 @@ def integration_rule(method: str, n_steps: int) -> tuple[list[float], list[float
     if n < 1 or (n < 2 and method != "gausslegendre"):
         raise ValueError(f"n_steps must be >= {1 if method == 'gausslegendre' else 2} for {method}, got {n_steps}")
     if method == "gausslegendre":
-        nodes, weights = np.polynomial.legendre.leggauss(n)
-        return (0.5 * (1 + nodes)).tolist(), (0.5 * weights).tolist()
+        nodes, gauss_weights = np.polynomial.legendre.leggauss(n)
+        return (0.5 * (1 + nodes)).tolist(), (0.5 * gauss_weights).tolist()
     weights = [1 / n] * n
     if method == "riemann_trapezoid":
         # captum halves the end weights of 1/n (not 1/(n-1)); kept for identical results
@@ -99,7 +99,7 @@ class IGSmoothGrad(BaseExplainer):
         method: Literal["gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right",
                         "riemann_middle"] = "gausslegendre"
         #: "black", "zeros", a number (input space) or a tensor (uint8 pixels or input space)
-        baseline: Union[str, float, torch.Tensor] = "black"
+        baseline: str | float | torch.Tensor = "black"
         seed: int | None = 0           # None: fresh noise on every call
         batch_size: int = 32           # (copy x step) inputs per forward/backward pass
         internal_batch_size: int | None = None  # captum's name for batch_size; wins when given
@@ -131,7 +131,8 @@ class IGSmoothGrad(BaseExplainer):
             given = {**self.options, **options}
             clash = sorted(k for k in ("n_samples", "n_steps") if k in given)
             if clash:
-                raise ValueError(f"ig-smoothgrad: budget picks n_samples and n_steps; do not also give {', '.join(clash)}")
+                raise ValueError(
+                    f"ig-smoothgrad: budget picks n_samples and n_steps; do not also give {', '.join(clash)}")
             samples, steps, sampling = budget_plan(opts["budget"])
             return samples, steps, given.get("sampling", sampling)
         n = int(opts["n_samples"])
@@ -191,7 +192,8 @@ class IGSmoothGrad(BaseExplainer):
             try:
                 torch.broadcast_shapes(base.shape, x.shape)
             except RuntimeError:
-                raise ValueError(f"baseline of shape {tuple(spec.shape)} does not fit inputs {tuple(x.shape)}") from None
+                raise ValueError(
+                    f"baseline of shape {tuple(spec.shape)} does not fit inputs {tuple(x.shape)}") from None
             return base
         if isinstance(spec, str) and spec == "black":
             # inputs are normalised, so "black" is the normalised all-zero image, not 0.0

@@ -1,8 +1,8 @@
 """Layer-wise Relevance Propagation with zennit's ``EpsilonPlusFlat`` composite.
 
 Flat rule for the first convolution, z+ for the other convolutions (epsilon for depthwise ones, see
-``canonizers.DepthwiseConvolution``; ``depthwise_rule="zplus"`` gives zennit's plain composite), epsilon for linear layers,
-pass-through for activations and BatchNorm, the proportional ``Norm`` rule for sums and average
+``canonizers.DepthwiseConvolution``; ``depthwise_rule="zplus"`` gives zennit's plain composite), epsilon for linear
+layers, pass-through for activations and BatchNorm, the proportional ``Norm`` rule for sums and average
 pooling. Canonizers (``geoxai.explainers.canonizers``) make the model LRP-ready for the duration of
 the call: BatchNorm merged into the preceding convolution, residual additions made explicit
 (torchvision ResNets, timm and geoxai EfficientNet blocks), squeeze-excitation gates passing

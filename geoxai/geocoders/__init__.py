@@ -13,7 +13,8 @@ as the built-ins below do; :func:`register_geocoder` adds one at run time.
 from __future__ import annotations
 
 import abc
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..hookspecs import hookimpl
 

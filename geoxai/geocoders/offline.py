@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import io
-from functools import lru_cache
-from typing import Sequence
+from collections.abc import Sequence
+from functools import cache
 
 import numpy as np
 
 from . import Address, ReverseGeocoder, location_key
 
 
-@lru_cache(maxsize=None)
+@cache
 def country_name(code: str) -> str:
     """English short name of an ISO 3166-1 alpha-2 code (the code itself when unknown, e.g. 'XK')."""
     try:

@@ -14,6 +14,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -67,13 +68,14 @@ def _read_csv(path: Path) -> list[Sample]:
         try:
             lats[row], lons[row] = float(lat), float(lon)
         except ValueError:
-            raise DatasetError(f"{path}:{table.line(row)}: latitude/longitude {lat!r},{lon!r} are not numbers") from None
+            raise DatasetError(
+                f"{path}:{table.line(row)}: latitude/longitude {lat!r},{lon!r} are not numbers") from None
     ids = table.strings("id") if "id" in table else None
     images = table.strings("image") if not authors_layout else None
     samples = []
     for row in range(len(table)):
-        if authors_layout:
-            image = _authors_image(base, ids[row])
+        if images is None:  # the authors' layout: one_of=["image", "id"] guarantees the id column
+            image = _authors_image(base, cast(list[str], ids)[row])
         else:
             # never strip an image cell: ' lead.jpg' is a real file name
             image = Path(images[row])

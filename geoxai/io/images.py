@@ -194,7 +194,7 @@ def to_rgb_array(im: Image.Image, max_side: int = MAX_SIDE) -> np.ndarray:
     im = im.convert("RGB")
     if max(im.size) > max_side:
         scale = max_side / max(im.size)
-        im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.BILINEAR)
+        im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.Resampling.BILINEAR)
     return np.asarray(im, dtype=np.uint8).copy()
 
 
@@ -207,7 +207,7 @@ def resize_short_side(image: np.ndarray, size: int) -> np.ndarray:
         nh, nw = size, int(size * w / h)
     else:
         nh, nw = int(size * h / w), size
-    return np.asarray(Image.fromarray(image).resize((nw, nh), Image.BILINEAR))
+    return np.asarray(Image.fromarray(image).resize((nw, nh), Image.Resampling.BILINEAR))
 
 
 def center_crop(image: np.ndarray, size: int) -> np.ndarray:

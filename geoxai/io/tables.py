@@ -15,11 +15,15 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, Union
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: role -> accepted column names (compared case-insensitively, surrounding spaces ignored)
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
@@ -32,7 +36,7 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 #: a role: a name looked up in COLUMN_ALIASES (else taken literally), or (role, (aliases...))
-Column = Union[str, tuple[str, Sequence[str]]]
+Column = str | tuple[str, Sequence[str]]
 
 
 class TableError(ValueError):
@@ -44,7 +48,7 @@ class Table:
     """A read CSV: ``frame`` holds strings, its role columns renamed to the role."""
 
     path: Path
-    frame: "object"  # pandas.DataFrame (annotated loosely so this module imports pandas lazily)
+    frame: pd.DataFrame  # pandas is imported only for type checking here: this module imports it lazily
     columns: list[str]           # the header as written in the file
     row_lines: list[int]         # the file line (1-based) of each data row
 

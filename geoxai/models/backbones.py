@@ -153,7 +153,8 @@ class EfficientNetFeatures(nn.Module):
         for repeats, kernel, stride, expand, cin, cout in EFFICIENTNET_B0_STAGES:
             cin, cout = round_filters(cin, width), round_filters(cout, width)
             for r in range(round_repeats(repeats, depth)):
-                blocks.append(MBConvBlock(_BlockSpec(kernel, stride if r == 0 else 1, expand, cin if r == 0 else cout, cout)))
+                spec = _BlockSpec(kernel, stride if r == 0 else 1, expand, cin if r == 0 else cout, cout)
+                blocks.append(MBConvBlock(spec))
             self.stage_ends.append(len(blocks) - 1)
         self._blocks = nn.ModuleList(blocks)
         self.n_features = round_filters(1280, width)

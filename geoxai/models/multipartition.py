@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -86,6 +87,7 @@ class MultiPartitionGeoModel(GeoModel):
         if blocks is not None:
             self.cam_blocks = [f"model._blocks.{i}" for i in range(len(blocks))]
         # ancestors[l, c]: index at level l of the finest cell c's ancestor (identity at the finest level)
+        self.ancestors: torch.Tensor
         self.register_buffer("ancestors", torch.as_tensor(self._ancestor_table()), persistent=False)
         self.eval()
 
@@ -119,7 +121,10 @@ class MultiPartitionGeoModel(GeoModel):
         logits = self.partition_logits(x)
         if not self.hierarchical:
             return logits[-1]
-        return sum(torch.log_softmax(z, dim=1)[:, self.ancestors[level]] for level, z in enumerate(logits))
+        total = torch.log_softmax(logits[0], dim=1)[:, self.ancestors[0]]
+        for level, z in enumerate(logits[1:], start=1):
+            total = total + torch.log_softmax(z, dim=1)[:, self.ancestors[level]]
+        return total
 
     def hierarchical_product(self, probabilities: Sequence[torch.Tensor]) -> torch.Tensor:
         """Per-level probabilities [..., |C_l|] -> the product along each finest cell's parent chain."""
@@ -147,13 +152,13 @@ class MultiPartitionGeoModel(GeoModel):
         return self.view_config.test_time_resizes or (self.view_config.resize_size,)
 
     # ---- weights -------------------------------------------------------------------------
-    def load_checkpoint(self, path: str | os.PathLike, strict: bool = True) -> "MultiPartitionGeoModel":
+    def load_checkpoint(self, path: str | os.PathLike, strict: bool = True) -> MultiPartitionGeoModel:
         """Load a checkpoint file (a Lightning ``.ckpt`` or a plain state_dict) into this model; the
         file is read by :func:`geoxai.io.checkpoint.load_checkpoint`, which never runs code from it."""
         return self.from_state_dict(load_checkpoint(path), strict=strict, source=str(path))
 
     def from_state_dict(self, state: Mapping[str, Any], strict: bool = True, source: str = "state_dict"
-                        ) -> "MultiPartitionGeoModel":
+                        ) -> MultiPartitionGeoModel:
         """Load a state_dict (or a Lightning checkpoint dict) with one-line errors on mismatches."""
         state = extract_state_dict(state)
         own = self.state_dict()

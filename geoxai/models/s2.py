@@ -15,7 +15,7 @@ Weights:
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import s2sphere
@@ -70,7 +70,7 @@ class S2Model(MultiPartitionGeoModel):
                 self._build(parts, arch, hierarchical, release_view(input_size or rel.image_size),
                             crop_aggregation, init_weights=not strict)
                 self.load_checkpoint(rel.checkpoint, strict=strict)
-                self.weights_source = str(rel.source)
+                self.weights_source: str | None = str(rel.source)
             return
         arch = backbone or "resnet50"
         if weights is not None or pretrained:
@@ -165,7 +165,8 @@ def synthetic_s2_partitionings(num_classes: int | Sequence[int] = (3, 6, 12)) ->
     for name, ids in zip(SHORTNAMES if len(sizes) == 3 else [f"level{i}" for i in range(len(sizes))], levels):
         centres = [c.to_lat_lng() for c in ids]
         parts.append(Partitioning(name, keys=[id_to_token(c.id()) for c in ids],
-                                  lat=[p.lat().degrees for p in centres], lon=[p.lng().degrees for p in centres]))
+                                  lat=np.array([p.lat().degrees for p in centres]),
+                                  lon=np.array([p.lng().degrees for p in centres])))
     link_s2_hierarchy(parts, strict=True)
     return parts
 

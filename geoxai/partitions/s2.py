@@ -23,8 +23,8 @@ from __future__ import annotations
 import csv
 import os
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import s2sphere
@@ -114,7 +114,8 @@ def build_s2_partitionings(
     if tau_min < 0 or any(t <= tau_min for t in taus):
         raise ValueError(f"build_s2_partitionings: need 0 <= tau_min < every tau_max, got {tau_min} and {taus}")
     if not 0 <= level_min <= level_max <= MAX_LEVEL:
-        raise ValueError(f"build_s2_partitionings: need 0 <= level_min <= level_max <= 30, got {level_min}, {level_max}")
+        raise ValueError(
+            f"build_s2_partitionings: need 0 <= level_min <= level_max <= 30, got {level_min}, {level_max}")
     if names is not None and len(names) != len(taus):
         raise ValueError(f"build_s2_partitionings: {len(taus)} tau_max values but {len(names)} names")
 

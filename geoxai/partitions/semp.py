@@ -23,8 +23,9 @@ mapping) and a human-readable label built from its path ("Eixample, Barcelona, C
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import cast
 
 import numpy as np
 
@@ -199,7 +200,8 @@ def build_semp_partitionings(
     for level, (tau, assigned) in enumerate(zip(taus, assigned_per_level)):
         members: dict[str, list[int]] = defaultdict(list)
         for i in np.flatnonzero(used):
-            members[assigned[i]].append(int(i))
+            # a used sample has a location at the coarsest tau_min, hence at every smaller one
+            members[cast(str, assigned[i])].append(int(i))
         keys = sorted(members)
         positions = [mean_position(lat[members[k]], lon[members[k]]) for k in keys]
         parent = None
@@ -207,9 +209,10 @@ def build_semp_partitionings(
             coarser = parts[-1]
             parent = [next(coarser.index_of(a) for a in hierarchy.path(k) if a in coarser._index) for k in keys]
         part = Partitioning(
-            name=f"semp_{tau}", keys=keys, lat=[p[0] for p in positions], lon=[p[1] for p in positions],
-            labels=[hierarchy.label(k) for k in keys], parent=parent if parent is not None else [-1] * len(keys),
-            counts=[len(members[k]) for k in keys],
+            name=f"semp_{tau}", keys=keys, lat=np.array([p[0] for p in positions]),
+            lon=np.array([p[1] for p in positions]), labels=[hierarchy.label(k) for k in keys],
+            parent=np.array(parent if parent is not None else [-1] * len(keys)),
+            counts=np.array([len(members[k]) for k in keys]),
         )
         for cell, key in enumerate(keys):
             targets[members[key], level] = cell

@@ -18,8 +18,9 @@ import json
 import os
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import cast
 
 import numpy as np
 
@@ -50,7 +51,7 @@ def write_semp(result: SemPResult, out_dir: str | os.PathLike, ids: Sequence[str
         _write_public(result, out, ids)
     else:
         warnings.warn(f"{out}: two partitionings have {sizes} classes; the public m_<n>.csv naming "
-                      "cannot tell them apart, so only geoxai's format was written")
+                      "cannot tell them apart, so only geoxai's format was written", stacklevel=2)
     manifest = {
         "kind": "semp", "tau_d": result.tau_d, "tau_min": result.tau_min, "geocoder": geocoder,
         "partitionings": [f"{p.name}.csv" for p in parts], "hierarchy": HIERARCHY,
@@ -129,7 +130,8 @@ def read_public_partitionings(files: Sequence[str | os.PathLike], h_dict: dict |
             raise ValueError(f"h_dict.json has no entry 'm_{len(fine)}' for partitioning {fine.name!r}")
         missing = [k for k in fine.keys if k not in links]
         if missing:
-            raise ValueError(f"h_dict.json 'm_{len(fine)}' has no parent for {len(missing)} classes, e.g. {missing[0]!r}")
+            raise ValueError(
+                f"h_dict.json 'm_{len(fine)}' has no parent for {len(missing)} classes, e.g. {missing[0]!r}")
         fine.parent = np.array([coarse.index_of(links[k]) for k in fine.keys], dtype=np.int64)
     return parts
 
@@ -172,7 +174,8 @@ def _write_public(result: SemPResult, out: Path, ids: Sequence[str] | None) -> N
             for i, key in enumerate(part.keys):
                 w.writerow([i, key, repr(float(part.lat[i])), repr(float(part.lon[i])), part.label(i),
                             int(part.counts[i]) if part.counts is not None else ""])
-    h_dict = {f"m_{len(fine)}": {k: coarse.keys[p] for k, p in zip(fine.keys, fine.parent)}
+    # SemP results always link every finer partitioning to its coarser one
+    h_dict = {f"m_{len(fine)}": {k: coarse.keys[p] for k, p in zip(fine.keys, cast(np.ndarray, fine.parent))}
               for coarse, fine in zip(parts[:-1], parts[1:])}
     write_text_atomic(out / "h_dict.json", json.dumps(h_dict, ensure_ascii=False) + "\n")
     ids = [str(i) for i in ids] if ids is not None else [str(i) for i in range(len(result.targets))]

@@ -7,8 +7,8 @@ perturbed or randomised copy is scored, and explained, for the cell the intact m
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -40,6 +40,7 @@ class FixedTarget:
             if maps is None:
                 maps = torch.zeros((len(self.cells), *part.shape[1:]), dtype=torch.float32)
             maps[rows] = part
+        assert maps is not None  # self.cells holds one cell per image, at least one
         return maps
 
 

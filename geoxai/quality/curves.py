@@ -188,7 +188,7 @@ def run_curves(model, x: torch.Tensor, maps: torch.Tensor, fixed, kinds=KINDS, o
         # removes the c top positions, insertion with c removes all but them; the clean input
         # (deletion 0, insertion N) is not a job and the all-fill input is shared by both
         s = len(counts)
-        keys = {_job_key(kind, c, positions) for kind in kinds for c in counts} - {None}
+        keys = {key for kind in kinds for c in counts if (key := _job_key(kind, c, positions)) is not None}
         unique = [(img, *key) for img in range(b) for key in sorted(keys)]
         results: dict[tuple, tuple[float, float, float, float]] = {}
         generator = torch.Generator().manual_seed(int(seed))
@@ -232,7 +232,8 @@ def run_curves(model, x: torch.Tensor, maps: torch.Tensor, fixed, kinds=KINDS, o
                     arrays[:, img, i] = (float(clean_target[img]), clean_cell_km,
                                          float(clean_mass_pred[img]), float(clean_mass_truth[img]))
                 else:
-                    arrays[:, img, i] = results[(img, *key)]
+                    job = (img, *key)  # mypy reads results[(img, *key)] as 3.11's star index
+                    arrays[:, img, i] = results[job]
         out[kind] = Curves(
             kind=kind, order=order, fractions=fractions, score=arrays[0], km=arrays[1], mass_pred=arrays[2],
             mass_truth=arrays[3], clean_score=clean_target.numpy().astype(np.float64), image_ids=image_ids,

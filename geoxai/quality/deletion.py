@@ -11,7 +11,8 @@ good. The least-relevant-first orders (``order="least"``) read the other way rou
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch

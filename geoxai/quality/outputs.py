@@ -198,7 +198,8 @@ def render_html(head, body, summary: dict, plots: dict[str, str]) -> str:
     for name, entry in summary.items():
         if entry.get("sanity"):
             rows = [[st, _cell(v["spearman"]), _cell(v["ssim"])] for st, v in entry["sanity"].items()]
-            parts.append(f"<h3>Sanity check: {e(name)}</h3>" + _html_table(["randomised down to", "Spearman", "SSIM"], rows))
+            table = _html_table(["randomised down to", "Spearman", "SSIM"], rows)
+            parts.append(f"<h3>Sanity check: {e(name)}</h3>" + table)
     for name, path in plots.items():
         parts.append(f"<h3>{e(name)}</h3><img src='{e(path)}' alt='{e(name)}'>")
     parts.append("<p>Rows: <code>*/images/*.parquet</code>, curves: <code>*/curves/*.parquet</code>; tables: "
@@ -210,4 +211,5 @@ def render_html(head, body, summary: dict, plots: dict[str, str]) -> str:
 def _html_table(head, body) -> str:
     e = html.escape
     rows = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in body)
-    return "<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + f"</tr></thead><tbody>{rows}</tbody></table>"
+    header = "".join(f"<th>{e(h)}</th>" for h in head)
+    return f"<table><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>"

@@ -11,7 +11,7 @@ import html
 from pathlib import Path
 
 from ..io.atomic import write_text_atomic
-from .outputs import finalize, markdown_table, table_rows, _html_table
+from .outputs import _html_table, finalize, markdown_table, table_rows
 
 MARK = "<!-- geoxai-quality -->"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -51,7 +52,7 @@ class StabilityResult:
         diff = self.ci_abs_difference()
         with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)  # concepts never scored: all-NaN columns
-            scale = np.nanmean(self.ci, axis=0)
+            scale = np.nanmean(cast(np.ndarray, self.ci), axis=0)  # not None: ci_abs_difference checked
             return float(np.nanmean(diff / scale))
 
     def summary(self) -> dict[str, float]:
@@ -63,7 +64,7 @@ class StabilityResult:
 
     def ci_frame(self) -> pd.DataFrame:
         """Long form: image_id, concept, seed, ci (scored pairs only)."""
-        if self.ci is None:
+        if self.ci is None or self.concepts is None:
             return pd.DataFrame(columns=["image_id", "concept", "seed", "ci"])
         s, b, c = np.nonzero(np.isfinite(self.ci))
         return pd.DataFrame({"image_id": [self.image_ids[i] for i in b], "concept": [self.concepts[i] for i in c],

@@ -76,7 +76,7 @@ class QualityConfig:
         return json.loads(json.dumps(asdict(self), sort_keys=True, default=list))
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "QualityConfig":
+    def from_dict(cls, d: dict[str, Any]) -> QualityConfig:
         known = set(cls.__dataclass_fields__)
         out = cls(**{k: v for k, v in d.items() if k in known})
         out.orders = tuple(out.orders)

@@ -1,8 +1,8 @@
 """What a report is computed with, and the fingerprint that guards an output folder.
 
 Everything that changes a per-image row (model, weights, explainer and its options, segmenter, k,
-min_size, dilation, seed, the prediction protocol ``views``, the dataset) is part of the fingerprint; what only changes the summary
-(radius, min_images) or the speed (batch size, workers, engine) is not, so those can differ
+min_size, dilation, seed, the prediction protocol ``views``, the dataset) is part of the fingerprint; what only
+changes the summary (radius, min_images) or the speed (batch size, workers, engine) is not, so those can differ
 between a run and its resume.
 """
 from __future__ import annotations
@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..io.atomic import write_text_atomic
 
@@ -48,7 +49,7 @@ class ReportConfig:
         return json.dumps(asdict(self), indent=2, sort_keys=True, default=str)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ReportConfig":
+    def from_dict(cls, d: dict[str, Any]) -> ReportConfig:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in d.items() if k in known})
 

@@ -9,7 +9,8 @@ sharding and merge work the same whatever computed them. The built-ins: ``local`
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..hookspecs import hookimpl
 
@@ -22,11 +23,11 @@ class ReportEngine(abc.ABC):
     name: str = "engine"
 
     @abc.abstractmethod
-    def run(self, config: "ReportConfig", pending: Sequence[Any], store: "PartStore", options: Any,
+    def run(self, config: ReportConfig, pending: Sequence[Any], store: PartStore, options: Any,
             components: Any = None) -> int:
-        """``options`` is the run's ``geoxai.report.pipeline.RunOptions``. Compute the rows of the ``pending`` samples and write them through
-        ``pipeline.write_rows(store, options, len(pending), batches)``; return how many images were
-        written. ``components`` (model, explainer, segmenter) are already built objects an
+        """``options`` is the run's ``geoxai.report.pipeline.RunOptions``. Compute the rows of the ``pending``
+        samples and write them through ``pipeline.write_rows(store, options, len(pending), batches)``; return
+        how many images were written. ``components`` (model, explainer, segmenter) are already built objects an
         in-process engine may reuse."""
 
 

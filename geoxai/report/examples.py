@@ -26,7 +26,8 @@ from ..io.images import load_image
 from ..types import ImageBatch
 from ..views import TEST_TIME
 from .config import ReportConfig
-from .example_data import example_payload, read_payload
+from .example_data import example_payload as example_payload  # re-exported: the figure data's public home
+from .example_data import read_payload
 from .loading import decode, view_function
 
 EXAMPLES_DIR = "examples"

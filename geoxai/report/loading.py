@@ -6,7 +6,8 @@ image becomes a ``failed`` row.
 from __future__ import annotations
 
 import signal
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -84,7 +85,7 @@ def _quiet_worker(_: int) -> None:
 def data_loader(samples: Sequence[Any], view, batch_size: int, workers: int,
                 test_time=None) -> torch.utils.data.DataLoader:
     """Batches of decoded records, in dataset order, prefetched by ``workers`` processes."""
-    extra = {"prefetch_factor": 4, "worker_init_fn": _quiet_worker} if workers > 0 else {}
+    extra: dict[str, Any] = {"prefetch_factor": 4, "worker_init_fn": _quiet_worker} if workers > 0 else {}
     return torch.utils.data.DataLoader(
         DecodingDataset(samples, view, test_time), batch_size=batch_size, shuffle=False, num_workers=workers,
         collate_fn=keep_records, **extra,

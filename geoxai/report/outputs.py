@@ -29,7 +29,8 @@ def finalize(out: Path, radius_km: float = 750.0, min_images: int = 100, example
     with atomic_path(out / "summary.csv") as tmp:
         summary.concepts.assign(views=summary.views).to_csv(tmp, index=False)
     write_text_atomic(out / "summary.json", summary.to_json())
-    markdown = (f"# Concept influence ({summary.views}-view predictions)\n\n{concept_table_text(summary, markdown=True)}\n"
+    markdown = (f"# Concept influence ({summary.views}-view predictions)\n\n"
+                f"{concept_table_text(summary, markdown=True)}\n"
                 f"# Accuracy ({summary.views}-view predictions)\n\n{accuracy_table_text(summary, markdown=True)}")
     write_text_atomic(out / "summary.md", markdown)
 

@@ -7,10 +7,11 @@ prefetch depth, the open part and one pending write, however many images there a
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -220,9 +221,8 @@ def run_report(config: ReportConfig, data: str | Path, out: str | Path, options:
     Returns the ``ReportSummary``. ``components`` (model, explainer, segmenter) skips building them
     from the registry, for callers that already hold them (local engine only).
     """
-    from .outputs import finalize
-
     from ..plugins import load_engine
+    from .outputs import finalize
 
     options = replace(options or RunOptions(), examples=examples, radius_km=radius_km)
     engine = load_engine(options.engine)  # an unknown engine fails before the folder is bound

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..io.atomic import atomic_path
-
 import numpy as np
 import pandas as pd
+
+from ..io.atomic import atomic_path
 
 COLORS = {"correct": "#2a9d8f", "incorrect": "#e76f51"}
 

@@ -81,7 +81,7 @@ class ReportWorker:
         self.concepts = list(self.segmenter.concepts)
         #: an ``ExampleKeeper`` (or anything with ``wants(image_id, gcd_km)``): the images it wants
         #: get their figure data kept, collected by ``take_examples``
-        self.example_filter = None
+        self.example_filter: Any = None
         self._examples: dict[str, bytes] = {}
 
     def take_examples(self) -> dict[str, bytes]:
@@ -158,8 +158,9 @@ class ReportWorker:
 
         (top25,) = self.model.predictions_from_probabilities(probs[b:b + 1], top_k=25, ids=[record["image_id"]])
         top25.views = self.config.views
-        payload = example_payload(record["image_id"], batch.pixels[b].cpu().numpy(), maps[b].detach().float().cpu().numpy(),
-                                  segmentation[b].cpu().numpy(), top25.to_dict(), self.concepts)
+        payload = example_payload(record["image_id"], batch.pixels[b].cpu().numpy(),
+                                  maps[b].detach().float().cpu().numpy(), segmentation[b].cpu().numpy(),
+                                  top25.to_dict(), self.concepts)
         self._examples[record["image_id"]] = payload
         offer = getattr(self.example_filter, "offer", None)
         if offer is not None and getattr(self.example_filter, "folder", None) is None:

@@ -8,7 +8,7 @@ the image size, turned into probabilities, averaged over the scales, and the arg
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -73,29 +73,31 @@ def upsample_argmax(logits: Sequence[torch.Tensor], size: tuple[int, int],
     height, width = size
     batch, classes = logits[0].shape[:2]
     device = logits[0].device
-    taps = [bilinear_taps(height, l.shape[-2], device) for l in logits]
+    taps = [bilinear_taps(height, scale.shape[-2], device) for scale in logits]
     band = max(1, band_bytes // max(1, batch * classes * width * 4))
     if band >= height:  # small enough to upsample in one go (the usual 224-px views)
         total = None
-        for l in logits:
-            part = F.interpolate(l.float(), size=size, mode="bilinear", align_corners=False)
+        for scale in logits:
+            part = F.interpolate(scale.float(), size=size, mode="bilinear", align_corners=False)
             part = part.softmax(1) if len(logits) > 1 else part
             total = part if total is None else total + part
+        assert total is not None  # logits holds at least one scale
         return total.argmax(1)
     labels = torch.empty(batch, height, width, dtype=torch.long, device=device)
     for top in range(0, height, band):
         bottom = min(height, top + band)
         total = None
-        for l, (lo, hi, frac) in zip(logits, taps):
+        for scale, (lo, hi, frac) in zip(logits, taps):
             lo, hi, frac = lo[top:bottom], hi[top:bottom], frac[top:bottom]
             first, last = int(lo.min()), int(hi.max()) + 1  # the few input rows this band reads
-            rows = F.interpolate(l[:, :, first:last].float(), size=(last - first, width), mode="bilinear",
+            rows = F.interpolate(scale[:, :, first:last].float(), size=(last - first, width), mode="bilinear",
                                  align_corners=False)
             f = frac.view(1, 1, -1, 1)
             part = rows[:, :, lo - first] * (1 - f) + rows[:, :, hi - first] * f
             if len(logits) > 1:  # argmax of one scale's probabilities is argmax of its scores
                 part = part.softmax(1)
             total = part if total is None else total + part
+        assert total is not None
         labels[:, top:bottom] = total.argmax(1)
     return labels
 

@@ -11,6 +11,8 @@ concatenated, 48 + 96 + 192 + 384 = 720 channels.
 """
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -114,7 +116,8 @@ class HighResolutionModule(nn.Module):
         self.branches = nn.ModuleList(
             _residual_stack(BasicBlock, channels[i], channels[i], blocks[i]) for i in range(n)
         )
-        self.fuse_layers = nn.ModuleList(nn.ModuleList(self._fuse(j, i, channels) for j in range(n))
+        # None where a branch feeds itself: torch allows it, and the release's state-dict indices need it
+        self.fuse_layers = nn.ModuleList(nn.ModuleList(self._fuse(j, i, channels) for j in range(n))  # type: ignore[misc]
                                          for i in range(n))
         self.relu = nn.ReLU(inplace=False)
 
@@ -135,7 +138,7 @@ class HighResolutionModule(nn.Module):
         fused = []
         for i, row in enumerate(self.fuse_layers):
             y = None
-            for j, layer in enumerate(row):  # summed in branch order, as the release does
+            for j, layer in enumerate(cast(nn.ModuleList, row)):  # summed in branch order, as the release does
                 z = xs[j] if layer is None else layer(xs[j])
                 if j > i:
                     z = F.interpolate(z, size=xs[i].shape[-2:], mode="bilinear", align_corners=False)
@@ -176,7 +179,7 @@ class HRNetV2(nn.Module):
                 layers.append(nn.Sequential(*(
                     _conv_bn(cin, cout if k == extra - 1 else cin, 3, 2, relu=True) for k in range(extra)
                 )))
-        return nn.ModuleList(layers)
+        return nn.ModuleList(layers)  # type: ignore[arg-type]  # None entries: as in __init__ above
 
     def forward(self, x: torch.Tensor, return_feature_maps: bool = False) -> list[torch.Tensor]:
         x = self.relu(self.bn1(self.conv1(x)))

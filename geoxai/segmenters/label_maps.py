@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -49,7 +49,7 @@ def concept_fractions(labels: torch.Tensor | np.ndarray, concepts: Sequence[str]
     total = counts.sum()
     if total == 0:
         return {}
-    order = sorted(np.flatnonzero(counts), key=lambda i: (-counts[i], i))
+    order = sorted(np.flatnonzero(counts).tolist(), key=lambda i: (-counts[i], i))
     return {concepts[i]: float(counts[i] / total) for i in order}
 
 

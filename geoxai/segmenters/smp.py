@@ -8,8 +8,8 @@ release (short-side scales, ImageNet normalisation, bilinear upsampling, argmax)
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 

@@ -8,8 +8,8 @@ ground truth with the great-circle error when it is known.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import matplotlib
 
@@ -168,8 +168,8 @@ def _draw(fig, view, expl, top, seg, concepts, scores, prediction, ground_truth,
     ax.axis("off")
     labels, counts = np.unique(seg[labelled], return_counts=True)
     present = labels[np.argsort(-counts, kind="stable")][:MAX_LEGEND]
-    ax.legend(handles=[Patch(facecolor=colors[c], edgecolor="black", linewidth=0.3, label=concepts[c]) for c in present],
-              loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
+    handles = [Patch(facecolor=colors[c], edgecolor="black", linewidth=0.3, label=concepts[c]) for c in present]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
 
     ax = fig.add_subplot(grid[1, 1])
     bars = scores[:MAX_BARS]

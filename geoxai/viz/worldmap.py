@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
@@ -145,7 +145,7 @@ def draw_world_map(ax, prediction: GeoPrediction, ground_truth: tuple[float, flo
     ax.fill(outline[:, 0], outline[:, 1], color=OCEAN, zorder=0)
     ax.add_collection(LineCollection(graticule(), colors="white", linewidths=0.5, zorder=0.5))
     lands = PathCollection(paths, facecolors=faces, edgecolors=BORDER, linewidths=0.3, zorder=1)
-    lands.country_codes = codes
+    lands.country_codes = codes  # type: ignore[attr-defined]  # rides along on the artist, see above
     ax.add_collection(lands)
     px, py = equal_earth(lon, lat)
     order = np.argsort(prob, kind="stable")  # most probable drawn last, on top
@@ -197,7 +197,7 @@ def draw_world_map(ax, prediction: GeoPrediction, ground_truth: tuple[float, flo
         if shares and not colorbar:
             from matplotlib.patches import Patch
 
-            best = max(shares, key=shares.get)
+            best = max(shares, key=lambda c: shares[c])
             handles.append(Patch(facecolor=cmap(1.0), edgecolor=BORDER,
                                  label=f"country shading: probability (top {best} {shares[best]:.2f})"))
         ax.legend(handles=handles, loc="lower left", fontsize=6, framealpha=0.8)
@@ -218,7 +218,8 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 100) -> Path:
 
 
 def world_map(prediction: GeoPrediction, path: str | os.PathLike, ground_truth: tuple[float, float] | None = None,
-              top_k: int = 25, zoom: bool = False, size: tuple[int, int] = (1000, 560), title: str | None = None) -> Path:
+              top_k: int = 25, zoom: bool = False, size: tuple[int, int] = (1000, 560),
+              title: str | None = None) -> Path:
     """Write the world-map view of ``prediction`` to ``path`` (PNG of ``size`` = (width, height) pixels).
 
     ``zoom=True`` frames the region around the top cells, the prediction and the ground truth instead

@@ -33,8 +33,8 @@ def test_explain_with_segmenter_writes_scores_figure_and_map(tmp_path, photo_fil
             assert im.format == "PNG" and im.size == (1500, 900)
 
     # the JSON scores are concept_influence of the saved map and the seed-3 tiny segmentation
-    from geoxai.testing import TinyGeoModel, TinySegmenter
     from geoxai.io.images import load_image
+    from geoxai.testing import TinyGeoModel, TinySegmenter
 
     model, segmenter = TinyGeoModel(), TinySegmenter(seed=3)
     view = model.prepare([load_image(photo_files[0])]).pixels

@@ -23,7 +23,8 @@ def _options(command):
 
 @pytest.mark.parametrize("path, command", COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
 def test_every_numeric_option_has_a_range_shown_in_help(path, command):
-    numeric = [p for p in _options(command) if isinstance(p.type, (click.types.IntParamType, click.types.FloatParamType))]
+    number_types = (click.types.IntParamType, click.types.FloatParamType)
+    numeric = [p for p in _options(command) if isinstance(p.type, number_types)]
     unranged = [p.opts[0] for p in numeric if not isinstance(p.type, (click.IntRange, click.FloatRange))]
     assert not unranged, f"{' '.join(path)}: {unranged} have no range"
     help_text = " ".join(CliRunner().invoke(main, [*path, "--help"]).output.split())

@@ -30,7 +30,7 @@ def test_predict_prints_and_skips_bad_images(photo_files, tmp_path):
     result = CliRunner().invoke(main, ["predict", "--model", "tiny", "--json", "--top-k", "2",
                                        str(photo_files[0]), str(bad), str(photo_files[1])])
     assert result.exit_code == 1
-    lines = [json.loads(l) for l in result.stdout.splitlines()]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == 2 and len(lines[0]["top_k"]) == 2
     expected = TinyGeoModel().predict([load_image(photo_files[0])])[0]
     assert lines[0]["cell"] == expected.cell and lines[0]["label"] == expected.label

@@ -15,8 +15,8 @@ from geoxai.cli import main
 from geoxai.quality.store import QualityStore
 from geoxai.testing import TINY_CITIES, synthetic_photo
 
-ARGS = ["--model", "tiny", "-e", "gradcam", "--steps", "4", "--sanity-stages", "2", "--part-size", "1", "--batch-size", "1",
-        "--quiet", "--k", "100"]
+ARGS = ["--model", "tiny", "-e", "gradcam", "--steps", "4", "--sanity-stages", "2", "--part-size", "1",
+        "--batch-size", "1", "--quiet", "--k", "100"]
 
 
 @pytest.fixture(scope="module")

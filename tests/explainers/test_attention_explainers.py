@@ -3,11 +3,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from _vit_models import ViTGeo
 
 from geoxai.explainers.attention_rollout import AttentionRollout, rollout
 from geoxai.explainers.gradient_attention import GradientAttention
-
-from _vit_models import ViTGeo
 
 
 def test_rollout_of_a_hand_computed_two_block_case():

@@ -3,12 +3,11 @@ import copy
 
 import pytest
 import torch
+from fidelity import assert_faithful
 from torch import nn
 
 from geoxai.explainers._batchnorm import batchnorm_folded, conv_batchnorm_pairs
 from geoxai.explainers.ig_smoothgrad import IGSmoothGrad
-
-from fidelity import assert_faithful
 
 
 def _modules(model):
@@ -31,7 +30,8 @@ def test_resnet_pairs_found_and_model_restored(resnet_model, resnet_batch, hook_
         inside = _modules(resnet_model)
         assert isinstance(inside["net.bn1"], nn.Identity) and inside["net.conv1"].bias is not None
         with torch.no_grad():
-            torch.testing.assert_close(resnet_model(x), reference, rtol=1e-10, atol=1e-12 * reference.abs().max().item())
+            atol = 1e-12 * reference.abs().max().item()
+            torch.testing.assert_close(resnet_model(x), reference, rtol=1e-10, atol=atol)
     after = _modules(resnet_model)
     assert after.keys() == before.keys() and all(after[k] is before[k] for k in before)
     assert all(torch.equal(v, resnet_model.state_dict()[k]) for k, v in state.items())

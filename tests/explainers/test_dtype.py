@@ -4,10 +4,9 @@ import copy
 
 import pytest
 import torch
+from fidelity import assert_faithful
 
 import geoxai
-
-from fidelity import assert_faithful
 
 
 @pytest.mark.parametrize("name, options", [

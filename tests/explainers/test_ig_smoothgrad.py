@@ -1,12 +1,11 @@
 import pytest
 import torch
 from captum.attr import IntegratedGradients, NoiseTunnel
+from fidelity import assert_faithful
 
 from geoxai.explainers.ig_smoothgrad import IGSmoothGrad, integration_rule
 from geoxai.targets import Region, parse_target
 from geoxai.types import ImageBatch
-
-from fidelity import assert_faithful
 
 # Claims of "the same function" (ours = captum, batching, channels_last) are checked in float64
 # (model.double()): float32 rounding depends on which kernels the CPU runs.
@@ -136,7 +135,8 @@ def test_bfloat16_rank_agrees(tiny_model, tiny_batch):
     ref = IGSmoothGrad(n_steps=8, n_samples=2).explain(tiny_model, tiny_batch)
     bf16 = IGSmoothGrad(n_steps=8, n_samples=2, dtype="bfloat16").explain(tiny_model, tiny_batch)
     assert bf16.dtype == torch.float32 and torch.isfinite(bf16).all()
-    ranks = lambda t: t.flatten().argsort().argsort().float()
+    def ranks(t):
+        return t.flatten().argsort().argsort().float()
     corr = torch.corrcoef(torch.stack([ranks(ref[0]), ranks(bf16[0])]))[0, 1]
     assert corr > 0.8
 

@@ -3,12 +3,12 @@ import warnings
 
 import pytest
 import torch
+from _vit_models import FAMILIES, ViTGeo
+from _vit_models import attention_state as _attention_state
 
 from geoxai.explainers.lrp import LRP
 from geoxai.explainers.lrp_transformer import conservative_relevance, conservative_rules
 from geoxai.vit import L2Normalize
-
-from _vit_models import FAMILIES, ViTGeo, attention_state as _attention_state
 
 CONSTANTS = ("bias", "pos_embed", "cls_token", "reg_token", "class_embedding", "position_embedding", "class_token",
              "pos_embedding", "probe")

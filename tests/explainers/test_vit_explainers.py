@@ -3,6 +3,8 @@ import copy
 
 import pytest
 import torch
+from _vit_models import FAMILIES, ViTGeo
+from _vit_models import attention_state as _attention_state
 from pytorch_grad_cam import GradCAM as ReferenceGradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -12,8 +14,6 @@ from geoxai.explainers._cam import model_blocks
 from geoxai.explainers.combicam import CombiCAM
 from geoxai.explainers.gradcam import GradCAM
 from geoxai.vit import find_vit
-
-from _vit_models import FAMILIES, ViTGeo, attention_state as _attention_state
 
 FAST = {"ig-smoothgrad": {"n_steps": 4, "n_samples": 2}}
 EXPLAINERS = [e["name"] for e in geoxai.available()["explainers"]]

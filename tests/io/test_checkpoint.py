@@ -60,7 +60,8 @@ def _corpus(tmp_path, sentinel):
                              b"X\x06\x00\x00\x00systemtR(X" + len(f"touch {s}").to_bytes(4, "little")
                              + f"touch {s}".encode() + b"tR."),
         # the stand-in for Lightning's AttributeDict is dict: dict's own methods stay out of reach
-        "builtins.dict.update via getattr": b"\x80\x02cbuiltins\ngetattr\n(cpytorch_lightning.utilities.parsing\nAttributeDict\nX\x06\x00\x00\x00updatetR.",
+        "builtins.dict.update via getattr": b"\x80\x02cbuiltins\ngetattr\n(cpytorch_lightning.utilities.parsing\n"
+                                            b"AttributeDict\nX\x06\x00\x00\x00updatetR.",
     }
     files = {}
     for name, data in calls.items():

@@ -11,7 +11,9 @@ def _jpeg(path, gps=None):
         lat, lon = gps
         def dms(v):
             v = abs(v)
-            d = int(v); m = int((v - d) * 60); s = round(((v - d) * 60 - m) * 60, 4)
+            d = int(v)
+            m = int((v - d) * 60)
+            s = round(((v - d) * 60 - m) * 60, 4)
             return (d, m, s)
         exif[0x8825] = {1: "N" if lat >= 0 else "S", 2: dms(lat), 3: "E" if lon >= 0 else "W", 4: dms(lon)}
     im.save(path, exif=exif)
@@ -53,7 +55,8 @@ def test_folder_of_geotagged_photos(tmp_path):
     _jpeg(tmp_path / "none.jpg")
     s = {x.id: x for x in read_dataset(tmp_path)}
     assert set(s) == {"bcn.jpg", "syd.jpg"}
-    assert s["syd.jpg"].lat == pytest.approx(-33.8688, abs=1e-4) and s["syd.jpg"].lon == pytest.approx(151.2093, abs=1e-4)
+    assert s["syd.jpg"].lat == pytest.approx(-33.8688, abs=1e-4)
+    assert s["syd.jpg"].lon == pytest.approx(151.2093, abs=1e-4)
     assert exif_gps(tmp_path / "none.jpg") is None
     with pytest.raises(DatasetError, match="no image with EXIF GPS"):
         read_dataset(_empty(tmp_path))

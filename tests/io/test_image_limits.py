@@ -4,7 +4,6 @@ still end with an EOI marker, and file names that cannot be stored or cannot exi
 import io
 import os
 
-import numpy as np
 import pytest
 from PIL import Image
 

@@ -1,12 +1,11 @@
 """The public release's EfficientNet-B4 runs every built-in explainer, Combi-CAM over its blocks."""
 import pytest
 import torch
+from fidelity import assert_faithful
 
 import geoxai
 from geoxai.contract import check_explainer
 from geoxai.explainers._cam import model_blocks
-
-from fidelity import assert_faithful
 
 
 @pytest.fixture(scope="module")

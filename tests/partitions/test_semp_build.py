@@ -3,8 +3,13 @@ import numpy as np
 import pytest
 
 from geoxai.partitions.semp import (
-    assign, build_hierarchy, build_semp_partitionings, drop_rare_locations, location_counts,
-    mean_position, replace_by_paths,
+    assign,
+    build_hierarchy,
+    build_semp_partitionings,
+    drop_rare_locations,
+    location_counts,
+    mean_position,
+    replace_by_paths,
 )
 
 

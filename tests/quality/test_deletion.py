@@ -4,12 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _quality_models import LinearSumModel, quadrant
 
 from geoxai.geodesy import great_circle_km
-from geoxai.quality import deletion, deletion_insertion, insertion, smooth_random_maps, trapezoid_auc
+from geoxai.quality import deletion, deletion_insertion, insertion, smooth_random_maps
 from geoxai.quality.curves import pixel_ranks, removal_counts
-
-from _quality_models import LinearSumModel, quadrant
 
 
 def _ramp_image() -> torch.Tensor:

@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from _report_helpers import BASE_ARGS, make_dataset
 
 
@@ -27,8 +26,9 @@ def dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def reference_report(dataset, tmp_path_factory) -> Path:
     """An uninterrupted single local run everybody compares against."""
-    from geoxai.cli import main
     from click.testing import CliRunner
+
+    from geoxai.cli import main
 
     out = tmp_path_factory.mktemp("ref") / "report"
     result = CliRunner().invoke(main, ["report", *BASE_ARGS, "--data", str(dataset), "--out", str(out),

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import torch
+from _report_helpers import make_dataset
 from click.testing import CliRunner
 
 from geoxai.cli import main
 from geoxai.hookspecs import hookimpl
 from geoxai.plugins import register_plugin
 from geoxai.testing import TinySegmenter
-
-from _report_helpers import make_dataset
 
 RAN_ON: list[str] = []
 

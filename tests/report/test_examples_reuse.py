@@ -4,14 +4,13 @@ import json
 
 import numpy as np
 import pytest
+from _report_helpers import BASE_ARGS
 from click.testing import CliRunner
 
 from geoxai.cli import main
 from geoxai.report.examples import DATA_DIR, EXAMPLES_DIR, ExampleKeeper, read_payload
 from geoxai.report.store import PartStore
 from geoxai.testing import TinyGeoModel
-
-from _report_helpers import BASE_ARGS
 
 
 @pytest.fixture
@@ -49,8 +48,9 @@ def test_examples_reuse_the_computed_maps_and_survive_a_resume(dataset, tmp_path
         row = rows.loc[payload["image_id"]]
         assert payload["prediction"]["cell"] == row["pred_cell"] and payload["view"].shape == (3, 64, 64)
         # the kept map and masks give the concept scores the rows hold
-        from geoxai.ci import concept_influence
         import torch
+
+        from geoxai.ci import concept_influence
 
         influence = concept_influence(torch.from_numpy(payload["heat"])[None], torch.from_numpy(
             payload["segmentation"]).long()[None], k=300, min_size=0.1, num_concepts=len(payload["concepts"]))

@@ -2,11 +2,10 @@
 import json
 
 import pandas as pd
+from _report_helpers import BASE_ARGS, make_dataset, read_rows
 from click.testing import CliRunner
 
 from geoxai.cli import main
-
-from _report_helpers import BASE_ARGS, make_dataset, read_rows
 
 
 def test_corrupt_and_missing_images_are_recorded_as_failed(tmp_path):

@@ -4,6 +4,7 @@ import json
 
 import pandas as pd
 import pytest
+from _report_helpers import BASE_ARGS
 from click.testing import CliRunner
 
 from geoxai.cli import main
@@ -13,8 +14,6 @@ from geoxai.report.store import PartStore
 from geoxai.report.worker import report_view_config
 from geoxai.testing import TinyGeoModel
 from geoxai.views import ViewConfig
-
-from _report_helpers import BASE_ARGS
 
 
 def test_test_time_report_rows_use_the_test_time_crops_and_say_so(dataset, reference_report, tmp_path):

@@ -8,12 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
+from _report_helpers import BASE_ARGS, assert_same_rows, make_dataset
 from click.testing import CliRunner
 
 from geoxai.cli import main
 from geoxai.report.store import PartStore
-
-from _report_helpers import BASE_ARGS, assert_same_rows, make_dataset
 
 
 def _cli(dataset, out, *extra):
@@ -23,8 +22,8 @@ def _cli(dataset, out, *extra):
 
 def test_kill9_then_resume_equals_uninterrupted_run(dataset, reference_report, tmp_path):
     out = tmp_path / "killed"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")]),
-               OMP_NUM_THREADS="1")
+    pythonpath = os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")])
+    env = dict(os.environ, PYTHONPATH=pythonpath, OMP_NUM_THREADS="1")
     # one image per batch and per part: 24 small commits, so the kill lands between, or in the
     # middle of, part writes, long before the last one
     args = _cli(dataset, out, "--part-size", "1")
@@ -112,8 +111,8 @@ def test_changed_dataset_is_refused(reference_report, dataset, tmp_path):
 
 
 def test_summary_options_may_change_between_runs(dataset, reference_report, tmp_path):
-    import shutil
     import json
+    import shutil
 
     out = tmp_path / "r"
     shutil.copytree(reference_report, out)

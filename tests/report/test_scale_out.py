@@ -2,12 +2,11 @@
 import json
 
 import pytest
+from _report_helpers import BASE_ARGS, assert_same_rows
 from click.testing import CliRunner
 
 from geoxai.cli import main
 from geoxai.report.config import parse_shard
-
-from _report_helpers import BASE_ARGS, assert_same_rows
 
 
 def _run(dataset, out, *extra):

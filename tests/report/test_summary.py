@@ -5,12 +5,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from _report_helpers import read_rows
 
 import geoxai
 from geoxai.geodesy import accuracy_at, great_circle_km
 from geoxai.report.summary import summarize
-
-from _report_helpers import read_rows
 
 
 def _expected(images, concepts, radius, min_images):

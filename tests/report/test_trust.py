@@ -12,12 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from _report_helpers import BASE_ARGS, assert_same_rows, make_dataset
 from click.testing import CliRunner
 
 from geoxai.cli import main
 from geoxai.report.store import PartStore
-
-from _report_helpers import BASE_ARGS, assert_same_rows, make_dataset
 
 ROOT = Path(__file__).parents[2]
 

@@ -3,8 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from geoxai.segmenters._base import (RELEASE_SCALES, bilinear_taps, parse_scales, network_input_size,
-                                     upsample_argmax)
+from geoxai.segmenters._base import RELEASE_SCALES, bilinear_taps, network_input_size, parse_scales, upsample_argmax
 
 
 @pytest.mark.parametrize("h, w, short, expected", [
@@ -40,7 +39,7 @@ def test_bilinear_taps_hand_computed():
 def test_banded_fusion_equals_full_softmax_average():
     g = torch.Generator().manual_seed(0)
     logits = [torch.randn(2, 5, 8, 11, generator=g), torch.randn(2, 5, 12, 17, generator=g)]
-    full = sum(F.interpolate(l, size=(37, 53), mode="bilinear", align_corners=False).softmax(1) for l in logits)
+    full = sum(F.interpolate(s, size=(37, 53), mode="bilinear", align_corners=False).softmax(1) for s in logits)
     banded = upsample_argmax(logits, (37, 53), band_bytes=2 * 5 * 53 * 4 * 3)  # 3 rows per band
     assert (banded == full.argmax(1)).float().mean() > 0.999
     unbanded = upsample_argmax(logits, (37, 53))  # fits in one band: plain interpolate path

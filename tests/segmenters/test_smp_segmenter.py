@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from geoxai.plugins import load_segmenter
-from geoxai.types import ImageBatch
 from geoxai.segmenters.smp import SmpSegmenter, read_classes
+from geoxai.types import ImageBatch
 
 SMALL = dict(arch="FPN", encoder="mobilenet_v2", scales=32, device="cpu")
 
@@ -90,7 +90,8 @@ def test_bad_options_fail_in_one_line(tmp_path):
     (tmp_path / "empty.txt").write_text("\n\n")
     with pytest.raises(ValueError, match="the class list is empty"):
         read_classes(tmp_path / "empty.txt")
-    with pytest.raises(FileNotFoundError, match="nope.pth: smp FPN/mobilenet_v2 model with 150 classes weights file not found"):
+    expected = "nope.pth: smp FPN/mobilenet_v2 model with 150 classes weights file not found"
+    with pytest.raises(FileNotFoundError, match=expected):
         SmpSegmenter(weights=tmp_path / "nope.pth", **{k: v for k, v in SMALL.items() if k not in ("arch", "encoder")})
 
 

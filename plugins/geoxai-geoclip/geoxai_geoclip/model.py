@@ -88,7 +88,7 @@ class GeoCLIPModel(GeoModel):
         self._assemble(clip, mlp, location_encoder, logit_scale, read_gallery(gallery, gallery_size), countries)
 
     @classmethod
-    def from_geoclip(cls, geoclip_model: nn.Module, countries: bool = True) -> "GeoCLIPModel":
+    def from_geoclip(cls, geoclip_model: nn.Module, countries: bool = True) -> GeoCLIPModel:
         """Wrap a ready ``geoclip.GeoCLIP`` (e.g. from ``GeoCLIP.from_pretrained``), sharing its modules."""
         self = cls.__new__(cls)
         GeoModel.__init__(self)

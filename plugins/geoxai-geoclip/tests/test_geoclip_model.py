@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 from geographiclib.geodesic import Geodesic
+from geoxai_geoclip.model import TINY_BACKBONE, GeoCLIPModel
 
 import geoxai
 from geoxai.contract import check_explainer, check_model
 from geoxai.testing import synthetic_photo
 from geoxai.vit import cam_tap
-from geoxai_geoclip.model import TINY_BACKBONE, GeoCLIPModel
 
 FAST = {"ig-smoothgrad": {"n_samples": 2, "n_steps": 4}}
 

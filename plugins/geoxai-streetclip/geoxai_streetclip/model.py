@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 from PIL import Image
-from torch import nn
 
 from geoxai.interfaces import GeoModel
 from geoxai.vit import L2Normalize

@@ -3,8 +3,9 @@
     python scripts/build_countries.py ../../../shared/data/naturalearth/ne_50m_admin_0_countries.geojson.gz
 
 Keeps, per unit: ADM0_A3 (always set, unlike ISO_A3 which is -99 for France and Norway), a name,
-the ISO codes (Natural Earth's -99 replaced from pycountry where ADM0_A3 is an ISO code, else empty), continent, subregion and the area-weighted
-centroid of the largest polygon (planar in lon/lat, enough for a point inside a country's main part).
+the ISO codes (Natural Earth's -99 replaced from pycountry where ADM0_A3 is an ISO code, else empty), continent,
+subregion and the area-weighted centroid of the largest polygon (planar in lon/lat, enough for a point inside a
+country's main part).
 """
 from __future__ import annotations
 

@@ -5,14 +5,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from geoxai_streetclip.countries import read_countries
+from geoxai_streetclip.model import StreetCLIPModel
 
 import geoxai
 from geoxai.contract import check_explainer, check_model
 from geoxai.targets import Region
 from geoxai.testing import synthetic_photo
 from geoxai.weights import WeightsUnavailableError
-from geoxai_streetclip.countries import read_countries
-from geoxai_streetclip.model import StreetCLIPModel
 
 NATURAL_EARTH = Path(__file__).resolve().parents[3] / "shared/data/naturalearth/ne_50m_admin_0_countries.geojson.gz"
 

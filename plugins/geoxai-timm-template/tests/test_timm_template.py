@@ -1,10 +1,10 @@
 """The template plugin: any timm net over a cells CSV, built with pretrained=False."""
 import pytest
 import torch
+from geoxai_timm_template.model import TimmCellModel, read_cells
 
 import geoxai
 from geoxai.contract import check_explainer, check_model
-from geoxai_timm_template.model import TimmCellModel, read_cells
 
 FAST = {"ig-smoothgrad": {"n_samples": 2, "n_steps": 4}}
 
