@@ -4,14 +4,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from fidelity import assert_faithful
 
 from geoxai.explainers import _ig_diagnostics
 from geoxai.explainers._noise import SAMPLINGS, standard_normal
 from geoxai.explainers.ig_smoothgrad import IGSmoothGrad, budget_plan
 from geoxai.testing import TinyGeoModel
 from geoxai.types import ImageBatch
-
-from fidelity import assert_faithful
 
 FROZEN = Path(__file__).parent / "data" / "ig_smoothgrad_default_541355f.npz"
 
