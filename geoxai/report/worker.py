@@ -31,20 +31,21 @@ def report_view_config(config: ReportConfig):
     """The config's model's ``ViewConfig``, read from its class: no model is built, no weights read."""
     from ..plugins import model_view_config
 
-    model_options = report_model_options(config)
-    try:
-        return model_view_config(config.model, **model_options)
-    except TypeError as exc:
-        raise ValueError(f"model {config.model!r} rejected its options {sorted(model_options)}: {exc}") from None
+    return _with_model_options(model_view_config, config)
 
 
 def load_report_model(config: ReportConfig):
     """The config's model with its options and weights, as its plugin builds it."""
     from ..plugins import load_model
 
+    return _with_model_options(load_model, config)
+
+
+def _with_model_options(build, config: ReportConfig):
+    """``build(model name, **its options)``; a factory's TypeError becomes one line naming the options."""
     model_options = report_model_options(config)
     try:
-        return load_model(config.model, **model_options)
+        return build(config.model, **model_options)
     except TypeError as exc:
         raise ValueError(f"model {config.model!r} rejected its options {sorted(model_options)}: {exc}") from None
 
