@@ -3,8 +3,11 @@
 One run, the real network (ImageNet EfficientNet-Lite0 via ``geoxai.realnet``), the real sample
 photos, the SAME maps (geoxai's Grad-CAM, handed to torchcam through a stand-in CAM extractor),
 the same steps, fill (geoxai's blur, given to torchcam as its baseline callable), target (the
-clean top class) and score (softmax probability). Checks that the per-image curves agree to 1e-5
-(torchcam's curves are captured from its own ``_compute_curves``) and prints the throughput ratio.
+clean top class) and score (softmax probability). Checks that every variant's per-image curves
+agree with torchcam's to 1e-5 (torchcam's are captured from its own ``_compute_curves``) and
+prints the throughput ratios. Variants: torchcam as documented; torchcam with the model wrapped
+to take channels_last input (what a torchcam user can do by hand); geoxai with contiguous copies;
+geoxai's default (``memory_format="auto"``: channels_last copies for a conv net on the CPU).
 
     PYTHONPATH=. python benchmarks/bench_quality.py --photos 5 --steps 20 --threads 1
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import platform
 import time
 
 import numpy as np
@@ -61,51 +65,68 @@ def main() -> None:
     maps = fix_target(model, clean, None).explain(load_explainer("gradcam"), model, batch)
     sigma = 5.0
 
-    def ours():
-        return q.deletion_insertion(model, maps, x, steps=args.steps, fill="blur", blur_sigma=sigma,
-                                    batch_size=args.batch_size)
+    class ChannelsLast(torch.nn.Module):
+        """The model fed channels_last input: a torchcam user's hand-made speed-up."""
+
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, z):
+            return self.net(z.contiguous(memory_format=torch.channels_last))
+
+    def ours(layout):
+        return lambda: q.deletion_insertion(model, maps, x, steps=args.steps, fill="blur", blur_sigma=sigma,
+                                            batch_size=args.batch_size, memory_format=layout)
 
     captured = {}
 
-    def theirs():
-        metric = DeletionInsertionMetric(GivenMaps(model, maps), lambda z: torch.softmax(z, dim=-1),
-                                         steps=args.steps, baseline=lambda z: gaussian_blur(z, sigma),
-                                         batch_size=args.batch_size)
-        original = metric._compute_curves
+    def theirs(net, key):
+        def run():
+            metric = DeletionInsertionMetric(GivenMaps(net, maps), lambda z: torch.softmax(z, dim=-1),
+                                             steps=args.steps, baseline=lambda z: gaussian_blur(z, sigma),
+                                             batch_size=args.batch_size)
+            original = metric._compute_curves
 
-        def keep(*a, **k):
-            captured["curves"] = original(*a, **k)
-            return captured["curves"]
+            def keep(*a, **k):
+                captured[key] = original(*a, **k)
+                return captured[key]
 
-        metric._compute_curves = keep
-        metric.update(x)
-        return metric.summary()
+            metric._compute_curves = keep
+            metric.update(x)
+            return metric.summary()
+        return run
 
-    times = {"geoxai": [], "torchcam": []}
+    variants = {"torchcam": theirs(model, "torchcam"),
+                "torchcam + channels_last wrapper": theirs(ChannelsLast(model).eval(), "torchcam-cl"),
+                "geoxai memory_format=contiguous": ours("contiguous"),
+                "geoxai (default: auto)": ours("auto")}
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    results = {}
     for _ in range(args.repeats):
-        for name, fn in (("torchcam", theirs), ("geoxai", ours)):
+        for name, fn in variants.items():
             start = time.perf_counter()
-            result = fn()
+            results[name] = fn()
             times[name].append(time.perf_counter() - start)
-            if name == "geoxai":
-                mine = result
-            else:
-                summary = result
-    fractions, deletion, insertion = captured["curves"]
-    np.testing.assert_allclose(mine["deletion"].fractions, fractions.numpy(), atol=1e-7)
-    d_err = np.abs(mine["deletion"].score - deletion.double().numpy()).max()
-    i_err = np.abs(mine["insertion"].score - insertion.double().numpy()).max()
-    auc_err = abs(mine["deletion"].auc().mean() - summary["deletion_auc"])
+    fractions, deletion, insertion = captured["torchcam"]
+    errors = {}
+    for name, result in results.items():
+        if name.startswith("torchcam"):
+            _, d, i = captured["torchcam" if name == "torchcam" else "torchcam-cl"]
+            errors[name] = max((d - deletion).abs().max().item(), (i - insertion).abs().max().item())
+            continue
+        np.testing.assert_allclose(result["deletion"].fractions, fractions.numpy(), atol=1e-7)
+        errors[name] = max(np.abs(result["deletion"].score - deletion.double().numpy()).max(),
+                           np.abs(result["insertion"].score - insertion.double().numpy()).max())
     n = len(photos)
     best = {k: min(v) for k, v in times.items()}
     print(f"{n} photos, {args.steps} steps, blur sigma {sigma}, batch {args.batch_size}, {args.threads} thread(s), "
-          f"torch {torch.__version__}")
-    print(f"max |curve difference|: deletion {d_err:.2e}, insertion {i_err:.2e}; mean deletion AUC diff {auc_err:.2e}")
-    for name in ("torchcam", "geoxai"):
-        print(f"{name:9s} {best[name]:8.2f} s  {n / best[name]:6.3f} img/s")
-    print(f"geoxai / torchcam throughput: x{best['torchcam'] / best['geoxai']:.2f}")
-    assert max(d_err, i_err) <= 1e-5, "curves disagree"
-
+          f"torch {torch.__version__}, {platform.processor() or platform.machine()}")
+    print(f"{'variant':34s} {'seconds':>8s} {'img/s':>7s} {'x torchcam':>10s} {'max |curve - torchcam|':>22s}")
+    for name in variants:
+        print(f"{name:34s} {best[name]:8.2f} {n / best[name]:7.3f} {best['torchcam'] / best[name]:10.2f} "
+              f"{errors[name]:22.2e}")
+    assert max(errors.values()) <= 1e-5, "curves disagree"
 
 if __name__ == "__main__":
     main()

@@ -70,6 +70,9 @@ def _seeds(text: str) -> tuple[int, ...]:
               help="Images explained per batch.")
 @click.option("--forward-batch", default=64, show_default=True, type=click.IntRange(min=1),
               help="Perturbed copies per forward pass.")
+@click.option("--memory-format", type=click.Choice(["auto", "contiguous", "channels_last"]), default="auto",
+              show_default=True, help="Layout of the perturbed copies (auto: channels_last for convolutional "
+              "models on the CPU, faster there); changes float rounding only.")
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0),
               help="Image-decoding workers running ahead of the model (0: decode in the main process).")
 @click.option("--model-option", multiple=True, metavar="K=V", help="Model option (repeatable).")
@@ -79,7 +82,10 @@ def _seeds(text: str) -> tuple[int, ...]:
 @click.option("--shard", metavar="I/N",
               help="Process only images i with i % N == I [default: $RANK/$WORLD_SIZE or 0/1].")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="Only local is supported by quality; shard to spread work.")
+              help="local: this process; ray: a Ray cluster via Ray Data, one model replica per actor.")
+@click.option("--ray-address", default=None, help="Ray cluster address [default: $RAY_ADDRESS or a local Ray].")
+@click.option("--replicas", default=None, type=click.IntRange(min=1),
+              help="Ray: model replicas [default: one per GPU, else CPUs/2].")
 @click.option("--part-size", default=16, show_default=True, type=click.IntRange(min=1),
               help="Images per Parquet part (the unit of resume).")
 @click.option("--retry-failed", is_flag=True, help="Compute failed images again.")
@@ -90,8 +96,9 @@ def _seeds(text: str) -> tuple[int, ...]:
 @click.option("--quiet", is_flag=True, help="No progress bar and no table.")
 @friendly_errors
 def command(images, model, explainers, data, out, target, score, steps, fill, unit, order, radius, sanity_stages,
-            stability_seeds, segmenter, k, no_baselines, batch_size, forward_batch, workers, model_option,
-            explainer_option, weights, shard, engine, part_size, retry_failed, seed, threads, device, quiet) -> None:
+            stability_seeds, segmenter, k, no_baselines, batch_size, forward_batch, memory_format, workers,
+            model_option, explainer_option, weights, shard, engine, ray_address, replicas, part_size, retry_failed,
+            seed, threads, device, quiet) -> None:
     """Measure how faithful, sane and stable explanation maps are.
 
     Writes per-explainer folders of Parquet rows (per-image AUCs, curves), then summary.{csv,json,md},
@@ -122,8 +129,9 @@ def command(images, model, explainers, data, out, target, score, steps, fill, un
         stability_seeds=_seeds(stability_seeds), segmenter=segmenter, k=k, seed=seed,
     )
     options = QualityOptions(batch_size=batch_size, workers=max(0, workers), shard=parse_shard(shard), engine=engine,
-                             part_size=part_size, progress=not quiet, device=device, threads=threads,
-                             retry_failed=retry_failed, forward_batch=forward_batch)
+                             ray_address=ray_address, replicas=replicas, part_size=part_size, progress=not quiet,
+                             device=device, threads=threads, retry_failed=retry_failed, forward_batch=forward_batch,
+                             memory_format=memory_format)
     run_quality(model, [ExplainerSpec(n, per[n]) for n in names], out, data=data, images=list(images),
                 config=config, options=options, baselines=not no_baselines)
     if not quiet:

@@ -154,11 +154,13 @@ def run_curves(model, x: torch.Tensor, maps: torch.Tensor, fixed, kinds=KINDS, o
                steps: int = 20, fill: str = "blur", unit: int = 1, batch_size: int = 64,
                radius_km: float = 750.0, truth=None, image_ids=None, seed: int = 0,
                blur_sigma: float = 5.0, road_noise: float = 0.01, progress: bool = False,
-               clean_scores: torch.Tensor | None = None) -> dict[str, Curves]:
+               clean_scores: torch.Tensor | None = None, memory_format: str = "auto") -> dict[str, Curves]:
     """Deletion and/or insertion curves of float inputs ``x`` [B, 3, H, W] ranked by ``maps``.
 
-    ``fixed`` is the resolved target (``_targets.fix_target``). Returns {kind: Curves}."""
+    ``fixed`` is the resolved target (``_targets.fix_target``); ``memory_format`` is the layout
+    of the perturbed copies (``forward_layout``). Returns {kind: Curves}."""
     check_fill(fill)
+    layout = forward_layout(model, x, memory_format)
     for kind in kinds:
         if kind not in KINDS:
             raise ValueError(f"unknown curve {kind!r}; use deletion or insertion")
@@ -210,7 +212,7 @@ def run_curves(model, x: torch.Tensor, maps: torch.Tensor, fixed, kinds=KINDS, o
                     ])
                 else:
                     batch = torch.where(removed_mask[:, None], fills[img_idx], x[img_idx])
-                scores = model(batch)
+                scores = model(batch.contiguous(memory_format=layout))
                 values = _measure(scores, img_idx, fixed, geo)
                 for key, value in zip(chunk, values):
                     results[key] = value
@@ -241,6 +243,22 @@ def run_curves(model, x: torch.Tensor, maps: torch.Tensor, fixed, kinds=KINDS, o
             options={"steps": steps, "fill": fill, "unit": unit, "order": order},
         )
     return out
+
+
+MEMORY_FORMATS = ("auto", "contiguous", "channels_last")
+
+
+def forward_layout(model, x: torch.Tensor, memory_format: str = "auto") -> torch.memory_format:
+    """The memory layout the perturbed copies are fed in. ``auto``: channels_last for a model with
+    2-D convolutions on the CPU, where oneDNN's convolutions run 1.5-2x faster on it (EfficientNet-
+    Lite0, one thread); else contiguous. Only float rounding depends on it, never which copies
+    run. The model's weights are not touched."""
+    if memory_format not in MEMORY_FORMATS:
+        raise ValueError(f"memory_format {memory_format!r}: use one of {', '.join(MEMORY_FORMATS)}")
+    if memory_format == "auto":
+        convolutional = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+        memory_format = "channels_last" if convolutional and x.device.type == "cpu" and x.dim() == 4 else "contiguous"
+    return torch.channels_last if memory_format == "channels_last" else torch.contiguous_format
 
 
 def _job_key(kind: str, count: int, positions: int) -> tuple[str, int] | None:

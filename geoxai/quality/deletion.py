@@ -67,7 +67,7 @@ def deletion_insertion(model: GeoModel, explainer_or_maps, images, target=None, 
                        truth: Sequence[tuple[float, float]] | np.ndarray | None = None,
                        kinds: Sequence[str] = ("deletion", "insertion"), seed: int = 0,
                        blur_sigma: float = 5.0, road_noise: float = 0.01, progress: bool = False,
-                       ids: Sequence[str] | None = None) -> dict[str, Curves]:
+                       ids: Sequence[str] | None = None, memory_format: str = "auto") -> dict[str, Curves]:
     """Deletion and insertion curves in one pass (they share the all-fill copy). Returns
     {"deletion": Curves, "insertion": Curves}.
 
@@ -85,6 +85,9 @@ def deletion_insertion(model: GeoModel, explainer_or_maps, images, target=None, 
             their probability.
         radius_km: radius of the probability-mass curves.
         truth: ground-truth (lat, lon) per image, NaN where unknown.
+        memory_format: layout of the perturbed copies: auto (channels_last for convolutional
+            models on the CPU, 1.5-2x faster there), contiguous or channels_last; only float
+            rounding depends on it.
     """
     was_training = model.training
     model.eval()
@@ -99,7 +102,7 @@ def deletion_insertion(model: GeoModel, explainer_or_maps, images, target=None, 
         return run_curves(model, x, maps.to(x.device), fixed, kinds=tuple(kinds), order=order, steps=steps,
                           fill=fill, unit=unit, batch_size=batch_size, radius_km=radius_km, truth=truth,
                           image_ids=ids, seed=seed, blur_sigma=blur_sigma, road_noise=road_noise,
-                          progress=progress, clean_scores=clean_scores)
+                          progress=progress, clean_scores=clean_scores, memory_format=memory_format)
     finally:
         model.train(was_training)
 

@@ -48,6 +48,7 @@ class QualityOptions(RunOptions):
     forward_batch: int = 64      # perturbed copies per forward pass
     part_size: int = 16          # images per Parquet part (the unit of resume)
     blur_sigma: float = 5.0
+    memory_format: str = "auto"  # layout of the perturbed copies (float rounding only)
 
 
 def read_samples(data: str | Path | None, images: Sequence[str] | None):
@@ -122,7 +123,7 @@ class QualityWorker:
             curves = run_curves(model, x, maps.to(x.device), fixed, order=order, steps=cfg.steps, fill=cfg.fill,
                                 unit=cfg.unit, batch_size=self.options.forward_batch, radius_km=cfg.radius_km,
                                 truth=truth, image_ids=batch.ids, seed=cfg.seed, blur_sigma=self.options.blur_sigma,
-                                clean_scores=clean)
+                                clean_scores=clean, memory_format=self.options.memory_format)
             for kind, c in curves.items():
                 for metric, values in c.summary().items():
                     for row, v in zip(rows, values):
@@ -159,38 +160,65 @@ def _nanmean(values: np.ndarray) -> float | None:
     return float(values.mean()) if values.size else None
 
 
+def quality_report_config(config: QualityConfig):
+    """The report config of the quality run's model (what the report's model loaders take)."""
+    from ..report.config import ReportConfig
+
+    return ReportConfig(model=config.model, explainer="", segmenter="", model_options=config.model_options,
+                        weights=config.weights)
+
+
+def build_quality_model(config: QualityConfig):
+    """The quality run's model with its options and weights, as its plugin builds it."""
+    from ..report.worker import load_report_model
+
+    return load_report_model(quality_report_config(config))
+
+
+ENGINES = ("local", "ray")
+
+
 def run_quality(model_name: str, explainers: Sequence[ExplainerSpec], out: str | Path, data=None, images=None,
                 config: QualityConfig | None = None, options: QualityOptions | None = None, baselines: bool = True,
                 model=None, segmenter=None, max_images: int | None = None) -> Path:
     """Compute (or resume) the quality measures of ``explainers`` into ``out``; then write the
-    summary, plots and HTML page. ``model`` skips building it from the registry; ``max_images``
-    keeps the first images of the dataset only."""
+    summary, plots and HTML page. ``model`` (and ``segmenter``) skip building them from the
+    registry (local engine only); ``max_images`` keeps the first images of the dataset only.
+
+    Everything that can refuse the run (the images, an unknown engine, model, explainer or
+    option) does so before the folder is bound."""
+    from ..plugins import load_explainer, registry
     from .outputs import finalize
 
     out = Path(out)
     options = options or QualityOptions()
     config = config or QualityConfig(model=model_name)
+    if options.engine not in ENGINES:
+        raise ValueError(f"--engine {options.engine}: geoxai quality runs on {' or '.join(ENGINES)}")
+    local = options.engine == "local"
+    if not local and (model is not None or segmenter is not None):
+        raise ValueError(f"--engine {options.engine} builds a model replica per actor; pass names, not objects")
     samples, config.data_hash = read_samples(data, images)
     if max_images is not None:
         samples = samples[: max(0, int(max_images))]
+    for spec in explainers:  # unknown names and options fail here, also when the actors build them
+        load_explainer(spec.name, **spec.options)
+    if local:
+        model = model if model is not None else build_quality_model(config)
+        if segmenter is None and config.segmenter:
+            from ..plugins import load_segmenter
+
+            segmenter = load_segmenter(config.segmenter)
+    else:
+        registry().get("model", config.model)
+        if config.segmenter:
+            registry().get("segmenter", config.segmenter)
     bind_json(out / "config.json", config.fingerprint(), "a quality report")
-    if options.engine != "local":
-        raise ValueError(f"--engine {options.engine}: geoxai quality runs on the local engine only (shard with "
-                         f"--shard i/n to spread it over machines)")
-    if model is None:
-        from ..report.config import ReportConfig
-        from ..report.worker import load_report_model
-
-        model = load_report_model(ReportConfig(model=config.model, explainer="", segmenter="",
-                                               model_options=config.model_options, weights=config.weights))
-    device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = model.to(device).eval()
-    if segmenter is None and config.segmenter:
-        from ..plugins import load_segmenter
-
-        segmenter = load_segmenter(config.segmenter)
-    if options.threads:
-        torch.set_num_threads(options.threads)
+    if local:
+        device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        model = model.to(device).eval()
+        if options.threads:
+            torch.set_num_threads(options.threads)
     specs = list(explainers) + ([ExplainerSpec(BASELINE_PREFIX + b) for b in BASELINES] if baselines else [])
     index, count = options.shard
     mine = [s for i, s in enumerate(samples) if i % count == index]
@@ -204,10 +232,15 @@ def run_quality(model_name: str, explainers: Sequence[ExplainerSpec], out: str |
         pending = [s for s in mine if s.id not in done]
         if not pending:
             continue
-        worker = QualityWorker(model, config, spec, options, segmenter)
-        loader = data_loader(pending, view_function(model), options.batch_size, options.workers)
-        write_rows(store, options, len(pending), (worker.process(records) for records in loader),
-                   desc=f"quality {spec.folder}")
+        if local:
+            worker = QualityWorker(model, config, spec, options, segmenter)
+            loader = data_loader(pending, view_function(model), options.batch_size, options.workers)
+            write_rows(store, options, len(pending), (worker.process(records) for records in loader),
+                       desc=f"quality {spec.folder}")
+        else:
+            from .ray_engine import run_quality_ray
+
+            run_quality_ray(config, spec, pending, store, options)
         store.write_manifest()
     finalize(out)
     return out

@@ -23,7 +23,7 @@ from .pipeline import RunOptions, example_keeper, write_rows
 from .store import PartStore
 
 
-def _decode_batch(batch: dict[str, np.ndarray], view: ViewConfig, test_time: bool = False,
+def decode_batch(batch: dict[str, np.ndarray], view: ViewConfig, test_time: bool = False,
                   model=None) -> dict[str, np.ndarray]:
     """Ray Data task: paths -> uint8 views [B, 3, S, S] (zeros where decoding failed) + errors;
     with ``test_time`` also the test-time views [B, n, 3, S, S]. With ``model`` (a model whose
@@ -77,28 +77,43 @@ class RayReportWorker:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if "pixels" not in batch:  # a model with a view of its own: decode here, with the model
             model = self.worker.model
-            batch = _decode_batch(batch, model.view_config, self.worker.config.views == TEST_TIME, model=model)
-        test_time_pixels = batch.get("test_time_pixels")
-        records = [
-            {"image_id": str(i), "path": str(p), "lat": float(la), "lon": float(lo),
-             "error": (str(e) or None), "pixels": None if e else px,
-             "test_time_pixels": None if e or test_time_pixels is None else test_time_pixels[j]}
-            for j, (i, p, la, lo, e, px) in enumerate(zip(batch["image_id"], batch["path"], batch["lat"],
-                                                          batch["lon"], batch["error"], batch["pixels"]))
-        ]
-        image_rows, concept_rows = self.worker.process(records)
+            batch = decode_batch(batch, model.view_config, self.worker.config.views == TEST_TIME, model=model)
+        image_rows, concept_rows = self.worker.process(batch_records(batch))
         examples = self.worker.take_examples()
-        by_image: dict[str, list[dict]] = {}
-        for row in concept_rows:
-            by_image.setdefault(row["image_id"], []).append(row)
-        return {
-            "image": np.asarray([json.dumps(r) for r in image_rows], dtype=object),
-            "concepts": np.asarray([json.dumps(by_image.get(r["image_id"], [])) for r in image_rows], dtype=object),
-            "example": np.asarray([examples.get(r["image_id"], b"") for r in image_rows], dtype=object),
-        }
+        out = rows_to_batch(image_rows, concept_rows)
+        out["example"] = np.asarray([examples.get(r["image_id"], b"") for r in image_rows], dtype=object)
+        return out
 
 
-def _has_custom_view(config: ReportConfig) -> bool:
+def batch_records(batch: dict[str, np.ndarray]) -> list[dict]:
+    """A decoded Ray Data batch -> the records a worker's ``process`` takes."""
+    test_time_pixels = batch.get("test_time_pixels")
+    return [
+        {"image_id": str(i), "path": str(p), "lat": float(la), "lon": float(lo),
+         "error": (str(e) or None), "pixels": None if e else px,
+         "test_time_pixels": None if e or test_time_pixels is None else test_time_pixels[j]}
+        for j, (i, p, la, lo, e, px) in enumerate(zip(batch["image_id"], batch["path"], batch["lat"],
+                                                      batch["lon"], batch["error"], batch["pixels"]))
+    ]
+
+
+def rows_to_batch(image_rows: list[dict], concept_rows: list[dict]) -> dict[str, np.ndarray]:
+    """One JSON text per image row, with that image's concept (or curve) rows beside it."""
+    by_image: dict[str, list[dict]] = {}
+    for row in concept_rows:
+        by_image.setdefault(row["image_id"], []).append(row)
+    return {
+        "image": np.asarray([json.dumps(r) for r in image_rows], dtype=object),
+        "concepts": np.asarray([json.dumps(by_image.get(r["image_id"], [])) for r in image_rows], dtype=object),
+    }
+
+
+def batch_rows(batch: dict[str, np.ndarray]) -> tuple[list[dict], list[dict]]:
+    """The driver's side of ``rows_to_batch``: (image rows, concept rows)."""
+    return [json.loads(t) for t in batch["image"]], [row for t in batch["concepts"] for row in json.loads(t)]
+
+
+def has_custom_view(config: ReportConfig) -> bool:
     """Whether the config's model class replaces ``view``/``test_time_views`` with code (not data)."""
     from ..interfaces import GeoModel
     from ..plugins import registry
@@ -108,7 +123,7 @@ def _has_custom_view(config: ReportConfig) -> bool:
         factory.view is not GeoModel.view or factory.test_time_views is not GeoModel.test_time_views)
 
 
-def _connect(address: str | None):
+def connect(address: str | None):
     try:
         import ray
     except ImportError:
@@ -119,32 +134,50 @@ def _connect(address: str | None):
     return ray
 
 
-def run_ray(config: ReportConfig, pending: Sequence[Any], store: PartStore, options: RunOptions) -> int:
-    if not pending:
-        return 0
-    ray = _connect(options.ray_address)
-    from ray.data import ActorPoolStrategy
+def cluster_replicas(ray, options) -> tuple[int, int]:
+    """(GPUs in the cluster, model replicas): ``options.replicas``, else one per GPU, else CPUs // 2."""
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    replicas = options.replicas or (gpus if gpus else max(1, int(ray.cluster_resources().get("CPU", 1)) // 2))
+    return gpus, replicas
 
+
+def decoded_dataset(ray, pending: Sequence[Any], view: ViewConfig | None, batch_size: int, test_time: bool = False):
+    """A Ray dataset of the pending samples, decoded into views by stateless tasks when ``view``
+    is known (else the actors decode with their model)."""
+    items = [{"image_id": str(s.id), "path": str(s.image), "lat": float(s.lat), "lon": float(s.lon)}
+             for s in pending]
+    ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items) // max(1, batch_size), 1000)))
+    if view is not None:
+        ds = ds.map_batches(decode_batch, fn_kwargs={"view": view, "test_time": test_time},
+                            batch_size=batch_size, batch_format="numpy")
+    return ds
+
+
+def driver_view(config: ReportConfig) -> ViewConfig | None:
+    """The view the driver can decode with, read from the model's class (no model built, no
+    weights read); None for a model that replaces ``view`` with code or a factory function:
+    its actors decode with their model."""
     from ..plugins import NoViewConfigError
     from .worker import report_view_config
 
-    # The view is data read from the model's class: the driver builds no model and loads no
-    # weights. A model that replaces ``view`` with code of its own is decoded in its actors.
-    view = None
-    if not _has_custom_view(config):
-        try:
-            view = report_view_config(config)
-        except NoViewConfigError:
-            pass  # a factory function, not a GeoModel class: the actors decode with their model
-    gpus = int(ray.cluster_resources().get("GPU", 0))
-    replicas = options.replicas or (gpus if gpus else max(1, int(ray.cluster_resources().get("CPU", 1)) // 2))
-    items = [{"image_id": str(s.id), "path": str(s.image), "lat": float(s.lat), "lon": float(s.lon)}
-             for s in pending]
+    if has_custom_view(config):
+        return None
+    try:
+        return report_view_config(config)
+    except NoViewConfigError:
+        return None
+
+
+def run_ray(config: ReportConfig, pending: Sequence[Any], store: PartStore, options: RunOptions) -> int:
+    if not pending:
+        return 0
+    ray = connect(options.ray_address)
+    from ray.data import ActorPoolStrategy
+
+    view = driver_view(config)
+    gpus, replicas = cluster_replicas(ray, options)
     shard = f"{options.shard[0]}/{options.shard[1]}"
-    ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items) // max(1, options.batch_size), 1000)))
-    if view is not None:
-        ds = ds.map_batches(_decode_batch, fn_kwargs={"view": view, "test_time": config.views == TEST_TIME},
-                            batch_size=options.batch_size, batch_format="numpy")
+    ds = decoded_dataset(ray, pending, view, options.batch_size, test_time=config.views == TEST_TIME)
     ds = (
         ds.map_batches(
             RayReportWorker, fn_constructor_kwargs={"config": asdict(config), "shard": shard,
@@ -155,7 +188,7 @@ def run_ray(config: ReportConfig, pending: Sequence[Any], store: PartStore, opti
         )
     )
     batches = (
-        ([json.loads(t) for t in batch["image"]], [row for t in batch["concepts"] for row in json.loads(t)],
+        (*batch_rows(batch),
          {json.loads(t)["image_id"]: bytes(e) for t, e in zip(batch["image"], batch["example"]) if len(e)})
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy")
     )

@@ -99,6 +99,38 @@ def test_shards_into_one_folder_equal_one_run(reference, dataset, tmp_path):
     pd.testing.assert_frame_equal(_rows(out), _rows(reference))
 
 
+def _curves(out: Path, folder: str = "gradcam") -> pd.DataFrame:
+    curves = QualityStore(out / folder).read_concepts()
+    return curves.sort_values(["image_id", "kind", "order", "step"]).reset_index(drop=True)
+
+
+def test_ray_engine_rows_equal_local_engine(reference, dataset, tmp_path, monkeypatch):
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'geoxai[ray]')")
+    from geoxai.testing import TinyGeoModel
+
+    # the driver reads the view from the model's class; only the actors (own processes) build models
+    monkeypatch.setattr(TinyGeoModel, "__init__", lambda *a, **k: pytest.fail("the Ray driver built the model"))
+    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    try:
+        out = tmp_path / "ray"
+        _run([*ARGS, "--data", str(dataset), "--out", str(out), "--engine", "ray", "--replicas", "1"])
+    finally:
+        ray.shutdown()
+    for folder in ("gradcam", "baseline-smooth-random", "baseline-centre-bias"):
+        pd.testing.assert_frame_equal(_rows(out, folder).drop(columns=["path"]),
+                                      _rows(reference, folder).drop(columns=["path"]), check_exact=False, rtol=1e-6)
+        pd.testing.assert_frame_equal(_curves(out, folder), _curves(reference, folder), check_exact=False, rtol=1e-6)
+    assert (out / "summary.md").read_text() == (reference / "summary.md").read_text()
+
+
+def test_an_unknown_explainer_or_option_binds_no_folder(dataset, tmp_path):
+    for extra, message in ((["-e", "nosuch"], "nosuch"), (["--explainer-option", "gradcam:nosuch=1"], "nosuch")):
+        out = tmp_path / "q"
+        result = CliRunner().invoke(main, ["quality", *ARGS, *extra, "--data", str(dataset), "--out", str(out)])
+        assert result.exit_code != 0 and message in result.output
+        assert not out.exists()
+
+
 def test_other_settings_in_the_same_folder_are_refused(reference, dataset):
     result = CliRunner().invoke(main, ["quality", *ARGS, "--steps", "6", "--data", str(dataset),
                                        "--out", str(reference)])

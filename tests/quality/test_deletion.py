@@ -138,3 +138,25 @@ def test_least_first_deletion_is_most_first_insertion_read_backwards():
     least = deletion(model, maps, x, target="cell:0", steps=4, fill="blur", order="least")
     most = insertion(model, maps, x, target="cell:0", steps=4, fill="blur")
     np.testing.assert_allclose(least.score, most.score[:, ::-1], rtol=1e-6)
+
+
+def test_the_layout_of_the_copies_changes_rounding_only():
+    from geoxai.testing import TinyGeoModel
+
+    model = TinyGeoModel().double().eval()
+    seen = []
+    model.register_forward_pre_hook(lambda m, args: seen.append(args[0].is_contiguous(
+        memory_format=torch.channels_last)))
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    maps = torch.rand(2, 32, 32, generator=torch.Generator().manual_seed(6))
+    runs = {}
+    for layout in ("contiguous", "channels_last", "auto"):
+        seen.clear()
+        runs[layout] = deletion_insertion(model, maps, x, steps=5, batch_size=4, memory_format=layout)
+        copies = seen[1:]  # the first call is the clean image, as given
+        assert copies and all(c == (layout != "contiguous") for c in copies)  # auto: a conv net on the CPU
+    for kind in ("deletion", "insertion"):  # the same copies: float64 agrees to rounding
+        np.testing.assert_allclose(runs["channels_last"][kind].score, runs["contiguous"][kind].score, rtol=1e-10)
+    assert runs["contiguous"]["deletion"].score[0, 1] != runs["contiguous"]["deletion"].score[0, 0]
+    with pytest.raises(ValueError, match="memory_format"):
+        deletion(model, maps, x, memory_format="nhwc")
