@@ -207,11 +207,20 @@ def progress_bar(total: int, enabled: bool, desc: str = "report"):
 
 
 def check_names(config: ReportConfig) -> None:
-    """Fail with the registry's one-line error if a model, explainer or segmenter is unknown."""
-    from ..plugins import registry
+    """Fail with the registry's one-line error if a model, explainer or segmenter is unknown or
+    given an option it does not declare (or of the wrong type), without building the model or
+    segmenter (an engine that builds them elsewhere calls this before binding the folder). The
+    explainer, cheap to build, is built, so its own value checks run too."""
+    from ..options import check_options
+    from ..plugins import load_explainer, registry
+    from .worker import report_model_options
 
-    for kind, name in (("model", config.model), ("explainer", config.explainer), ("segmenter", config.segmenter)):
-        registry().get(kind, name)
+    for kind, name, options in (("model", config.model, report_model_options(config)),
+                                ("explainer", config.explainer, config.explainer_options),
+                                ("segmenter", config.segmenter, config.segmenter_options)):
+        entry = registry().get(kind, name)
+        check_options(entry.label, entry.options(), options)
+    load_explainer(config.explainer, **config.explainer_options)
 
 
 def run_report(config: ReportConfig, data: str | Path, out: str | Path, options: RunOptions | None = None,
@@ -230,7 +239,7 @@ def run_report(config: ReportConfig, data: str | Path, out: str | Path, options:
 
     def validate() -> None:
         # local: build what the run needs anyway (an unknown name or option fails here);
-        # other engines build their replicas elsewhere, so check the names only
+        # other engines build their replicas elsewhere, so check names and options only
         if options.engine == "local" and components is None:
             from .worker import load_components
 

@@ -210,3 +210,19 @@ def test_several_kills_at_random_points_then_resume_equal_an_uninterrupted_run(d
     assert result.exit_code == 0, result.output
     assert_same_rows(out, reference_report)
     assert not list(out.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize("field,options", [("model_options", {"bogus": 1}), ("explainer_options", {"bogus": 1}),
+                                           ("segmenter_options", {"bogus": 1})])
+def test_an_engine_that_builds_elsewhere_still_refuses_bad_options_before_binding(tmp_path, field, options):
+    # the Ray driver builds no model or segmenter; their options are checked against what the
+    # plugins declare before the folder is bound (no Ray is started for a refused run)
+    from geoxai.options import OptionError
+    from geoxai.report.config import ReportConfig
+    from geoxai.report.pipeline import RunOptions, run_report
+
+    dataset = make_dataset(tmp_path / "data", n=2)
+    config = ReportConfig(model="tiny", explainer="gradcam", segmenter="tiny", **{field: options})
+    with pytest.raises(OptionError, match="bogus"):
+        run_report(config, dataset, tmp_path / "out", RunOptions(engine="ray", progress=False))
+    assert not (tmp_path / "out" / "config.json").exists()
