@@ -11,7 +11,8 @@ accepted for the common interface and ignored). ``last_blocks=k`` rolls out the 
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -39,8 +40,13 @@ def rollout(probabilities: list[torch.Tensor], head_fusion: str = "mean") -> tor
 
 class AttentionRollout(BaseExplainer):
     name = "attention-rollout"
-    defaults: ClassVar[dict[str, Any]] = {"last_blocks": None, "head_fusion": "mean", "normalize": False,
-                                          "align_corners": False}
+
+    @dataclass(frozen=True)
+    class Options:
+        last_blocks: int | None = None  # roll out the last k blocks only (None: every block, as the paper)
+        head_fusion: str = "mean"       # mean (the paper), max or min over the heads
+        normalize: bool = False         # min-max scale each map to [0, 1]
+        align_corners: bool = False     # bilinear upsampling corners of the token grid
 
     def explain(self, model: GeoModel, images: ImageBatch | torch.Tensor, target=None, **options: Any) -> torch.Tensor:
         opts = self.resolved_options(**options)

@@ -12,7 +12,8 @@ blocks add background artefacts). One forward and one backward pass; no paramete
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -35,7 +36,12 @@ def relevance_update(probabilities: list[torch.Tensor], gradients: list[torch.Te
 
 class GradientAttention(BaseExplainer):
     name = "gradient-attention"
-    defaults: ClassVar[dict[str, Any]] = {"last_blocks": None, "normalize": False, "align_corners": False}
+
+    @dataclass(frozen=True)
+    class Options:
+        last_blocks: int | None = None  # start at the k-th block from the end (None: every block)
+        normalize: bool = False         # min-max scale each map to [0, 1]
+        align_corners: bool = False     # bilinear upsampling corners of the token grid
 
     def explain(self, model: GeoModel, images: ImageBatch | torch.Tensor, target=None, **options: Any) -> torch.Tensor:
         opts = self.resolved_options(**options)
