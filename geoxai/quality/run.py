@@ -209,8 +209,12 @@ def run_quality(model_name: str, explainers: Sequence[ExplainerSpec], out: str |
             from ..plugins import load_segmenter
 
             segmenter = load_segmenter(config.segmenter)
-    else:
-        registry().get("model", config.model)
+    else:  # the actors build the model: check its name and options against its plugin now
+        from ..options import check_options
+        from ..report.worker import report_model_options
+
+        entry = registry().get("model", config.model)
+        check_options(entry.label, entry.options(), report_model_options(quality_report_config(config)))
         if config.segmenter:
             registry().get("segmenter", config.segmenter)
     bind_json(out / "config.json", config.fingerprint(), "a quality report")

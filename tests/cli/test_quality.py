@@ -173,3 +173,10 @@ def test_report_with_quality_adds_the_table(dataset, tmp_path):
     assert page.count("<h2>Explanation quality</h2>") == 1 and "quality/quality.html" in page
     assert (out / "quality" / "quality.html").is_file()
     assert len(QualityStore(out / "quality" / "gradcam").read_images()) == 2
+
+
+def test_the_ray_engine_refuses_a_bad_model_option_before_binding(dataset, tmp_path):
+    out = tmp_path / "q"
+    result = CliRunner().invoke(main, ["quality", *ARGS, "--engine", "ray", "--data", str(dataset), "--out", str(out),
+                                       "--model-option", "bogus=1"])
+    assert result.exit_code != 0 and "bogus" in result.output and not out.exists()
