@@ -34,7 +34,7 @@ class RayQualityWorker:
     def __init__(self, config: dict[str, Any], spec: dict[str, Any], options: dict[str, Any]) -> None:
         import torch
 
-        from .run import ExplainerSpec, QualityOptions, QualityWorker, build_quality_model
+        from .worker import ExplainerSpec, QualityOptions, QualityWorker, build_quality_model
 
         quality_config = QualityConfig.from_dict(config)
         run_options = QualityOptions(**{**options, "shard": tuple(options["shard"])})
@@ -64,7 +64,7 @@ def run_quality_ray(config: QualityConfig, spec, pending: Sequence[Any], store: 
     ray = connect(options.ray_address)
     from ray.data import ActorPoolStrategy
 
-    from .run import quality_report_config
+    from .worker import quality_report_config
 
     gpus, replicas = cluster_replicas(ray, options)
     ds = decoded_dataset(ray, pending, driver_view(quality_report_config(config)), options.batch_size)
