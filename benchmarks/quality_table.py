@@ -49,6 +49,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--ig-samples", type=int, default=5)
     parser.add_argument("--ig-steps", type=int, default=8)
+    parser.add_argument("--ig-budget", type=int, default=None,
+                        help="run ig-smoothgrad with budget=N instead of --ig-samples x --ig-steps")
     parser.add_argument("--explainers", default="gradcam,combicam,lrp,ig-smoothgrad")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
@@ -64,7 +66,7 @@ def main() -> None:
     for name, image in names:
         if not (folder / f"{name}.png").exists():
             Image.fromarray(image).save(folder / f"{name}.png")
-    ig = {"n_samples": args.ig_samples, "n_steps": args.ig_steps}
+    ig = {"budget": args.ig_budget} if args.ig_budget else {"n_samples": args.ig_samples, "n_steps": args.ig_steps}
     specs = [ExplainerSpec(e, ig if e == "ig-smoothgrad" else {}) for e in args.explainers.split(",") if e]
     config = QualityConfig(model="imagenet-lite0", steps=args.steps, orders=("most", "least"),
                            stability_seeds=(0, 1), segmenter="slic", k=1000)
