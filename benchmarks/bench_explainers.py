@@ -17,34 +17,12 @@ import time
 
 import numpy as np
 import torch
-import torchvision
+from _models import ResNet50Geo  # the scripts' folder is on sys.path when run as a script
 
 from geoxai.explainers.combicam import CombiCAM
 from geoxai.explainers.gradcam import GradCAM
 from geoxai.explainers.ig_smoothgrad import IGSmoothGrad
-from geoxai.interfaces import GeoModel
 from geoxai.testing import synthetic_photo
-from geoxai.types import Partitioning
-from geoxai.views import ViewConfig
-
-
-class ResNet50Geo(GeoModel):
-    name = "resnet50-random"
-    cam_layers = {"layer4": "net.layer4"}
-    default_cam_layer = "layer4"
-
-    def __init__(self, cells: int, size: int, seed: int = 0):
-        super().__init__()
-        self.view_config = ViewConfig.for_crop(size)
-        rng = np.random.default_rng(seed)
-        self.partitionings = [Partitioning("cells", keys=[f"c{i}" for i in range(cells)],
-                                           lat=rng.uniform(-60, 70, cells), lon=rng.uniform(-180, 180, cells))]
-        torch.manual_seed(seed)
-        self.net = torchvision.models.resnet50(weights=None, num_classes=cells)
-        self.eval()
-
-    def forward(self, x):
-        return self.net(x)
 
 
 def timed(fn, repeats: int = 1):

@@ -150,7 +150,7 @@ def load_network(size: int, resnet: bool):
         import sys
 
         sys.path.insert(0, str(Path(__file__).parent))
-        from bench_explainers import ResNet50Geo
+        from _models import ResNet50Geo
 
         return ResNet50Geo(1000, 224)
     from geoxai.realnet import ImageNetLite0

@@ -19,38 +19,24 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _models import ResNet50Geo  # the scripts' folder is on sys.path when run as a script
 from PIL import Image
 
 from geoxai.hookspecs import hookimpl
-from geoxai.interfaces import GeoModel
 from geoxai.plugins import register_plugin
 from geoxai.report import ReportConfig, RunOptions
 from geoxai.report.outputs import finalize
 from geoxai.report.pipeline import plan, run_local
 from geoxai.testing import synthetic_photo, tiny_partitionings
-from geoxai.views import ViewConfig
 
 
-class ResNet50GeoModel(GeoModel):
-    """torchvision ResNet-50 (random weights) with a head over the tiny model's 8 cells: the
-    compute of a real s2/SemP ResNet-50 at 224 px without needing its weights."""
+class ResNet50GeoModel(ResNet50Geo):
+    """The benchmark ResNet-50 over the tiny model's 8 cells, as a registrable model."""
 
     name = "bench-resnet50"
-    cam_layers = {"layer4": "net.layer4"}
-    default_cam_layer = "layer4"
 
     def __init__(self, input_size: int = 224) -> None:
-        super().__init__()
-        import torchvision
-
-        self.view_config = ViewConfig.for_crop(input_size)
-        self.partitionings = tiny_partitionings()
-        torch.manual_seed(0)
-        self.net = torchvision.models.resnet50(weights=None, num_classes=len(self.partitionings[-1]))
-        self.eval()
-
-    def forward(self, x):
-        return self.net(x)
+        super().__init__(size=input_size, partitionings=tiny_partitionings())
 
 
 class _BenchPlugin:
