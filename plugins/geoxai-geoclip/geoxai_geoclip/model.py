@@ -147,39 +147,46 @@ def clip_view(image_size: int) -> ViewConfig:
                       interpolation="bicubic")
 
 
-def _vision_config(backbone, local_files_only: bool):
-    """The CLIPVisionConfig of a backbone option (a hub id or folder is read from its config.json)."""
+def _built_config(backbone):
+    """The CLIPVisionConfig of a backbone option that describes it in place (a config, a dict of
+    its fields, or ``"tiny"``); None for a hub id or folder, whose config.json must be read."""
     from transformers import CLIPVisionConfig
 
     if isinstance(backbone, CLIPVisionConfig):
         return backbone
     if isinstance(backbone, dict) or backbone == "tiny":
         return CLIPVisionConfig(**(TINY_BACKBONE if backbone == "tiny" else {"projection_dim": 768, **backbone}))
+    return None
+
+
+def _from_hub(read, backbone, local_files_only: bool, what: str):
+    """``read.from_pretrained(backbone)``; a failure is one line naming the backbone."""
+    try:
+        return read.from_pretrained(str(backbone), local_files_only=local_files_only)
+    except OSError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise OSError(f"CLIP backbone {backbone!r}{what} (Hugging Face hub or local folder): {first}") from None
+
+
+def _vision_config(backbone, local_files_only: bool):
+    """The CLIPVisionConfig of a backbone option (a hub id or folder is read from its config.json)."""
+    from transformers import CLIPVisionConfig
+
+    config = _built_config(backbone)
+    if config is not None:
+        return config
     if hasattr(backbone, "config"):  # a ready CLIP module
         cfg = backbone.config
         return cfg.vision_config if hasattr(cfg, "vision_config") else cfg
-    try:
-        return CLIPVisionConfig.from_pretrained(str(backbone), local_files_only=local_files_only)
-    except OSError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise OSError(f"CLIP backbone {backbone!r}: no config could be read (Hugging Face hub or local "
-                      f"folder): {first}") from None
+    return _from_hub(CLIPVisionConfig, backbone, local_files_only, ": no config could be read")
 
 
 def _vision_tower(backbone, local_files_only: bool) -> nn.Module:
-    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+    from transformers import CLIPVisionModelWithProjection
 
-    if isinstance(backbone, CLIPVisionConfig):
-        config = backbone
-    elif isinstance(backbone, dict) or backbone == "tiny":
-        config = CLIPVisionConfig(**(TINY_BACKBONE if backbone == "tiny" else {"projection_dim": 768, **backbone}))
-    else:
-        try:
-            return CLIPVisionModelWithProjection.from_pretrained(str(backbone), local_files_only=local_files_only)
-        except OSError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise OSError(f"CLIP backbone {backbone!r} could not be loaded (Hugging Face hub or local "
-                          f"folder): {first}") from None
+    config = _built_config(backbone)
+    if config is None:
+        return _from_hub(CLIPVisionModelWithProjection, backbone, local_files_only, " could not be loaded")
     if config.projection_dim != 768:
         raise ValueError(f"GeoCLIP's image MLP needs a 768-d CLIP projection, backbone has {config.projection_dim}")
     return CLIPVisionModelWithProjection(config)
