@@ -13,40 +13,23 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 
-import numpy as np
 import torch
-from _models import ResNet50Geo  # the scripts' folder is on sys.path when run as a script
+from _common import ResNet50Geo, timed  # the scripts' folder is on sys.path when run as a script
 
 from geoxai.explainers.combicam import CombiCAM
 from geoxai.explainers.gradcam import GradCAM
 from geoxai.explainers.ig_smoothgrad import IGSmoothGrad
+from geoxai.quality import similarity
 from geoxai.testing import synthetic_photo
 
 
-def timed(fn, repeats: int = 1):
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
-
-
 def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
-    from scipy.stats import spearmanr
-
-    return float(np.mean([spearmanr(x.flatten().numpy(), y.flatten().numpy())[0] for x, y in zip(a, b)]))
+    return float(similarity.spearman(a, b).mean())
 
 
 def top_overlap(a: torch.Tensor, b: torch.Tensor, k: int = 1000) -> float:
-    out = []
-    for x, y in zip(a, b):
-        ia = set(x.flatten().topk(k).indices.tolist())
-        ib = set(y.flatten().topk(k).indices.tolist())
-        out.append(len(ia & ib) / k)
-    return float(np.mean(out))
+    return float(similarity.topk_overlap(a, b, k).mean())
 
 
 def fewer_steps_fidelity(model, x, n_samples: int, reference: int, steps: list[int]) -> None:

@@ -32,15 +32,14 @@ import torch
 from geoxai.ci import concept_influence
 from geoxai.explainers._ig_diagnostics import rank_correlation
 from geoxai.explainers.ig_smoothgrad import IGSmoothGrad, budget_plan
+from geoxai.quality import similarity
 from geoxai.types import ImageBatch
 
 GRID = 4
 
 
 def top_overlap(a: torch.Tensor, b: torch.Tensor, k: int = 1000) -> float:
-    ia = set(a.flatten().topk(k).indices.tolist())
-    ib = set(b.flatten().topk(k).indices.tolist())
-    return len(ia & ib) / k
+    return float(similarity.topk_overlap(a, b, k))
 
 
 def grid_regions(size: int) -> torch.Tensor:
@@ -150,7 +149,7 @@ def load_network(size: int, resnet: bool):
         import sys
 
         sys.path.insert(0, str(Path(__file__).parent))
-        from _models import ResNet50Geo
+        from _common import ResNet50Geo
 
         return ResNet50Geo(1000, 224)
     from geoxai.realnet import ImageNetLite0

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _models import ResNet50Geo  # the scripts' folder is on sys.path when run as a script
+from _common import ResNet50Geo  # the scripts' folder is on sys.path when run as a script
 from PIL import Image
 
 from geoxai.hookspecs import hookimpl

@@ -14,11 +14,11 @@ from __future__ import annotations
 import argparse
 import copy
 import platform
-import time
 
 import numpy as np
 import timm
 import torch
+from _common import timed  # the scripts' folder is on sys.path when run as a script
 
 from geoxai.explainers.gradcam import GradCAM
 from geoxai.explainers.gradient_attention import GradientAttention
@@ -42,15 +42,6 @@ class ViTB16Geo(GeoModel):
 
     def forward(self, x):
         return self.net(x)
-
-
-def timed(fn, repeats: int):
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
 
 
 def main() -> None:

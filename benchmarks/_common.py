@@ -1,7 +1,10 @@
-"""The benchmarks' stand-in for an s2/SemP ResNet-50: torchvision's ResNet-50 with random weights
-and a head over ``cells`` cells, so the compute of the real backbone at 224 px is timed without
-its weights."""
+"""What several benchmark scripts share: the best-of-N timer and the stand-in for an s2/SemP
+ResNet-50 (torchvision's ResNet-50 with random weights and a head over ``cells`` cells, so the
+compute of the real backbone at 224 px is timed without its weights). Map similarity comes from
+``geoxai.quality.similarity``, the measures the tests use too."""
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import torch
@@ -9,6 +12,16 @@ import torch
 from geoxai.interfaces import GeoModel
 from geoxai.types import Partitioning
 from geoxai.views import ViewConfig
+
+
+def timed(fn, repeats: int = 1):
+    """(best seconds over ``repeats`` calls, the last result)."""
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out
 
 
 def random_cells(cells: int, seed: int = 0) -> list[Partitioning]:
