@@ -242,27 +242,18 @@ def _coerce(value: Any, annotation: Any, from_string: bool) -> Any:  # noqa: C90
             if text in _FALSE:
                 return False
         raise _Mismatch
-    if annotation is int:
+    if annotation is int or annotation is float:
         if isinstance(value, bool):
             raise _Mismatch
-        if isinstance(value, int):
+        if annotation is int and isinstance(value, int):
             return value
-        if hasattr(value, "__index__") and not isinstance(value, float):
+        if annotation is int and hasattr(value, "__index__") and not isinstance(value, float):
             return int(value)
-        if from_string and isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                raise _Mismatch from None
-        raise _Mismatch
-    if annotation is float:
-        if isinstance(value, bool):
-            raise _Mismatch
-        if isinstance(value, (int, float)):
+        if annotation is float and isinstance(value, (int, float)):
             return float(value)
         if from_string and isinstance(value, str):
             try:
-                return float(value.strip())
+                return annotation(value.strip())
             except ValueError:
                 raise _Mismatch from None
         raise _Mismatch
