@@ -92,8 +92,9 @@ def test_budget_plan_and_option(tiny_model, tiny_batch):
     assert IGSmoothGrad(budget=80, sampling="sobol").plan()[2] == "sobol"
     with pytest.raises(ValueError, match="budget picks"):
         IGSmoothGrad(budget=80, n_steps=4).plan()
-    with pytest.raises(ValueError, match="at least"):
-        budget_plan(2)
+    for too_small in (2, 0, -1):
+        with pytest.raises(ValueError, match="at least"):
+            budget_plan(too_small)
     with pytest.raises(ValueError, match="whole number"):
         budget_plan(12.5)
     with pytest.raises(ValueError, match="n_samples must be even"):
