@@ -11,6 +11,7 @@ otherwise torch's global generator is seeded before each call (and restored afte
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import cast
 
@@ -93,8 +94,12 @@ def _rank_agreement(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
 
 
 def stability(model: GeoModel, explainer, images, seeds=(0, 1), target=None, k: int = 1000,
-              segmenter=None, ci_k: int = 1000, min_size: float = 0.1) -> StabilityResult:
-    """Explain ``images`` once per seed and compare the maps (and ci) of every pair of seeds."""
+              segmenter=None, ci_k: int = 1000, min_size: float = 0.1,
+              known_maps: Mapping[int, torch.Tensor] | None = None) -> StabilityResult:
+    """Explain ``images`` once per seed and compare the maps (and ci) of every pair of seeds.
+
+    ``known_maps`` {seed: maps [B, H, W]} are maps the caller already made with this explainer,
+    target and images for those seeds; they are used instead of explaining again."""
     seeds = [int(s) for s in seeds]
     if len(seeds) < 2 or len(set(seeds)) != len(seeds):
         raise ValueError(f"stability needs at least two distinct seeds, got {seeds}")
@@ -106,7 +111,8 @@ def stability(model: GeoModel, explainer, images, seeds=(0, 1), target=None, k: 
     try:
         with torch.inference_mode():
             fixed = fix_target(model, model(x).float(), target)
-        maps = [maps_with_seed(explainer, model, images, fixed, s) for s in seeds]
+        known = dict(known_maps or {})
+        maps = [known[s] if s in known else maps_with_seed(explainer, model, images, fixed, s) for s in seeds]
     finally:
         model.train(was_training)
     pairs = list(itertools.combinations(range(len(seeds)), 2))

@@ -109,9 +109,12 @@ class QualityWorker:
             for b, row in enumerate(rows):
                 row["sanity"] = json.dumps({"stages": result.stages, "spearman": result.spearman[:, b].tolist(),
                                             "ssim": result.ssim[:, b].tolist()})
-        if self.stochastic and len(cfg.stability_seeds) >= 2:
+        if self.explainer is not None and self.stochastic and len(cfg.stability_seeds) >= 2:
+            # the maps above were made with the explainer's own seed: stability reuses them
+            own_seed = {**self.explainer.defaults, **getattr(self.explainer, "options", {})}.get("seed")
             result = stability(model, self.explainer, batch, seeds=cfg.stability_seeds, target=fixed.target,
-                               k=cfg.k, segmenter=self.segmenter, ci_k=cfg.k)
+                               k=cfg.k, segmenter=self.segmenter, ci_k=cfg.k,
+                               known_maps=None if own_seed is None else {int(own_seed): maps})
             diff = result.ci_abs_difference() / np.nanmean(result.ci, axis=0) if result.ci is not None else None
             for b, row in enumerate(rows):
                 row["stability_spearman"] = float(np.nanmean(result.spearman[:, b]))

@@ -7,6 +7,8 @@ import torch
 
 from geoxai.plugins import load_explainer
 from geoxai.quality import model_stages, sanity_check, stability
+from geoxai.quality._targets import fix_target
+from geoxai.quality.stability import maps_with_seed
 
 
 def _state(model):
@@ -108,3 +110,19 @@ def test_sanity_verdicts():
     assert partial.verdict() == "partial" and partial.passed()
     failed = result([[0.9, 0.9], [0.9, 0.8], [0.6, 0.7]])
     assert failed.verdict() == "fail" and not failed.passed()
+
+
+def test_stability_reuses_maps_it_is_given(tiny_model, tiny_batch):
+    explainer = load_explainer("ig-smoothgrad", n_samples=2, n_steps=4)
+    calls = []
+    original = explainer.explain
+    explainer.explain = lambda *a, **k: calls.append(1) or original(*a, **k)
+    fresh = stability(tiny_model, explainer, tiny_batch, seeds=(0, 1), k=50)
+    per_seed = len(calls) // 2  # one call per distinct target cell and seed
+    fixed = fix_target(tiny_model, tiny_model(tiny_model.as_input(tiny_batch)).float(), None)
+    seed0 = maps_with_seed(explainer, tiny_model, tiny_batch, fixed, 0)
+    calls.clear()
+    reused = stability(tiny_model, explainer, tiny_batch, seeds=(0, 1), k=50, known_maps={0: seed0})
+    assert per_seed >= 1 and len(calls) == per_seed  # seed 1 only
+    np.testing.assert_allclose(reused.spearman, fresh.spearman)
+    np.testing.assert_allclose(reused.topk, fresh.topk)
