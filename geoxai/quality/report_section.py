@@ -19,15 +19,12 @@ MARK = "<!-- geoxai-quality -->"
 def add_quality_section(out: str | Path, report_config, data, run_options, max_images: int = 50,
                         steps: int = 20) -> dict:
     from ..plugins import load_segmenter
+    from ..report.worker import report_explainer_options
     from .run import ExplainerSpec, QualityOptions, run_quality
     from .store import QualityConfig
 
     out = Path(out)
-    from ..plugins import load_explainer
-
-    explainer_options = dict(report_config.explainer_options)
-    if "seed" not in explainer_options and "seed" in getattr(load_explainer(report_config.explainer), "defaults", {}):
-        explainer_options["seed"] = report_config.seed  # the report's maps, as its worker makes them
+    explainer_options = report_explainer_options(report_config)  # the report's maps, as its worker makes them
     config = QualityConfig(model=report_config.model, model_options=dict(report_config.model_options),
                            weights=report_config.weights, steps=steps, orders=("most",),
                            segmenter=report_config.segmenter, k=report_config.k, seed=report_config.seed)

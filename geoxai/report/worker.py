@@ -50,16 +50,24 @@ def _with_model_options(build, config: ReportConfig):
         raise ValueError(f"model {config.model!r} rejected its options {sorted(model_options)}: {exc}") from None
 
 
+def report_explainer_options(config: ReportConfig) -> dict[str, Any]:
+    """The config's explainer options; an explainer that draws its noise from a generator of its
+    own (a ``seed`` option) gets the report's ``--seed`` unless its options name one."""
+    from ..plugins import load_explainer
+
+    options = dict(config.explainer_options)
+    if "seed" not in options and "seed" in getattr(load_explainer(config.explainer, **options), "defaults", {}):
+        options["seed"] = config.seed
+    return options
+
+
 def load_components(config: ReportConfig, device: str | None = None):
     """Build (model, explainer, segmenter) from a config, on ``device`` (default: CUDA if present)."""
     from ..plugins import load_explainer, load_segmenter
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = load_report_model(config).to(device).eval()
-    explainer = load_explainer(config.explainer, **config.explainer_options)
-    if "seed" not in config.explainer_options and "seed" in getattr(explainer, "defaults", {}):
-        # --seed must reach explainers that draw their noise from a generator of their own
-        explainer = load_explainer(config.explainer, **config.explainer_options, seed=config.seed)
+    explainer = load_explainer(config.explainer, **report_explainer_options(config))
     # one device for every stage: Segmenter.to is part of the interface (it used to be skipped
     # silently, so HRNet stayed on the GPU under --device cpu)
     segmenter = load_segmenter(config.segmenter, **config.segmenter_options).to(device)

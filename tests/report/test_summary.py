@@ -118,3 +118,19 @@ def test_pick_examples_alternates_correct_and_incorrect_then_fills_up():
     assert pick_examples(images, 4)["image_id"].tolist() == ["a", "b", "c", "e"]
     assert pick_examples(images, 10)["image_id"].tolist() == ["a", "b", "c", "e", "f"]
     assert pick_examples(images, 0).empty
+
+
+def test_the_report_seed_reaches_explainers_with_a_seed_of_their_own():
+    from geoxai.report.config import ReportConfig
+    from geoxai.report.worker import load_components, report_explainer_options
+
+    def options(explainer, **given):
+        return report_explainer_options(ReportConfig(model="tiny", explainer=explainer, segmenter="tiny", seed=7,
+                                                     explainer_options=given))
+
+    assert options("ig-smoothgrad") == {"seed": 7}
+    assert options("ig-smoothgrad", seed=3, n_steps=4) == {"seed": 3, "n_steps": 4}  # named seed wins
+    assert options("gradcam") == {}
+    _, explainer, _ = load_components(ReportConfig(model="tiny", explainer="ig-smoothgrad", segmenter="tiny", seed=7),
+                                      device="cpu")
+    assert explainer.options["seed"] == 7
