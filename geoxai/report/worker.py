@@ -53,10 +53,15 @@ def _with_model_options(build, config: ReportConfig):
 def report_explainer_options(config: ReportConfig) -> dict[str, Any]:
     """The config's explainer options; an explainer that draws its noise from a generator of its
     own (a ``seed`` option) gets the report's ``--seed`` unless its options name one."""
-    from ..plugins import load_explainer
+    from ..plugins import load_explainer, registry
 
     options = dict(config.explainer_options)
-    if "seed" not in options and "seed" in getattr(load_explainer(config.explainer, **options), "defaults", {}):
+    if "seed" in options:
+        return options
+    declared = registry().get("explainer", config.explainer).options()  # read from the class: nothing built
+    if declared is None:  # a factory taking any keyword: ask the object it builds
+        declared = getattr(load_explainer(config.explainer, **options), "defaults", {})
+    if "seed" in declared:
         options["seed"] = config.seed
     return options
 
