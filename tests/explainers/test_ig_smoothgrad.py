@@ -120,7 +120,9 @@ def test_integration_rules_match_captum():
 
 
 def test_channels_last_is_the_same_function(resnet_model, resnet_batch):
-    options = {"n_steps": 2, "n_samples": 1, "method": "riemann_trapezoid"}
+    # no integration point at alpha = 0: the all-black baseline makes every max-pool window a tie,
+    # and which tied input gets the gradient is implementation-defined (differs by CPU and release)
+    options = {"n_steps": 2, "n_samples": 1, "method": "riemann_middle"}
     fast32 = IGSmoothGrad(channels_last=True, **options).explain(resnet_model, resnet_batch)
     resnet_model.double()
     ref = IGSmoothGrad(**options).explain(resnet_model, resnet_batch)

@@ -24,23 +24,22 @@ def test_kill9_then_resume_equals_uninterrupted_run(dataset, reference_report, t
     out = tmp_path / "killed"
     pythonpath = os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")])
     env = dict(os.environ, PYTHONPATH=pythonpath, OMP_NUM_THREADS="1")
-    # one image per batch and per part: 24 small commits, so the kill lands between, or in the
-    # middle of, part writes, long before the last one
+    # one image per batch and per part; the child holds at a known explainer call (so a fast
+    # machine cannot finish first) and is killed there
     args = _cli(dataset, out, "--part-size", "1")
     args[args.index("--batch-size") + 1] = "1"
-    cmd = [sys.executable, "-m", "geoxai", *args]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    marker = tmp_path / "held"
     wanted_parts = random.Random(0).randint(2, 5)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if len(list((out / "images").glob("part-*.parquet"))) >= wanted_parts:
-            break
+    cmd = [sys.executable, str(Path(__file__).with_name("_held_run.py")), str(wanted_parts), str(marker), *args]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None and not marker.exists():
         time.sleep(0.01)
-    assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read().decode()[-500:]}"
+    assert proc.poll() is None and marker.exists(), f"the run was not held: {proc.stderr.read().decode()[-500:]}"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     done_before = PartStore(out).finished_ids()
-    assert 0 < len(done_before) < 24
+    assert len(done_before) == wanted_parts
 
     result = CliRunner().invoke(main, _cli(dataset, out, "--part-size", "2"))
     assert result.exit_code == 0, result.output
