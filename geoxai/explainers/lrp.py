@@ -21,7 +21,10 @@ relevance there sums to the explained logit itself, Ali et al.'s convention).
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
+import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -32,6 +35,7 @@ from ..interfaces import GeoModel
 from ..types import ImageBatch
 from .base import BaseExplainer, model_input, to_maps, untouched
 from .canonizers import DepthwiseConvolution, canonizers_for
+from .lrp_rules import NonNegativeZPlus
 from .lrp_transformer import conservative_relevance, has_transformer
 
 
@@ -54,6 +58,7 @@ class LRP(BaseExplainer):
     def explain(self, model: GeoModel, images: ImageBatch | torch.Tensor, target=None, **options: Any) -> torch.Tensor:
         from zennit.composites import EpsilonPlusFlat
         from zennit.rules import Epsilon
+        from zennit.types import Convolution
 
         opts = self.resolved_options(**options)
         if opts["reduce"] not in ("sum", "max"):
@@ -65,26 +70,31 @@ class LRP(BaseExplainer):
             with untouched(model):
                 relevance = conservative_relevance(model, x, self.bind_target(model, target, inputs=x).score)
             return to_maps(relevance.sum(1) if opts["reduce"] == "sum" else relevance.amax(1))
-        before = {k: v.detach().clone() for k, v in model.state_dict().items()}
         with untouched(model):
-            with torch.no_grad():
-                clean = model(x)
-            bound = self.bind_target(model, target, clean)  # resolved on the unmodified model
             canonizers = canonizers_for(model) if opts["canonize"] else None
             zero_params = "bias" if opts["ignore_bias"] else None
-            depthwise = [(DepthwiseConvolution, Epsilon(epsilon=float(opts["epsilon"]), zero_params=zero_params))]
+            rules = [(Convolution, NonNegativeZPlus(stabilizer=float(opts["stabilizer"]), zero_params=zero_params))]
+            if opts["depthwise_rule"] == "epsilon":  # first match wins: depthwise before the other convolutions
+                rules.insert(0, (DepthwiseConvolution, Epsilon(epsilon=float(opts["epsilon"]),
+                                                               zero_params=zero_params)))
             composite = EpsilonPlusFlat(
                 epsilon=float(opts["epsilon"]), stabilizer=float(opts["stabilizer"]), canonizers=canonizers,
-                zero_params=zero_params, layer_map=depthwise if opts["depthwise_rule"] == "epsilon" else None,
+                zero_params=zero_params, layer_map=rules,
             )
+            # the relevance pass's own scores bind the target: no separate clean forward. That the
+            # canonized model computes the model's scores is proved once per model and parameter state.
+            state = parameters_fingerprint(model)
+            clean = _clean_scores_if_unproved(model, x, state) if canonizers else None
             inp = x.clone().requires_grad_(True)
-            with composite.context(model) as modified, torch.enable_grad():
+            with restored_exactly(model), composite.context(model) as modified, torch.enable_grad():
                 _warn_uncovered(modified, composite)
                 scores = modified(inp)
-                _check_same_scores(clean, scores.detach())
+                if clean is not None:
+                    _check_same_scores(clean, scores.detach())
+                    _CANONIZATION_PROVED[model] = state
+                bound = self.bind_target(model, target, scores.detach())
                 out = bound.score(scores)
                 (relevance,) = torch.autograd.grad(out.sum(), inp)
-        _check_restored(model, before)
         reduced = relevance.sum(1) if opts["reduce"] == "sum" else relevance.amax(1)
         return to_maps(reduced)
 
@@ -121,8 +131,41 @@ def _check_same_scores(clean: torch.Tensor, canonized: torch.Tensor) -> None:
                            f"{worst:.3g}); explain with canonize=False or add a canonizer for this architecture")
 
 
-def _check_restored(model: nn.Module, before: dict[str, torch.Tensor]) -> None:
-    after = model.state_dict()
-    for key, value in before.items():
-        if key not in after or not torch.equal(after[key], value):
-            raise RuntimeError(f"lrp: zennit did not restore the model ({key!r} changed)")
+#: models whose canonized scores were compared with their own, with the parameter state then
+_CANONIZATION_PROVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: models whose every parameter and buffer value was seen restored after a call, with the state then
+_RESTORE_PROVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def parameters_fingerprint(model: nn.Module) -> tuple:
+    """Which tensor objects and storages hold the model's state, and their in-place version counters:
+    any replacement or in-place write through autograd-visible ops changes it."""
+    return tuple((name, id(t), t.data_ptr(), t._version)
+                 for name, t in (*model.named_parameters(), *model.named_buffers()))
+
+
+def _clean_scores_if_unproved(model: nn.Module, x: torch.Tensor, state: tuple) -> torch.Tensor | None:
+    if _CANONIZATION_PROVED.get(model) == state:
+        return None
+    with torch.no_grad():
+        return model(x)
+
+
+@contextlib.contextmanager
+def restored_exactly(model: nn.Module) -> Iterator[None]:
+    """Raise if the model's state is not what it was after the canonizers are undone. The first call on
+    a model (and on every new parameter state) compares every value; later calls compare the
+    fingerprint (objects, storages, version counters), which costs nothing next to a snapshot."""
+    before = parameters_fingerprint(model)
+    snapshot = None
+    if _RESTORE_PROVED.get(model) != before:
+        snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    yield
+    if snapshot is not None:
+        after = model.state_dict()
+        for key, value in snapshot.items():
+            if key not in after or not torch.equal(after[key], value):
+                raise RuntimeError(f"lrp: zennit did not restore the model ({key!r} changed)")
+    if parameters_fingerprint(model) != before:
+        raise RuntimeError("lrp: zennit did not restore the model (a parameter or buffer was replaced)")
+    _RESTORE_PROVED[model] = before
