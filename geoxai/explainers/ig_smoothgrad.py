@@ -31,9 +31,9 @@ import torch
 
 from ..interfaces import GeoModel
 from ..types import ImageBatch
-from ._batchnorm import batchnorm_folded
+from .batchnorm import batchnorm_folded
 from ._ig_diagnostics import per_image_info, warn_incomplete, warn_slow_bfloat16
-from ._noise import check_sampling, standard_normal
+from .noise import check_sampling, standard_normal
 from .base import BaseExplainer, map_dtype, model_input, to_maps, untouched
 
 #: (scores [N, C], rows [N] = which image of the batch each row belongs to) -> [N] scalars

@@ -2,7 +2,7 @@
 
 The official CSAILVision checkpoints ``ade20k-hrnetv2-c1/encoder_epoch_30.pth`` and
 ``decoder_epoch_30.pth`` load with strict key matching; inference follows the release's test
-protocol (see ``_base``), one scale by default.
+protocol (see ``base``), one scale by default.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from ..concepts import ade20k_concepts
-from ._base import RELEASE_MAX_SIZE, RELEASE_PADDING, ScaledSegmenter
+from .base import RELEASE_MAX_SIZE, RELEASE_PADDING, ScaledSegmenter
 from ._checkpoint import load_strict
 from .hrnet import OUT_CHANNELS, HRNetV2, ReleaseBatchNorm2d
 

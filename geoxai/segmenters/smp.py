@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ..concepts import ade20k_concepts
-from ._base import IMAGENET_MEAN, IMAGENET_STD, RELEASE_MAX_SIZE, RELEASE_PADDING, ScaledSegmenter
+from .base import IMAGENET_MEAN, IMAGENET_STD, RELEASE_MAX_SIZE, RELEASE_PADDING, ScaledSegmenter
 from ._checkpoint import load_strict
 
 
