@@ -12,8 +12,16 @@ from click.testing import CliRunner
 
 import geoxai
 from geoxai.cli import main
-from geoxai.options import (OptionError, PositiveFloat, PositiveInt, Range, check_options, option_specs,
-                            parse_options, split_pairs)
+from geoxai.options import (
+    OptionError,
+    PositiveFloat,
+    PositiveInt,
+    Range,
+    check_options,
+    option_specs,
+    parse_options,
+    split_pairs,
+)
 
 
 def _factory(stride: PositiveInt = 1, alpha: Annotated[float, Range(min=0, max=1, max_open=True)] | None = None,
