@@ -194,13 +194,15 @@ def check_options(owner: str, specs: Mapping[str, OptionSpec] | None, values: Ma
         annotation = specs[key].annotation
         try:
             coerced = _coerce(value, annotation, from_string=False)
+        except _OutOfRange as exc:
+            raise OptionError(f"{owner}: option {key} must be {exc.args[0]}, got {exc.args[1]!r}") from None
         except _Mismatch:
             if check_types:
                 raise OptionError(f"{owner}: option {key} must be {_expected(annotation)}, got {value!r}; "
                                   f"{accepted(specs)}") from None
-            coerced = value
-        except _OutOfRange as exc:
-            raise OptionError(f"{owner}: option {key} must be {exc.args[0]}, got {exc.args[1]!r}") from None
+        except Exception:  # noqa: BLE001 - a value the annotation cannot even compare (a tensor): the factory's
+            if check_types:
+                raise
         out[key] = coerced if check_types else value
     return out
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 import pytest
 from click.testing import CliRunner
@@ -70,7 +70,14 @@ def test_one_parser_for_pairs_text_and_dicts():
 
 
 def test_building_checks_ranges_but_passes_other_types_on():
+    import torch
+
+    def factory(mode: Literal[1, 2] = 1):
+        return mode
+
     assert check_options("o", SPECS, {"name": 5}, check_types=False) == {"name": 5}
+    tensor = torch.ones(2)  # compared with the Literal's choices, it has no truth value: passed on as given
+    assert check_options("o", option_specs(factory), {"mode": tensor}, check_types=False)["mode"] is tensor
     with pytest.raises(OptionError, match="option stride must be >= 1, got -1"):
         check_options("o", SPECS, {"stride": -1}, check_types=False)
 
