@@ -1,14 +1,19 @@
-"""Declared options: one place that checks option names and types for every plugin kind.
+"""Declared options: the one place that parses and checks option names, types and ranges for every
+plugin kind.
 
 A factory declares its options either as an options dataclass (``Options`` attribute, what
 explainers do) or as the keyword parameters of its signature (models, segmenters, geocoders,
-engines). :func:`option_specs` reads either; :func:`check_options` refuses unknown names (and, where
-asked, wrong types) with a one-line error that lists the accepted options; :func:`parse_option_strings`
-turns the command line's ``KEY=VALUE`` strings into values of the declared types.
+engines). :func:`option_specs` reads either; :func:`check_options` refuses unknown names, wrong
+types and values out of range with a one-line error that lists the accepted options;
+:func:`parse_options` is the one parser of what users type (the CLI's repeated ``-o KEY=VALUE``,
+the app's ``"k=v, k=v"`` text, or a dict of strings) into values of the declared types.
 
 Supported annotations: ``bool``, ``int``, ``float``, ``str``, ``pathlib.Path``, ``tuple[X, ...]``,
 ``Literal[...]``, unions (``X | None``) and ``Any``. Anything else (or no annotation) is accepted
 as given; from a string it is read as JSON where it parses (numbers, lists, ``true``), else kept.
+A number's allowed range is declared in its annotation, ``Annotated[int, Range(min=1)]`` (or the
+aliases :data:`PositiveInt`, :data:`NonNegativeFloat`, :data:`PositiveFloat`): ``stride=0`` is
+then ``option stride must be >= 1, got 0``, whoever passes it.
 """
 from __future__ import annotations
 
@@ -16,20 +21,52 @@ import dataclasses
 import functools
 import inspect
 import json
+import math
 import os
+import re
 import sys
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Union, cast
+from typing import Annotated, Any, Literal, Union, cast
 
 _MISSING = object()
 
 
 class OptionError(ValueError):
-    """An unknown option name or a value of the wrong type (a one-line message)."""
+    """An unknown option name, a value of the wrong type or out of range (a one-line message)."""
+
+
+@dataclass(frozen=True)
+class Range:
+    """The allowed values of a numeric option, declared in its annotation:
+    ``Annotated[int, Range(min=1)]``, ``Annotated[float, Range(min=0, max=1, min_open=True)]``."""
+
+    min: float | None = None
+    max: float | None = None
+    min_open: bool = False  # True: min itself is not allowed
+    max_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        if math.isnan(value):
+            return False
+        if self.min is not None and (value < self.min or (self.min_open and value == self.min)):
+            return False
+        return self.max is None or not (value > self.max or (self.max_open and value == self.max))
+
+    def __str__(self) -> str:
+        low = None if self.min is None else f"{'>' if self.min_open else '>='} {self.min:g}"
+        high = None if self.max is None else f"{'<' if self.max_open else '<='} {self.max:g}"
+        return " and ".join(part for part in (low, high) if part) or "any number"
+
+
+#: the common ranges, as annotations
+PositiveInt = Annotated[int, Range(min=1)]
+NonNegativeInt = Annotated[int, Range(min=0)]
+NonNegativeFloat = Annotated[float, Range(min=0)]
+PositiveFloat = Annotated[float, Range(min=0, min_open=True)]
 
 
 @dataclass(frozen=True)
@@ -54,6 +91,9 @@ def type_name(annotation: Any) -> str:
         return "None"
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
+    if origin is Annotated:
+        ranges = [str(m) for m in annotation.__metadata__ if isinstance(m, Range)]
+        return " ".join([type_name(args[0]), *ranges])
     if origin is Literal:
         return " | ".join(repr(a) for a in args)
     if origin in (Union, types.UnionType):
@@ -134,7 +174,7 @@ def options_dataclass(name: str, defaults: Mapping[str, Any]) -> type:
 def _hints(obj: Any) -> dict[str, Any]:
     try:
         module = sys.modules.get(getattr(obj, "__module__", ""), None)
-        return typing.get_type_hints(obj, globalns=vars(module) if module else None)
+        return typing.get_type_hints(obj, globalns=vars(module) if module else None, include_extras=True)
     except Exception:  # noqa: BLE001 - an unresolvable annotation only means "any type"
         return {}
 
@@ -143,40 +183,84 @@ def _hints(obj: Any) -> dict[str, Any]:
 def check_options(owner: str, specs: Mapping[str, OptionSpec] | None, values: Mapping[str, Any],
                   check_types: bool = True) -> dict[str, Any]:
     """``values`` checked against ``specs`` (None: anything is accepted); returns the values with
-    lists turned into the declared tuples. ``owner`` names the plugin in errors (``explainer 'lrp'``)."""
+    lists turned into the declared tuples. ``owner`` names the plugin in errors (``explainer 'lrp'``).
+    Declared ranges are checked even with ``check_types=False`` (a value of another type is then
+    passed on as it is)."""
     if specs is None:
         return dict(values)
-    unknown = sorted(set(values) - set(specs))
-    if unknown:
-        raise OptionError(f"{owner} has no option {', '.join(map(repr, unknown))}; {accepted(specs)}")
-    if not check_types:
-        return dict(values)
+    _check_names(owner, specs, values)
     out = {}
     for key, value in values.items():
+        annotation = specs[key].annotation
         try:
-            out[key] = _coerce(value, specs[key].annotation, from_string=False)
+            coerced = _coerce(value, annotation, from_string=False)
+        except _OutOfRange as exc:
+            raise OptionError(f"{owner}: option {key} must be {exc.args[0]}, got {exc.args[1]!r}") from None
         except _Mismatch:
-            raise OptionError(f"{owner}: option {key} must be {_expected(specs[key].annotation)}, got {value!r}; "
-                              f"{accepted(specs)}") from None
+            if check_types:
+                raise OptionError(f"{owner}: option {key} must be {_expected(annotation)}, got {value!r}; "
+                                  f"{accepted(specs)}") from None
+        except Exception:  # noqa: BLE001 - a value the annotation cannot even compare (a tensor): the factory's
+            if check_types:
+                raise
+        out[key] = coerced if check_types else value
+    return out
+
+
+def _check_names(owner: str, specs: Mapping[str, OptionSpec], names: Iterable[str]) -> None:
+    unknown = sorted(set(names) - set(specs))
+    if unknown:
+        raise OptionError(f"{owner} has no option {', '.join(map(repr, unknown))}; {accepted(specs)}")
+
+
+def split_pairs(given: str | Iterable[str], what: str = "--option") -> dict[str, str]:
+    """What a user typed -> ``{key: text}``: ``KEY=VALUE`` pairs (the CLI's repeated ``-o``) or one
+    text of them separated by commas or new lines (``"n_samples=2, layers=a,b"``: a comma starts a
+    new pair only where ``key=`` follows). Dashes in keys become underscores."""
+    if isinstance(given, str):
+        pairs = [p for p in re.split(r"[,\n]\s*(?=[A-Za-z_][\w-]*\s*=)", given) if p.strip()]
+    else:
+        pairs = list(given)
+    out = {}
+    for pair in pairs:
+        key, sep, value = str(pair).partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise OptionError(f"{what}: {str(pair).strip()!r} is not key=value")
+        out[key.replace("-", "_")] = value.strip() if isinstance(given, str) else value
+    return out
+
+
+def parse_options(owner: str, specs: Mapping[str, OptionSpec] | None,
+                  given: Mapping[str, Any] | Iterable[str] | str | None, what: str = "--option") -> dict[str, Any]:
+    """The one parser of user-typed options: ``given`` as ``KEY=VALUE`` pairs, one ``"k=v, k=v"``
+    text (:func:`split_pairs`) or a dict -> values of the declared types (``"8"`` -> 8,
+    ``"false"`` -> False, ``"1,2"`` -> (1, 2)), names, types and ranges checked, each problem a
+    one-line :class:`OptionError`. Strings of undeclared types are read as JSON where they parse;
+    values that are not strings (a JSON request's numbers) are checked as they are."""
+    if not given:
+        return {}
+    raw = dict(given) if isinstance(given, Mapping) else split_pairs(given, what)
+    specs_known = specs or {}
+    if specs is not None:
+        _check_names(owner, specs, raw)
+    out = {}
+    for key, value in raw.items():
+        annotation = specs_known[key].annotation if key in specs_known else Any
+        try:
+            out[key] = _coerce(value, annotation, from_string=isinstance(value, str))
+        except _Mismatch:
+            raise OptionError(f"{owner}: option {key} must be {_expected(annotation)}, got {value!r}"
+                              + (f"; {accepted(specs)}" if specs is not None else "")) from None
+        except _OutOfRange as exc:
+            raise OptionError(f"{owner}: option {key} must be {exc.args[0]}, got {exc.args[1]!r}") from None
     return out
 
 
 def parse_option_strings(owner: str, specs: Mapping[str, OptionSpec] | None,
                          raw: Mapping[str, str]) -> dict[str, Any]:
-    """Command-line strings -> values of the declared types (``"8"`` -> 8, ``"false"`` -> False,
-    ``"1,2"`` -> (1, 2)); undeclared types are read as JSON where they parse."""
-    specs_known = specs or {}
-    if specs is not None:
-        check_options(owner, specs, raw, check_types=False)
-    out = {}
-    for key, text in raw.items():
-        annotation = specs_known[key].annotation if key in specs_known else Any
-        try:
-            out[key] = _coerce(text, annotation, from_string=True)
-        except _Mismatch:
-            raise OptionError(f"{owner}: option {key} must be {_expected(annotation)}, got {text!r}"
-                              + (f"; {accepted(specs)}" if specs is not None else "")) from None
-    return out
+    """:func:`parse_options` of ``{key: text}`` (kept for callers of the older name)."""
+    return parse_options(owner, specs, raw)
 
 
 def accepted(specs: Mapping[str, OptionSpec]) -> str:
@@ -187,6 +271,10 @@ def accepted(specs: Mapping[str, OptionSpec]) -> str:
 
 class _Mismatch(Exception):
     pass
+
+
+class _OutOfRange(Exception):
+    """A value of the right type outside its declared range (args: the range as text, the value)."""
 
 
 _TRUE = {"true", "yes", "on", "1"}
@@ -202,6 +290,12 @@ def _coerce(value: Any, annotation: Any, from_string: bool) -> Any:  # noqa: C90
         raise _Mismatch
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
+    if origin is Annotated:
+        value = _coerce(value, args[0], from_string)
+        for allowed in annotation.__metadata__:
+            if isinstance(allowed, Range) and isinstance(value, (int, float)) and value not in allowed:
+                raise _OutOfRange(str(allowed), value)
+        return value
     if origin in (Union, types.UnionType):
         # a string that names a value of a non-string member wins (so "none" is None, "3" is 3
         # for int | str); a plain str member keeps any other text as it is

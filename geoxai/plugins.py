@@ -17,7 +17,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .options import OptionSpec, check_options, option_specs, parse_option_strings
+from .options import OptionSpec, check_options, option_specs, parse_options
 
 KINDS = ("model", "explainer", "segmenter", "geocoder", "engine")
 _HOOKS = {"model": "register_models", "explainer": "register_explainers", "segmenter": "register_segmenters",
@@ -64,16 +64,18 @@ class Registration:
         parameters); None when it takes any keyword (``**kwargs``)."""
         return option_specs(self.resolve_factory())
 
-    def parse_options(self, raw: dict[str, str]) -> dict[str, Any]:
-        """Command-line ``KEY=VALUE`` strings -> values of the declared types (names checked)."""
-        return parse_option_strings(self.label, self.options(), raw)
+    def parse_options(self, raw: Any) -> dict[str, Any]:
+        """What a user typed (``KEY=VALUE`` pairs, a ``"k=v, k=v"`` text or a dict of strings) -> values
+        of the declared types, names and ranges checked (``geoxai.options.parse_options``)."""
+        return parse_options(self.label, self.options(), raw)
 
     @property
     def label(self) -> str:
         return f"{self.kind} {self.name!r}"
 
     def build(self, **options: Any) -> Any:
-        """Build the object; an unknown option name is a one-line error listing the accepted ones."""
+        """Build the object; an unknown option name or a value out of its declared range is a one-line
+        error."""
         factory = self.resolve_factory()
         check_options(self.label, option_specs(factory), options, check_types=False)
         return factory(**options)
@@ -285,6 +287,7 @@ def load_engine(name: str, **options: Any):
     return registry().get("engine", name).build(**options)
 
 
-def parse_plugin_options(kind: str, name: str, raw: dict[str, str]) -> dict[str, Any]:
-    """``KEY=VALUE`` strings from the command line -> typed options for plugin ``name`` of ``kind``."""
+def parse_plugin_options(kind: str, name: str, raw: Any) -> dict[str, Any]:
+    """What a user typed (``KEY=VALUE`` pairs, a ``"k=v, k=v"`` text or a dict of strings) -> typed,
+    range-checked options for plugin ``name`` of ``kind``."""
     return registry().get(kind, name).parse_options(raw)

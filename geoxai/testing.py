@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from .interfaces import GeoModel, Segmenter
+from .options import PositiveInt
 from .types import ImageBatch, Partitioning
 from .views import ViewConfig
 
@@ -58,7 +59,8 @@ class TinyGeoModel(GeoModel):
 
     view_config = ViewConfig.for_crop(TINY_INPUT_SIZE)
 
-    def __init__(self, seed: int = 0, input_size: int = TINY_INPUT_SIZE, width: int = 8, hierarchical: bool = False,
+    def __init__(self, seed: int = 0, input_size: PositiveInt = TINY_INPUT_SIZE, width: PositiveInt = 8,
+                 hierarchical: bool = False,
                  inplace: bool = True, test_time_crops: str = "center",
                  weights: str | None = None) -> None:
         super().__init__()
@@ -118,7 +120,7 @@ class TinySegmenter(Segmenter):
 
     name = "tiny"
 
-    def __init__(self, seed: int = 0, num_concepts: int = 8, concepts: list[str] | None = None) -> None:
+    def __init__(self, seed: int = 0, num_concepts: PositiveInt = 8, concepts: list[str] | None = None) -> None:
         if concepts is None:
             from .concepts import ade20k_concepts
 

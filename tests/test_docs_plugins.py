@@ -84,3 +84,28 @@ def test_the_example_segmenter_labels_by_colour(citylab):
     pixels = torch.tensor([[30, 60, 200], [40, 180, 50], [120, 120, 120]], dtype=torch.uint8)
     image = pixels.T.reshape(1, 3, 1, 3)
     assert geoxai.load_segmenter("colours").segment(image).tolist() == [[[0, 1, 2]]]
+
+
+def test_every_python_block_runs_top_to_bottom(tmp_path, monkeypatch, capsys):
+    """What docs/plugins.md promises: its blocks run as written, in order, from an empty folder; the
+    extension examples (section 11) print what their comments say."""
+    monkeypatch.chdir(tmp_path)
+    code = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
+    module = types.ModuleType("plugins_md")  # a real module: dataclasses and type hints look it up
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    for block in code:
+        if not block.startswith("# needs:"):
+            exec(compile(block, str(DOC), "exec", dont_inherit=True), module.__dict__)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == ["(2, 64, 64)", "(2, 64, 64) (2, 64, 64)", "(2, 64, 64)",
+                       "explainer 'occlusion': option stride must be >= 1, got 0",
+                       "explainer 'occlusion': option fill must be >= -5 and <= 5, got 9.0",
+                       "occlusion: stride 8 > window 4 skips pixels",
+                       "(2, 64, 64) True", "20 BatchNorms folded"]
+
+
+def test_the_extension_examples_import_only_public_modules():
+    for marker in ("extension-cam", "extension-noise", "extension-options", "extension-bases"):
+        for node in ast.walk(ast.parse(blocks(marker)[0])):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("geoxai"):
+                assert not any(part.startswith("_") for part in node.module.split(".")), node.module

@@ -102,10 +102,10 @@ def test_a_class_declared_options_object_must_be_a_dataclass():
 
 
 @pytest.mark.parametrize("load, name, accepted", [
-    (geoxai.load_model, "tiny", "accepted: seed: int = 0, input_size: int = 64"),
-    (geoxai.load_explainer, "ig-smoothgrad", "accepted: n_samples: int = 5"),
-    (geoxai.load_segmenter, "tiny", "accepted: seed: int = 0, num_concepts: int = 8"),
-    (geoxai.load_geocoder, "offline", "accepted: batch_size: int = 50000"),
+    (geoxai.load_model, "tiny", "accepted: seed: int = 0, input_size: int >= 1 = 64"),
+    (geoxai.load_explainer, "ig-smoothgrad", "accepted: n_samples: int >= 1 = 5"),
+    (geoxai.load_segmenter, "tiny", "accepted: seed: int = 0, num_concepts: int >= 1 = 8"),
+    (geoxai.load_geocoder, "offline", "accepted: batch_size: int >= 1 = 50000"),
     (geoxai.load_engine, "local", "it accepts no options"),
 ])
 def test_every_load_refuses_an_unknown_option(load, name, accepted):
@@ -154,7 +154,7 @@ def test_cli_explain_converts_and_checks_explainer_options(photo_files, tmp_path
     assert options["normalize"] is True and options["layer"] == "stage2"
     result = CliRunner().invoke(main, ["explain", str(photo_files[0]), "--model", "tiny", "--model-option",
                                        "input_size=abc", "--out", str(tmp_path / "c")])
-    _one_line_error(result, "model 'tiny': option input_size must be int, got 'abc'")
+    _one_line_error(result, "model 'tiny': option input_size must be int >= 1, got 'abc'")
 
 
 def test_cli_report_unknown_segmenter_option_binds_no_folder(tmp_path, photo_files):

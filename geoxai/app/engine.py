@@ -110,8 +110,8 @@ class Explorer:
                 raise JobError(f"choose a {key}")
         request = dict(request)
         request["target"] = str(parse_target(request.get("target") or "predicted"))
-        for key in ("model_options", "explainer_options", "segmenter_options"):
-            request[key] = _options(request.get(key), key)
+        for kind in ("model", "explainer", "segmenter"):
+            request[f"{kind}_options"] = _options(kind, request.get(kind), request.get(f"{kind}_options"))
         job = Job(uuid.uuid4().hex[:12], request)
         self.jobs[job.id] = job
         self._pool.submit(self._run, job)
@@ -201,22 +201,19 @@ class Explorer:
                 "files": {kind: f"/api/results/{job.id}/{name}" for kind, name in files.items()}}
 
 
-def _options(value: Any, what: str) -> dict[str, Any]:
-    """Options as a dict, or 'key=value, key=value' text (values read as JSON where they parse)."""
-    if value in (None, ""):
+def _options(kind: str, name: str | None, value: Any) -> dict[str, Any]:
+    """A dict or 'key=value, key=value' text -> the plugin's typed, range-checked options."""
+    from ..options import OptionError
+    from ..plugins import PluginConflictError, UnknownPluginError, parse_plugin_options
+
+    if value in (None, "", {}):
         return {}
-    if isinstance(value, dict):
-        return value
-    out: dict[str, Any] = {}
-    for pair in re.split(r"[,\n]\s*(?=[A-Za-z_][\w-]*\s*=)", str(value)):
-        key, sep, text = pair.partition("=")
-        if not sep or not key.strip():
-            raise JobError(f"{what}: {pair.strip()!r} is not key=value")
-        try:
-            out[key.strip().replace("-", "_")] = json.loads(text.strip())
-        except json.JSONDecodeError:
-            out[key.strip().replace("-", "_")] = text.strip()
-    return out
+    if not name:
+        raise JobError(f"{kind}_options given without a {kind}")
+    try:
+        return parse_plugin_options(kind, name, value)
+    except (OptionError, UnknownPluginError, PluginConflictError) as exc:
+        raise JobError(str(exc)) from None
 
 
 def _projected_cells(prediction: dict[str, Any]) -> list[dict[str, Any]]:

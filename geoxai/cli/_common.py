@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,40 +66,15 @@ def collect_images(inputs: Sequence) -> list[Path]:
     return list(listing)
 
 
-def parse_options(pairs: tuple[str, ...]) -> dict:
-    """``key=value`` pairs -> dict; values are read as JSON where they parse (numbers, lists, true)."""
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{pair!r} is not key=value", param_hint="--option")
-        try:
-            out[key.replace("-", "_")] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.replace("-", "_")] = value
-    return out
-
-
-def option_strings(pairs: tuple[str, ...], param_hint: str = "--option") -> dict[str, str]:
-    """``key=value`` pairs -> {key: value} with the values left as text (dashes in keys -> _)."""
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{pair!r} is not key=value", param_hint=param_hint)
-        out[key.replace("-", "_")] = value
-    return out
-
-
-def plugin_options(kind: str, name: str, pairs: tuple[str, ...]) -> dict:
+def plugin_options(kind: str, name: str, pairs: tuple[str, ...], param_hint: str = "--option") -> dict:
     """``key=value`` pairs for plugin ``name`` of ``kind`` -> its options, each converted to the
-    type the plugin declares; an unknown key or a bad value is a one-line error listing the
-    accepted options."""
+    type the plugin declares and range-checked (``geoxai.options.parse_options``); an unknown key or
+    a bad value is a one-line error."""
     if not pairs:
         return {}
     from ..plugins import parse_plugin_options
 
-    return parse_plugin_options(kind, name, option_strings(pairs))
+    return parse_plugin_options(kind, name, pairs)
 
 
 def build_model(model_name: str, weights: str | None, model_opts: tuple[str, ...]):

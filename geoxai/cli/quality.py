@@ -7,23 +7,23 @@ import os
 
 import click
 
-from ._common import friendly_errors, parse_options
+from ._common import friendly_errors, plugin_options
 
 
 def _explainer_options(pairs: tuple[str, ...], names: list[str]) -> dict[str, dict]:
-    """``NAME:KEY=VALUE`` (one explainer) or ``KEY=VALUE`` (all of them)."""
-    per: dict[str, dict] = {n: {} for n in names}
+    """``NAME:KEY=VALUE`` (one explainer) or ``KEY=VALUE`` (all of them), typed and range-checked."""
+    per: dict[str, list[str]] = {n: [] for n in names}
     for pair in pairs:
         head, sep, rest = pair.partition(":")
         if sep and "=" not in head:
             if head not in per:
                 raise click.BadParameter(f"{pair!r} names explainer {head!r}, which is not among --explainer",
                                          param_hint="--explainer-option")
-            per[head].update(parse_options((rest,)))
+            per[head].append(rest)
         else:
             for n in names:
-                per[n].update(parse_options((pair,)))
-    return per
+                per[n].append(pair)
+    return {n: plugin_options("explainer", n, tuple(given)) for n, given in per.items()}
 
 
 def _seeds(text: str) -> tuple[int, ...]:
@@ -123,7 +123,8 @@ def command(images, model, explainers, data, out, target, score, steps, fill, un
     names = list(dict.fromkeys(explainers))
     per = _explainer_options(explainer_option, names)
     config = QualityConfig(
-        model=model, model_options=parse_options(model_option), weights=os.path.abspath(weights) if weights else None,
+        model=model, model_options=plugin_options("model", model, model_option),
+        weights=os.path.abspath(weights) if weights else None,
         target=target, score=score, steps=steps, fill=fill, unit=unit,
         orders=("most", "least") if order == "both" else (order,), radius_km=radius, sanity_stages=sanity_stages,
         stability_seeds=_seeds(stability_seeds), segmenter=segmenter, k=k, seed=seed,

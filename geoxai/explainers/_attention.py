@@ -8,7 +8,7 @@ import torch
 
 from ..interfaces import GeoModel
 from ..vit import ViT, find_vit
-from ._cam import minmax, upsample
+from .cam import minmax, upsample
 
 
 def model_vit(model: GeoModel, explainer: str) -> ViT:

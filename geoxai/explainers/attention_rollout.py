@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from ..interfaces import GeoModel
+from ..options import PositiveInt
 from ..types import ImageBatch
 from ..vit import eager_attention
 from ._attention import last_blocks, model_vit, token_map
@@ -43,7 +44,7 @@ class AttentionRollout(BaseExplainer):
 
     @dataclass(frozen=True)
     class Options:
-        last_blocks: int | None = None  # roll out the last k blocks only (None: every block, as the paper)
+        last_blocks: PositiveInt | None = None  # roll out the last k blocks only (None: every block, as the paper)
         head_fusion: str = "mean"       # mean (the paper), max or min over the heads
         normalize: bool = False         # min-max scale each map to [0, 1]
         align_corners: bool = False     # bilinear upsampling corners of the token grid

@@ -22,7 +22,7 @@ import torch
 from ..interfaces import GeoModel
 from ..targets import PredictedCell, Target, parse_target
 from ..types import ImageBatch
-from ._cam import CAMExplainer, minmax, model_blocks, parse_blocks, upsample
+from .cam import CAMExplainer, CAMLayer, gradient_means, minmax, model_blocks, parse_blocks, upsample
 
 
 class _PredictedCellProbability(Target):
@@ -48,9 +48,11 @@ class CombiCAM(CAMExplainer):
         align_corners: bool = False
         authors_rule: bool = False  # True: their target (top-cell probability) and align_corners=True
 
+    def cam_weights(self, layer: CAMLayer) -> torch.Tensor:
+        return gradient_means(layer)
+
     def explain(self, model: GeoModel, images: ImageBatch | torch.Tensor, target=None, **options: Any) -> torch.Tensor:
-        opts = self.resolved_options(**options)
-        if opts["authors_rule"]:
+        if self.resolve(**options).authors_rule:
             if not isinstance(parse_target(target), PredictedCell):
                 raise ValueError(f"combicam: authors_rule=True explains the predicted cell's probability; "
                                  f"got target {target}")
@@ -58,11 +60,11 @@ class CombiCAM(CAMExplainer):
             options = {**options, "align_corners": True}
         return super().explain(model, images, target, **options)
 
-    def layers(self, model: GeoModel, opts: dict[str, Any]) -> list[str]:
-        if opts["layers"] is not None and opts["blocks"] is not None:
+    def layers(self, model: GeoModel, opts: Any) -> list[str]:
+        if opts.layers is not None and opts.blocks is not None:
             raise ValueError("combicam: give either layers= or blocks=, not both")
-        if opts["layers"] is not None:
-            names = opts["layers"]
+        if opts.layers is not None:
+            names = opts.layers
             names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
             if not names:
                 raise ValueError("combicam: layers= is empty")
@@ -70,24 +72,24 @@ class CombiCAM(CAMExplainer):
         blocks = model_blocks(model)
         if not blocks:
             raise ValueError(f"model {model.name!r} has no blocks; pass layers=")
-        if opts["blocks"] is None:
+        if opts.blocks is None:
             return blocks
-        return [blocks[i] for i in parse_blocks(opts["blocks"], len(blocks))]
+        return [blocks[i] for i in parse_blocks(opts.blocks, len(blocks))]
 
-    def combine(self, cams: list[torch.Tensor], size: tuple[int, int], opts: dict[str, Any]) -> torch.Tensor:
-        weights = opts["weights"]
+    def combine(self, cams: list[torch.Tensor], size: tuple[int, int], opts: Any) -> torch.Tensor:
+        weights = opts.weights
         if weights is None:
             weights = [1.0] * len(cams)
         if len(weights) != len(cams):
             raise ValueError(f"combicam: {len(weights)} weights for {len(cams)} layers")
-        if opts["layer_norm"] not in ("none", "minmax"):
-            raise ValueError(f"combicam: layer_norm must be 'none' or 'minmax', got {opts['layer_norm']!r}")
+        if opts.layer_norm not in ("none", "minmax"):
+            raise ValueError(f"combicam: layer_norm must be 'none' or 'minmax', got {opts.layer_norm!r}")
         total = None
         for cam, weight in zip(cams, weights):
-            up = upsample(cam, size, bool(opts["align_corners"]))
-            if opts["layer_norm"] == "minmax":
+            up = upsample(cam, size, bool(opts.align_corners))
+            if opts.layer_norm == "minmax":
                 up = minmax(up)
             total = float(weight) * up if total is None else total + float(weight) * up
         if total is None:
             raise ValueError("combicam: no layers to combine")
-        return minmax(total) if opts["normalize"] else total
+        return minmax(total) if opts.normalize else total

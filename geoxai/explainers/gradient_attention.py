@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from ..interfaces import GeoModel
+from ..options import PositiveInt
 from ..types import ImageBatch
 from ..vit import eager_attention
 from ._attention import last_blocks, model_vit, token_map
@@ -39,7 +40,7 @@ class GradientAttention(BaseExplainer):
 
     @dataclass(frozen=True)
     class Options:
-        last_blocks: int | None = None  # start at the k-th block from the end (None: every block)
+        last_blocks: PositiveInt | None = None  # start at the k-th block from the end (None: every block)
         normalize: bool = False         # min-max scale each map to [0, 1]
         align_corners: bool = False     # bilinear upsampling corners of the token grid
 

@@ -24,17 +24,18 @@ import contextlib
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
 
 from ..interfaces import GeoModel
+from ..options import NonNegativeFloat, PositiveInt, Range
 from ..types import ImageBatch
-from ._batchnorm import batchnorm_folded
 from ._ig_diagnostics import per_image_info, warn_incomplete, warn_slow_bfloat16
-from ._noise import check_sampling, standard_normal
 from .base import BaseExplainer, map_dtype, model_input, to_maps, untouched
+from .batchnorm import batchnorm_folded
+from .noise import check_sampling, standard_normal
 
 #: (scores [N, C], rows [N] = which image of the batch each row belongs to) -> [N] scalars
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -93,22 +94,23 @@ class IGSmoothGrad(BaseExplainer):
 
     @dataclass(frozen=True)
     class Options:
-        n_samples: int = 5             # noisy copies per image
-        stdev: float = 0.15            # noise sigma as a fraction of each image's value range
-        n_steps: int = 50              # integration steps
+        n_samples: PositiveInt = 5     # noisy copies per image
+        stdev: NonNegativeFloat = 0.15  # noise sigma as a fraction of each image's value range
+        n_steps: PositiveInt = 50      # integration steps
         method: Literal["gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right",
                         "riemann_middle"] = "gausslegendre"
         #: "black", "zeros", a number (input space) or a tensor (uint8 pixels or input space)
         baseline: str | float | torch.Tensor = "black"
         seed: int | None = 0           # None: fresh noise on every call
-        batch_size: int = 32           # (copy x step) inputs per forward/backward pass
-        internal_batch_size: int | None = None  # captum's name for batch_size; wins when given
+        batch_size: PositiveInt = 32   # (copy x step) inputs per forward/backward pass
+        internal_batch_size: PositiveInt | None = None  # captum's name for batch_size; wins when given
         channels_last: bool = False
         fold_batchnorm: bool = False
         dtype: Literal["float32", "bfloat16", "float16"] = "float32"
         #: how one image's noisy copies are drawn (``_noise``); "gaussian" is the paper's
         sampling: Literal["gaussian", "antithetic", "stratified", "sobol"] = "gaussian"
-        budget: int | None = None      # passes per image: picks n_samples, n_steps and sampling
+        #: passes per image: picks n_samples, n_steps and sampling
+        budget: Annotated[int, Range(min=2 * BUDGET_STEPS)] | None = None
         diagnostics: bool = True       # completeness + noise per image in last_info (n_samples + 1 forwards)
 
     #: one dict per image of the last call (completeness, noise, ...; docs/explainers.md), or None

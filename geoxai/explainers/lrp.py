@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from ..interfaces import GeoModel
+from ..options import PositiveFloat
 from ..types import ImageBatch
 from .base import BaseExplainer, model_input, to_maps, untouched
 from .canonizers import DepthwiseConvolution, canonizers_for
@@ -49,8 +50,8 @@ class LRP(BaseExplainer):
     @dataclass(frozen=True)
     class Options:
         reduce: Literal["sum", "max"] = "sum"  # over the colour channels
-        epsilon: float = 1e-6                  # epsilon rule (linear layers, depthwise convolutions)
-        stabilizer: float = 1e-6               # zennit's stabilizer of the z+ and flat rules
+        epsilon: PositiveFloat = 1e-6          # epsilon rule (linear layers, depthwise convolutions)
+        stabilizer: PositiveFloat = 1e-6       # zennit's stabilizer of the z+ and flat rules
         canonize: bool = True                  # BatchNorm merging, explicit residuals, SE gates
         ignore_bias: bool = False              # zennit's zero_params="bias": relevance is conserved
         depthwise_rule: Literal["epsilon", "zplus"] = "epsilon"

@@ -16,7 +16,9 @@ import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated
 
+from ..options import NonNegativeFloat, NonNegativeInt, PositiveFloat, Range
 from . import Address, ReverseGeocoder, location_key
 
 #: ``address`` fields that are not places (numbers, codes) and never become locations
@@ -65,8 +67,9 @@ class NominatimGeocoder(ReverseGeocoder):
 
     name = "nominatim"
 
-    def __init__(self, url: str | None = None, min_interval: float = 0.05, zoom: int = 18,
-                 cache: str | os.PathLike | None = None, timeout: float = 30.0, retries: int = 3,
+    def __init__(self, url: str | None = None, min_interval: NonNegativeFloat = 0.05,
+                 zoom: Annotated[int, Range(min=0, max=18)] = 18, cache: str | os.PathLike | None = None,
+                 timeout: PositiveFloat = 30.0, retries: NonNegativeInt = 3,
                  endpoint: str = "reverse", user_agent: str = "geoxai (semantic partitioning)") -> None:
         if not url:
             raise ValueError("the nominatim geocoder needs the URL of your own Nominatim server "

@@ -14,6 +14,7 @@ from functools import cache
 
 import numpy as np
 
+from ..options import PositiveInt
 from . import Address, ReverseGeocoder, location_key
 
 
@@ -35,7 +36,7 @@ class OfflineGeocoder(ReverseGeocoder):
 
     name = "offline"
 
-    def __init__(self, batch_size: int = 50_000) -> None:
+    def __init__(self, batch_size: PositiveInt = 50_000) -> None:
         self.batch_size = int(batch_size)
 
     def addresses(self, lat: Sequence[float], lon: Sequence[float], progress: bool = False) -> list[Address]:

@@ -21,6 +21,7 @@ import numpy as np
 import s2sphere
 import torch
 
+from ..options import PositiveInt
 from ..partitions.s2 import id_to_token, link_s2_hierarchy, read_s2_partitioning, read_s2_partitionings
 from ..types import Partitioning
 from ..views import ViewConfig
@@ -49,7 +50,7 @@ class S2Model(MultiPartitionGeoModel):
         backbone: str | None = None,
         num_classes: int | Sequence[int] | None = None,
         seed: int = 0,
-        input_size: int | None = None,
+        input_size: PositiveInt | None = None,
         crop_aggregation: str = "max",
         strict: bool = True,
     ) -> None:

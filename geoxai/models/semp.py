@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ..io.checkpoint import load_checkpoint
+from ..options import PositiveInt
 from ..partitions.semp import SemPHierarchy
 from ..partitions.semp_files import HIERARCHY, load_semp, read_hierarchy, read_public_partitionings
 from ..types import Partitioning
@@ -54,7 +55,7 @@ class SemPModel(MultiPartitionGeoModel):
         partitions: str | os.PathLike | None = None,
         hierarchical: bool = False,
         backbone: str | None = None,
-        input_size: int | None = None,
+        input_size: PositiveInt | None = None,
         crop_aggregation: str = "max",
         strict: bool = True,
     ) -> None:

@@ -2,7 +2,7 @@
 
 The official CSAILVision checkpoints ``ade20k-hrnetv2-c1/encoder_epoch_30.pth`` and
 ``decoder_epoch_30.pth`` load with strict key matching; inference follows the release's test
-protocol (see ``_base``), one scale by default.
+protocol (see ``base``), one scale by default.
 """
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import torch
 import torch.nn as nn
 
 from ..concepts import ade20k_concepts
-from ._base import RELEASE_MAX_SIZE, RELEASE_PADDING, ScaledSegmenter
+from ..options import PositiveInt
 from ._checkpoint import load_strict
+from .base import RELEASE_MAX_SIZE, RELEASE_PADDING, ScaledSegmenter
 from .hrnet import OUT_CHANNELS, HRNetV2, ReleaseBatchNorm2d
 
 ENCODER_WEIGHTS = "ade20k-hrnetv2-c1-encoder"
@@ -66,7 +67,8 @@ class ADE20kHRNet(ScaledSegmenter):
     def __init__(self, pretrained: bool = True, weights: str | os.PathLike | None = None,
                  encoder_weights: str | os.PathLike | None = None,
                  decoder_weights: str | os.PathLike | None = None, scales=300,
-                 max_size: int = RELEASE_MAX_SIZE, padding: int = RELEASE_PADDING, batch_size: int = 2,
+                 max_size: PositiveInt = RELEASE_MAX_SIZE, padding: PositiveInt = RELEASE_PADDING,
+                 batch_size: PositiveInt = 2,
                  device=None, seed: int = 0) -> None:
         concepts = ade20k_concepts()
         # paths first: a wrong folder or a missing download fails before the 65M-parameter build

@@ -14,8 +14,9 @@ from pathlib import Path
 import torch
 
 from ..concepts import ade20k_concepts
-from ._base import IMAGENET_MEAN, IMAGENET_STD, RELEASE_MAX_SIZE, RELEASE_PADDING, ScaledSegmenter
+from ..options import PositiveInt
 from ._checkpoint import load_strict
+from .base import IMAGENET_MEAN, IMAGENET_STD, RELEASE_MAX_SIZE, RELEASE_PADDING, ScaledSegmenter
 
 
 def read_classes(classes: str | os.PathLike | Sequence[str] | None) -> list[str]:
@@ -58,7 +59,8 @@ class SmpSegmenter(ScaledSegmenter):
     def __init__(self, arch: str = "FPN", encoder: str = "mobilenet_v2",
                  weights: str | os.PathLike | None = None,
                  classes: str | os.PathLike | Sequence[str] | None = None, scales=300,
-                 max_size: int = RELEASE_MAX_SIZE, padding: int = RELEASE_PADDING, batch_size: int = 4,
+                 max_size: PositiveInt = RELEASE_MAX_SIZE, padding: PositiveInt = RELEASE_PADDING,
+                 batch_size: PositiveInt = 4,
                  mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
                  device=None, seed: int = 0, **model_options) -> None:
         import segmentation_models_pytorch as smp

@@ -6,7 +6,7 @@ import torch
 from fidelity import assert_faithful
 from torch import nn
 
-from geoxai.explainers._batchnorm import batchnorm_folded, conv_batchnorm_pairs
+from geoxai.explainers.batchnorm import batchnorm_folded, conv_batchnorm_pairs
 from geoxai.explainers.ig_smoothgrad import IGSmoothGrad
 
 

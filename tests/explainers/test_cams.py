@@ -5,7 +5,7 @@ import torch
 from pytorch_grad_cam import GradCAM as ReferenceGradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-from geoxai.explainers._cam import minmax, model_blocks, parse_blocks
+from geoxai.explainers.cam import minmax, model_blocks, parse_blocks
 from geoxai.explainers.combicam import CombiCAM
 from geoxai.explainers.gradcam import GradCAM
 

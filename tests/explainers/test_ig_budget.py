@@ -7,8 +7,8 @@ import torch
 from fidelity import assert_faithful
 
 from geoxai.explainers import _ig_diagnostics
-from geoxai.explainers._noise import SAMPLINGS, standard_normal
 from geoxai.explainers.ig_smoothgrad import IGSmoothGrad, budget_plan
+from geoxai.explainers.noise import SAMPLINGS, standard_normal
 from geoxai.testing import TinyGeoModel
 from geoxai.types import ImageBatch
 

@@ -10,7 +10,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 import geoxai
 from geoxai.contract import check_explainer, check_model
-from geoxai.explainers._cam import model_blocks
+from geoxai.explainers.cam import model_blocks
 from geoxai.explainers.combicam import CombiCAM
 from geoxai.explainers.gradcam import GradCAM
 from geoxai.vit import find_vit

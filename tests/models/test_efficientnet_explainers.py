@@ -5,7 +5,7 @@ from fidelity import assert_faithful
 
 import geoxai
 from geoxai.contract import check_explainer
-from geoxai.explainers._cam import model_blocks
+from geoxai.explainers.cam import model_blocks
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def test_every_explainer_runs_on_efficientnet_b4(effnet, name, options):
 
 
 def test_fold_batchnorm_folds_efficientnet_and_keeps_the_map(effnet):
-    from geoxai.explainers._batchnorm import conv_batchnorm_pairs
+    from geoxai.explainers.batchnorm import conv_batchnorm_pairs
     from geoxai.explainers.ig_smoothgrad import IGSmoothGrad
     from geoxai.testing import synthetic_photo
 

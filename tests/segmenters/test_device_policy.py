@@ -6,7 +6,7 @@ import torch
 
 from geoxai.contract import check_segmenter
 from geoxai.interfaces import Segmenter
-from geoxai.segmenters._base import ScaledSegmenter
+from geoxai.segmenters.base import ScaledSegmenter
 from geoxai.testing import TinySegmenter
 
 

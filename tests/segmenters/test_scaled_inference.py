@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from geoxai.segmenters._base import RELEASE_SCALES, bilinear_taps, network_input_size, parse_scales, upsample_argmax
+from geoxai.segmenters.base import RELEASE_SCALES, bilinear_taps, network_input_size, parse_scales, upsample_argmax
 
 
 @pytest.mark.parametrize("h, w, short, expected", [

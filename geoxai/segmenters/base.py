@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..interfaces import IMAGENET_MEAN, IMAGENET_STD, Segmenter
+from ..options import PositiveInt
 from ..types import ImageBatch
 
 #: the release's test scales (short side, pixels) and limits, config/ade20k-hrnetv2.yaml
@@ -115,7 +116,8 @@ class ScaledSegmenter(Segmenter):
     """A network that maps normalised images to class scores, run with the release's test protocol."""
 
     def __init__(self, network: nn.Module, concepts: Sequence[str], scales=RELEASE_SCALES[0],
-                 max_size: int = RELEASE_MAX_SIZE, padding: int = RELEASE_PADDING, batch_size: int = 4,
+                 max_size: PositiveInt = RELEASE_MAX_SIZE, padding: PositiveInt = RELEASE_PADDING,
+                 batch_size: PositiveInt = 4,
                  mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
                  device=None) -> None:
         if int(batch_size) < 1 or int(max_size) < 1 or int(padding) < 1:
