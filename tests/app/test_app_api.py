@@ -19,7 +19,7 @@ from geoxai.app.server import create_app  # noqa: E402
 @pytest.fixture
 def client(tmp_path):
     explorer = Explorer(tmp_path / "work")
-    with TestClient(create_app(explorer)) as c:
+    with TestClient(create_app(explorer), base_url="http://127.0.0.1:8000") as c:
         yield c
 
 
