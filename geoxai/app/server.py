@@ -28,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 from .engine import Explorer, JobError
 from .errors import one_line
 from .limits import RequestRefused
-from .security import Guard, allowed_hosts
+from .security import BodyTooLarge, Guard, allowed_hosts
 from .storage import DEFAULT_MAX_UPLOAD
 
 STATIC = Path(__file__).parent / "static"
@@ -74,6 +74,8 @@ def create_app(explorer: Explorer | None = None, *, host: str = "127.0.0.1", all
             return _error("upload the photo as multipart/form-data (field 'photo')", 415)
         try:  # the Guard has bounded the body; files beyond 1 MB are spooled to disk, not held in memory
             form = await request.form(max_files=1, max_fields=4)
+        except BodyTooLarge:
+            raise  # answered with 413 by too_large below
         except Exception as exc:  # noqa: BLE001 - a malformed upload is the client's problem
             return _error(f"could not read the upload ({exc})")
         photo = form.get("photo")
@@ -151,11 +153,14 @@ def create_app(explorer: Explorer | None = None, *, host: str = "127.0.0.1", all
         yield
         explorer.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.explorer = explorer
-
     def body_limit(path: str) -> int:
         return max_upload + MULTIPART_OVERHEAD if path == "/api/photos" else MAX_JSON_BODY
+
+    async def too_large(request: Request, exc: Exception) -> Response:
+        return _error(f"request body too large (the limit is {body_limit(request.url.path)} bytes)", 413)
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={BodyTooLarge: too_large})
+    app.state.explorer = explorer
 
     return Guard(app, allowed_hosts(host, allow_hosts), body_limit)
 

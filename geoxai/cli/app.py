@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import sys
 from pathlib import Path
 
 import click
@@ -65,10 +67,17 @@ def command(host: str, port: int, allow_hosts: tuple[str, ...], workdir: Path | 
     explorer = Explorer(workdir, catalog=Catalog(model, preset), max_storage=max_storage * MB,
                         ttl_s=upload_ttl * 60.0)
     click.echo(f"geoxai app: serving on http://{shown}:{actual}/  (Ctrl+C to stop)", err=False)
+    status = 0
     try:
         serve(sock, explorer, host=host, allow_hosts=allow_hosts, max_upload=max_upload * MB)
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl+C it handled, after shutting down
-        pass
+        status = 130
     finally:
         explorer.close()  # again, in case the server stopped without its shutdown (idempotent)
         sock.close()
+    # The work folder is gone and nothing is left to save: end now. A job still inside a model is
+    # abandoned (its daemon thread ends with the process), and the interpreter's own tear-down of
+    # torch and the plugins' modules (seconds of garbage collection) is skipped.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
