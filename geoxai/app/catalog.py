@@ -56,17 +56,20 @@ class Catalog:
         self.status: dict[tuple[str, str], tuple[bool, str]] = {}
         self.checked = threading.Event()
         self._rows: dict[str, list[dict[str, Any]]] | None = None
+        self._rows_lock = threading.Lock()
 
     def rows(self) -> dict[str, list[dict[str, Any]]]:
-        if self._rows is None:
-            from ..plugins import PluginWarning, available
+        with self._rows_lock:  # read by request threads and the worker's check at once
+            if self._rows is None:
+                from ..plugins import PluginWarning, available
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", PluginWarning)
-                self._rows = {kind: [dict(row) for row in rows] for kind, rows in available().items()}
-            for row in self._rows["explainers"]:
-                row["defaults"] = _explainer_defaults(row["name"])
-        return self._rows
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", PluginWarning)
+                    rows = {kind: [dict(row) for row in rows] for kind, rows in available().items()}
+                for row in rows["explainers"]:
+                    row["defaults"] = _explainer_defaults(row["name"])
+                self._rows = rows
+            return self._rows
 
     def options_for(self, kind: str, name: str) -> dict[str, Any]:
         """The server's own options for a plugin (``--weights``, ``--model-option`` of ``--model``)."""

@@ -114,3 +114,56 @@ def test_bad_requests_and_failing_jobs_give_one_line_errors(client, photos, monk
                                          "explainer": "gradcam"}).json()["job"]
     status = _wait(client, job)
     assert status["state"] == "error" and status["error"].startswith("weights 'big' are not in the cache")
+
+
+def _wait_checked(client, timeout=300):
+    end = time.time() + timeout
+    while time.time() < end:
+        table = client.get("/api/plugins").json()
+        if table["checked"]:
+            return table
+        time.sleep(0.2)
+    raise AssertionError("the plugin check did not finish")
+
+
+def test_plugins_that_cannot_load_are_marked_with_the_reason_and_defaults_work_offline(tmp_path, monkeypatch):
+    from geoxai import plugins
+    from geoxai.weights import WeightsUnavailableError
+
+    def missing(**_):
+        raise WeightsUnavailableError(f"weights 'big' are not available: {tmp_path}/big.ckpt does not exist\nmore")
+
+    monkeypatch.setitem(plugins.registry().entries["model"], "aaa-needs-weights",
+                        plugins.Registration("model", "aaa-needs-weights", missing, "test"))
+    with TestClient(create_app(Explorer(tmp_path / "work")), base_url="http://127.0.0.1:8000") as client:
+        table = _wait_checked(client)
+    rows = {row["name"]: row for row in table["models"]}
+    assert rows["aaa-needs-weights"]["ok"] is False
+    assert rows["aaa-needs-weights"]["reason"] == "weights 'big' are not available: …/big.ckpt does not exist"
+    assert rows["tiny"]["ok"] is True and rows["tiny"]["reason"] == ""
+    expected = "imagenet-lite0" if rows.get("imagenet-lite0", {}).get("ok") else "tiny"
+    assert table["defaults"] == {"model": expected, "explainer": "gradcam"}
+    assert next(r for r in table["explainers"] if r["name"] == "gradcam")["ok"] is True
+
+
+def test_the_server_can_preconfigure_weights_the_page_cannot(tmp_path, photos):
+    import torch
+
+    from geoxai.app.catalog import Catalog
+    from geoxai.testing import TinyGeoModel
+
+    weights = tmp_path / "tiny-seed7.pt"
+    torch.save(TinyGeoModel(seed=7).state_dict(), weights)
+    explorer = Explorer(tmp_path / "work", catalog=Catalog("tiny", {"weights": str(weights)}), probe=False)
+    with TestClient(create_app(explorer), base_url="http://127.0.0.1:8000") as client:
+        info = client.post("/api/photos", files={"photo": ("a.png", _png(photos[0]), "image/png")}).json()
+        status = _wait(client, client.post("/api/jobs", json={"photo": info["photo"], "model": "tiny",
+                                                              "explainer": "gradcam"}).json()["job"])
+        refused = client.post("/api/jobs", json={"photo": info["photo"], "model": "tiny", "explainer": "gradcam",
+                                                 "model_options": {"weights": str(weights)}})
+    assert status["state"] == "done", status
+    model = explorer._components[next(k for k in explorer._components if '"model"' in k)]
+    seeded = TinyGeoModel(seed=7).state_dict()
+    assert all(torch.equal(v, seeded[k]) for k, v in model.state_dict().items())
+    assert not all(torch.equal(v, TinyGeoModel(seed=0).state_dict()[k]) for k, v in model.state_dict().items())
+    assert refused.status_code == 422 and "option weights is not accepted" in refused.json()["error"]
