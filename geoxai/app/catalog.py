@@ -35,12 +35,12 @@ def no_network() -> Iterator[None]:
         raise socket.gaierror(f"no network while geoxai app checks plugins (looked up {args[0]!r})")
 
     before = os.environ.get("HF_HUB_OFFLINE")
-    socket.getaddrinfo = refuse  # type: ignore[assignment]
+    socket.getaddrinfo = refuse
     os.environ["HF_HUB_OFFLINE"] = "1"
     try:
         yield
     finally:
-        socket.getaddrinfo = real  # type: ignore[assignment]
+        socket.getaddrinfo = real
         if before is None:
             os.environ.pop("HF_HUB_OFFLINE", None)
         else:
@@ -65,10 +65,11 @@ class Catalog:
 
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", PluginWarning)
-                    rows = {kind: [dict(row) for row in rows] for kind, rows in available().items()}
-                for row in rows["explainers"]:
-                    row["defaults"] = _explainer_defaults(row["name"])
-                self._rows = rows
+                    table: dict[str, list[dict[str, Any]]] = {
+                        kind: [dict(row) for row in rows] for kind, rows in available().items()}
+                for entry in table["explainers"]:
+                    entry["defaults"] = _explainer_defaults(entry["name"])
+                self._rows = table
             return self._rows
 
     def options_for(self, kind: str, name: str) -> dict[str, Any]:

@@ -190,7 +190,8 @@ class Explorer:
         request["target"] = str(parse_target(str(request.get("target") or "predicted")))
         for kind in ("model", "explainer", "segmenter"):
             key = f"{kind}_options"
-            request[key] = self._web_options(kind, request.get(kind), request.get(key)) if request.get(kind) else {}
+            name = request.get(kind)
+            request[key] = self._web_options(kind, name, request.get(key)) if isinstance(name, str) and name else {}
         with self._wake:
             if len(self._queue) >= self.max_queued:
                 raise RequestRefused(f"{len(self._queue)} jobs are already waiting (the app's limit is "

@@ -1,10 +1,13 @@
 """The explorer's web server: a small Starlette app (JSON API + the static page) run by uvicorn.
 
 Everything the page loads comes from this server: ``static/`` (HTML, JS, CSS written for geoxai,
-no framework, no CDN) and the API below. Nothing here contacts another host.
+no framework, no CDN) and the API below. Nothing here contacts another host. Every request passes
+:class:`~geoxai.app.security.Guard` first (host allowlist, same-origin writes, bounded bodies,
+security headers); docs/security.md lists the protections and limits.
 
     GET  /                         the page
-    GET  /api/plugins              models, explainers (with their default options), segmenters
+    GET  /api/plugins              models, explainers (with their default options), segmenters: whether
+                                   each loads here (and why not), the defaults to start on
     GET  /api/countries            the world map: one SVG path per country (Equal Earth)
     POST /api/photos               upload a photo (multipart field ``photo``) -> its id
     GET  /api/photos/{id}/preview.png

@@ -5,6 +5,7 @@ in answers, and the security headers on every response."""
 from __future__ import annotations
 
 import io
+import json
 import time
 
 import pytest
@@ -100,7 +101,7 @@ def test_cross_origin_writes_are_refused(client, photos):
 
 def test_jobs_must_be_sent_as_json(client, photos):
     photo = _upload(client, photos[0]).json()["photo"]
-    text = '{"photo": "%s", "model": "tiny", "explainer": "gradcam"}' % photo
+    text = json.dumps({"photo": photo, "model": "tiny", "explainer": "gradcam"})
     for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
         r = client.post("/api/jobs", content=text, headers={"Content-Type": content_type, **SAME_ORIGIN})
         assert r.status_code == 415 and "application/json" in r.json()["error"], content_type
