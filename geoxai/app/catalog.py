@@ -27,12 +27,16 @@ KINDS = ("model", "explainer", "segmenter")
 
 @contextlib.contextmanager
 def no_network() -> Iterator[None]:
-    """No host name resolves (so no download starts) and Hugging Face reads only its cache.
-    Used only on the job worker while no job runs: the server itself never looks a name up."""
+    """In the calling thread, no host name resolves (so no download starts); Hugging Face reads
+    only its cache. Other threads (the server's) resolve names as before. Used on the job worker
+    while no job runs."""
     real = socket.getaddrinfo
+    me = threading.get_ident()
 
-    def refuse(*args, **kwargs):
-        raise socket.gaierror(f"no network while geoxai app checks plugins (looked up {args[0]!r})")
+    def refuse(host, *args, **kwargs):
+        if threading.get_ident() == me:
+            raise socket.gaierror(f"no network while geoxai app checks plugins (looked up {host!r})")
+        return real(host, *args, **kwargs)
 
     before = os.environ.get("HF_HUB_OFFLINE")
     socket.getaddrinfo = refuse
@@ -97,12 +101,15 @@ class Catalog:
         out["checked"] = self.checked.is_set()
         return out
 
-    def probe(self, build: Callable[[str, str, dict[str, Any]], Any]) -> None:
-        """Build every plugin once without network (defaults first); record ok or the reason."""
+    def probe(self, build: Callable[[str, str, dict[str, Any]], Any], stop: Callable[[], bool] | None = None) -> None:
+        """Build every plugin once without network (defaults first); record ok or the reason.
+        ``stop()`` true ends the check early (the app is stopping)."""
         order = [(kind, row["name"]) for kind in KINDS for row in self.rows()[kind + "s"]]
         first = {("model", self.default("model")), ("explainer", self.default("explainer"))}
         order.sort(key=lambda item: item not in first)
         for kind, name in order:
+            if stop is not None and stop():
+                return
             try:
                 with no_network(), warnings.catch_warnings():
                     warnings.simplefilter("ignore")

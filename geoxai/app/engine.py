@@ -119,7 +119,7 @@ class Explorer:
                 self._run(job)
             else:
                 self._probe_pending = False
-                self.catalog.probe(self._probe_build)
+                self.catalog.probe(self._probe_build, stop=self._closed.is_set)
 
     def _probe_build(self, kind: str, name: str, options: dict[str, Any]) -> None:
         from ..plugins import registry

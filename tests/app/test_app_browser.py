@@ -4,14 +4,13 @@ on a country explains that country, and a screenshot is saved."""
 from __future__ import annotations
 
 import os
-import queue
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
+from _app_helpers import start_app
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 
@@ -28,19 +27,9 @@ def _chromium() -> str:
 def app_url(tmp_path):
     """Start `geoxai app` as a user would, read the printed address, stop it afterwards."""
     env = {**os.environ, "GEOXAI_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "geoxai", "app", "--port", "0", "--workdir", str(tmp_path / "work")],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    proc, url, _ = start_app([sys.executable, "-m", "geoxai", "app", "--port", "0", "--workdir",
+                              str(tmp_path / "work")], env, timeout=60)
     try:
-        url = None
-        while url is None:
-            try:
-                line = lines.get(timeout=60)
-            except queue.Empty:
-                pytest.fail("geoxai app printed no address within 60 s")
-            if "serving on " in line:
-                url = line.split("serving on ", 1)[1].split()[0]
         assert url.startswith("http://127.0.0.1:")
         yield url
     finally:

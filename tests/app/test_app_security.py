@@ -4,13 +4,12 @@ options, capped numbers, bounded uploads, the per-client storage cap and expiry,
 in answers, and the security headers on every response."""
 from __future__ import annotations
 
-import io
 import json
-import time
 
 import pytest
 
 pytest.importorskip("starlette", reason="geoxai app needs starlette (a dependency)")
+from _app_helpers import png_bytes, wait_for_job  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from geoxai.app.engine import Explorer  # noqa: E402
@@ -19,14 +18,6 @@ from geoxai.app.server import create_app  # noqa: E402
 
 BASE = "http://127.0.0.1:8000"
 SAME_ORIGIN = {"Origin": BASE}
-
-
-def _png(photo) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(photo).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 class Clock:
@@ -65,17 +56,7 @@ def client(make_client):
 
 
 def _upload(client, photo, name="street.png", **headers):
-    return client.post("/api/photos", files={"photo": (name, _png(photo), "image/png")}, headers=headers)
-
-
-def _wait(client, job, timeout=120):
-    end = time.time() + timeout
-    while time.time() < end:
-        status = client.get(f"/api/jobs/{job}").json()
-        if status["state"] in ("done", "error"):
-            return status
-        time.sleep(0.05)
-    raise AssertionError("job did not finish")
+    return client.post("/api/photos", files={"photo": (name, png_bytes(photo), "image/png")}, headers=headers)
 
 
 def test_only_its_own_host_names_get_an_answer(make_client):
@@ -145,7 +126,7 @@ def test_numeric_options_are_capped(client, photos):
 
 
 def test_uploads_over_the_limit_are_refused(make_client, photos):
-    data = _png(photos[0])
+    data = png_bytes(photos[0])
     client = make_client(max_upload=len(data) - 1)
     r = client.post("/api/photos", files={"photo": ("big.png", data, "image/png")})
     assert r.status_code == 413 and "limit" in r.json()["error"]
@@ -162,7 +143,7 @@ def test_uploads_over_the_limit_are_refused(make_client, photos):
 
 
 def test_storage_cap_per_client_and_expiry(make_client, photos, clock):
-    sizes = [len(_png(p)) for p in photos[:2]]
+    sizes = [len(png_bytes(p)) for p in photos[:2]]
     client = make_client(max_storage=int(2.5 * max(sizes)), ttl_s=600)
     first = _upload(client, photos[0]).json()
     clock.now += 1
@@ -171,7 +152,7 @@ def test_storage_cap_per_client_and_expiry(make_client, photos, clock):
     assert client.get(first["preview"]).status_code == 404
     assert client.get(second["preview"]).status_code == 200
     job = client.post("/api/jobs", json={"photo": second["photo"], "model": "tiny", "explainer": "gradcam"}).json()
-    assert _wait(client, job["job"])["state"] == "done"
+    assert wait_for_job(client, job["job"])["state"] == "done"
     clock.now += 601
     third = _upload(client, photos[2]).json()  # the expiry runs here
     assert client.get(second["preview"]).status_code == 404
@@ -192,7 +173,7 @@ def test_headers_on_every_response_and_no_server_paths(client, photos, tmp_path)
     photo = _upload(client, photos[0]).json()["photo"]
     job = client.post("/api/jobs", json={"photo": photo, "model": "tiny", "explainer": "gradcam",
                                          "segmenter": "tiny"}).json()["job"]
-    status = _wait(client, job)
+    status = wait_for_job(client, job)
     assert status["state"] == "done", status
     responses = [client.get("/"), client.get("/static/app.js"), client.get("/api/plugins"),
                  client.get(f"/api/jobs/{job}"), client.get("/api/jobs/nope"),
@@ -223,5 +204,5 @@ def test_errors_carry_no_server_path(client, photos, monkeypatch, tmp_path):
                         plugins.Registration("model", "needs-weights", missing, "test"))
     photo = _upload(client, photos[0]).json()["photo"]
     job = client.post("/api/jobs", json={"photo": photo, "model": "needs-weights", "explainer": "gradcam"}).json()
-    status = _wait(client, job["job"])
+    status = wait_for_job(client, job["job"])
     assert status["error"] == "weights 'big' are not available: …/big.ckpt does not exist"

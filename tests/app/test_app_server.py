@@ -5,16 +5,15 @@ work folder behind."""
 from __future__ import annotations
 
 import os
-import queue
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
+from _app_helpers import start_app  # noqa: E402
 
 httpx = pytest.importorskip("httpx", reason="the HTTP client of the app's tests (a dev dependency)")
 HELD_APP = Path(__file__).with_name("_held_app.py")
@@ -28,21 +27,9 @@ def held_app(tmp_path):
     marker = tmp_path / "explaining"
     env = {**os.environ, "GEOXAI_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1", "TMPDIR": str(temp),
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, str(HELD_APP), str(marker), "--port", "0", "--max-upload", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    lines: queue.Queue = queue.Queue()
-    output: list[str] = []
-    threading.Thread(target=lambda: [(lines.put(line), output.append(line)) for line in proc.stdout],
-                     daemon=True).start()
+    proc, url, output = start_app([sys.executable, str(HELD_APP), str(marker), "--port", "0", "--max-upload", "1"],
+                                  env)
     try:
-        url = None
-        while url is None:
-            try:
-                line = lines.get(timeout=120)
-            except queue.Empty:
-                pytest.fail("geoxai app printed no address within 120 s")
-            if "serving on " in line:
-                url = line.split("serving on ", 1)[1].split()[0]
         yield proc, url, marker, temp, output
     finally:
         if proc.poll() is None:
@@ -79,9 +66,14 @@ def test_real_server_refuses_rebinding_and_cuts_long_uploads(held_app):
             f"Transfer-Encoding: chunked\r\n\r\n").encode()
     preamble = b'--x\r\nContent-Disposition: form-data; name="photo"; filename="big.jpg"\r\n\r\n'
     block = b"\0" * 65536
-    # 1.5 MB (over the 1 MB limit) is sent; the rest would be 98 MB more, which the server never waits for
-    chunks = [b"%x\r\n%s\r\n" % (len(preamble), preamble)] + [b"%x\r\n%s\r\n" % (len(block), block)] * 24
+    # 1.125 MiB of a body that never ends is sent: past the 1 MB limit (+ 64 KiB for the form's
+    # framing), the server answers without waiting for more
+    chunks = [b"%x\r\n%s\r\n" % (len(preamble), preamble)] + [b"%x\r\n%s\r\n" % (len(block), block)] * 18
     answer = _raw_request(url, head, chunks)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:300]
+    declared = (f"POST /api/photos HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+                f"Content-Length: {100 * 2 ** 20}\r\n\r\n").encode()
+    answer = _raw_request(url, declared, [])  # refused from the header alone, before any of the body
     assert answer.startswith(b"HTTP/1.1 413"), answer[:300]
     assert proc.poll() is None
 
