@@ -167,3 +167,14 @@ def test_the_plugin_check_blocks_the_network_of_its_own_thread_only():
         other.join()
     assert resolved and resolved[0]
     assert socket.getaddrinfo("localhost", 80)
+
+
+def test_app_command_line_checks_server_options_before_serving():
+    from click.testing import CliRunner
+
+    from geoxai.cli import main
+
+    result = CliRunner().invoke(main, ["app", "--weights", "w.pt"])
+    assert result.exit_code == 2 and "name it with --model" in result.output
+    result = CliRunner().invoke(main, ["app", "-m", "tiny", "--model-option", "bogus=1"])
+    assert result.exit_code != 0 and "bogus" in result.output and "Traceback" not in result.output
