@@ -81,6 +81,9 @@ class Catalog:
         return dict(self.preset) if kind == "model" and name == self.model else {}
 
     def default(self, kind: str) -> str | None:
+        """The model or explainer the page starts on (none for other kinds)."""
+        if kind not in ("model", "explainer"):
+            return None
         names = [row["name"] for row in self.rows()[kind + "s"]]
         preferred = ((self.model,) if self.model else ()) + DEFAULT_MODELS if kind == "model" else DEFAULT_EXPLAINERS
         usable = [n for n in names if self.status.get((kind, n), (True, ""))[0]]

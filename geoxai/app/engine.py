@@ -125,6 +125,11 @@ class Explorer:
         from ..plugins import registry
 
         specs = registry().get(kind, name).options() or {}
+        missing = [n for n, spec in specs.items() if spec.required and n not in options]
+        if missing:
+            where = (f"start the app with -m {name} --model-option {missing[0]}=..." if kind == "model"
+                     else "the page cannot set it")
+            raise JobError(f"{kind} {name!r} needs option {', '.join(missing)} ({where})")
         if "local_files_only" in specs:
             options = {**options, "local_files_only": True}
         default = name == self.catalog.default(kind) and not options.get("local_files_only")
