@@ -89,7 +89,7 @@ class Explorer:
         self._worker = threading.Thread(target=self._work, name="geoxai-app-worker", daemon=True)
         self._worker.start()
 
-    def close(self, timeout: float = 0.5) -> None:
+    def close(self, timeout: float = 0.3) -> None:
         """Stop: queued jobs are cancelled, the running one stops at its next stage or is abandoned
         (its daemon thread dies with the process); the temporary work folder is removed when no
         job can write into it any more. A second call does nothing."""
