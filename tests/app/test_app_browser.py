@@ -1,6 +1,8 @@
 """`geoxai app` in a real headless browser (Debian's chromium driven by Playwright): the page loads
-with no request leaving the machine, a photo is uploaded, the overlay and the map appear, a click
-on a country explains that country, and a screenshot is saved."""
+with no request leaving the machine (and nothing blocked by its Content-Security-Policy), starts on
+an offline model and gradcam, greys out a plugin that cannot load with its reason, a photo is
+uploaded, the overlay and the map appear, a click on a country explains that country and its card
+gives the country's probability, a long error wraps inside its box, and a screenshot is saved."""
 from __future__ import annotations
 
 import os
