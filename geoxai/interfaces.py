@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .geodesy import great_circle_km
-from .types import CellScore, GeoPrediction, ImageBatch, Partitioning
+from .types import Attribution, CellScore, GeoPrediction, ImageBatch, Partitioning
 from .views import IMAGENET_MEAN as IMAGENET_MEAN  # re-exported: segmenters and plugins import them from here
 from .views import IMAGENET_STD as IMAGENET_STD
 from .views import SINGLE, TEST_TIME, ViewConfig, check_views, to_chw
@@ -258,10 +258,12 @@ class Explainer(abc.ABC):
     """
 
     name: str = "explainer"
-    #: optional facts about the last ``explain`` call, one JSON-serialisable dict per image (e.g.
-    #: ig-smoothgrad's completeness ratio and remaining noise); ``geoxai explain`` writes them into
-    #: each image's JSON as ``explainer_info`` and ``geoxai report`` into its image rows. None: nothing.
-    last_info: list[dict[str, Any]] | None = None
+    #: True: ``explain`` takes ``segmentation=`` (LongTensor [B, H, W] of concept indices at the
+    #: view's size) and the pipeline passes the segmenter's labels (e.g. concept Shapley values)
+    needs_segmentation: bool = False
+    #: True: the method only calls the model (no gradients, no layers), so it also explains a
+    #: black-box ``geoxai.blackbox.Geolocator``
+    model_agnostic: bool = False
 
     def __init__(self, **options: Any) -> None:
         self.options = options
@@ -277,13 +279,17 @@ class Explainer(abc.ABC):
         """Return float32 [B, H, W] maps (on CPU) for ``images`` and ``target`` (default: the
         predicted cell)."""
 
-
-def explanation_info(explainer: Explainer, count: int) -> list[dict[str, Any]] | None:
-    """The explainer's ``last_info`` when it is one dict per image of a ``count``-image call."""
-    infos = getattr(explainer, "last_info", None)
-    if isinstance(infos, list) and len(infos) == count and all(isinstance(i, dict) for i in infos):
-        return infos
-    return None
+    def explain_with_info(
+        self,
+        model: GeoModel,
+        images: ImageBatch | torch.Tensor,
+        target: Target | str | None = None,
+        **options: Any,
+    ) -> Attribution:
+        """The maps with what the call learnt on the way: per-image facts (``info``, e.g.
+        completeness) and the clean logits when the method computed them. Nothing is stored on
+        the explainer, so one instance can serve several threads. The default wraps ``explain``."""
+        return Attribution(self.explain(model, images, target, **options))
 
 
 class Segmenter(abc.ABC):

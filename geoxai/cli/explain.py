@@ -43,12 +43,12 @@ def explain_batch(model, explainer, images: list[np.ndarray], paths: list[Path],
     import torch
 
     batch = model.prepare(images, ids=stems)
-    maps = explainer.explain(model, batch, target, **options)
-    from ..interfaces import explanation_info  # imports torch: not at module level (fast --help)
+    attribution = explainer.explain_with_info(model, batch, target, **options)
+    maps = attribution.maps
 
     predictions = model.predict(batch, top_k=top_k, ids=stems, views=SINGLE)
     extras: list[dict[str, Any]] = [{} for _ in stems]
-    infos = explanation_info(explainer, len(stems))
+    infos = attribution.info
     if infos is not None:
         for extra, info in zip(extras, infos):
             extra["explainer_info"] = info

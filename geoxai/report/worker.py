@@ -13,7 +13,6 @@ import numpy as np
 import torch
 
 from ..geodesy import great_circle_km
-from ..interfaces import explanation_info
 from ..types import ImageBatch
 from ..views import TEST_TIME
 from .config import ReportConfig
@@ -134,8 +133,8 @@ class ReportWorker:
             else:
                 probs = model.cell_probabilities(model.as_input(batch))
         predictions = model.predictions_from_probabilities(probs, top_k=1, ids=batch.ids)
-        maps = self.explainer.explain(model, batch)
-        infos = explanation_info(self.explainer, len(records))
+        attribution = self.explainer.explain_with_info(model, batch)
+        maps, infos = attribution.maps, attribution.info
         segmentation = self.segmenter.segment(batch)
         influence = concept_influence(
             maps.detach().float().cpu(), segmentation.cpu(), k=self.config.k,
