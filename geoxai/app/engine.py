@@ -167,8 +167,9 @@ class Explorer:
             job.finished = time.time()
 
     def _compute(self, job: Job) -> dict[str, Any]:
-        from ..cli.explain import ConceptStage, explain_batch, explainer_options, write_record
+        from ..io.explanations import write_explanation
         from ..io.images import load_image
+        from ..pipeline import explain_batch, resolved_options
         from ..targets import parse_target
 
         req = job.request
@@ -184,17 +185,14 @@ class Explorer:
         target = parse_target(req["target"])
         options = dict(req["explainer_options"])
         stem = path.stem
-        (record,) = explain_batch(model, explainer, [image], [path], [stem], target, options, top_k=25)
+        provenance = {"model": req["model"], "explainer": req["explainer"], "segmenter": req.get("segmenter"),
+                      "options": resolved_options(explainer, options)}
+        (explanation,) = explain_batch(model, explainer, [image], target, segmenter, options=options, ids=[stem],
+                                       paths=[path], top_k=25, provenance=provenance)
         out = self.workdir / "jobs" / job.id
         out.mkdir(parents=True)
-        if segmenter is not None:
-            self._stage(job, "concept influence")
-            ConceptStage(segmenter=segmenter, segmenter_name=req["segmenter"]).apply(out, [record])
         self._stage(job, "writing files")
-        meta = {"model": req["model"], "explainer": req["explainer"],
-                "options": explainer_options(explainer, options), "target": str(target)}
-        write_record(out, record, meta)
-        doc = json.loads((out / f"{stem}.json").read_text(encoding="utf-8"))
+        doc = write_explanation(out, explanation, stem)  # the document written, not read back
         files = {"json": f"{stem}.json", "npy": f"{stem}.npy", "overlay": f"{stem}_overlay.png",
                  **doc.get("files", {})}
         return {"doc": doc, "cells": _projected_cells(doc["prediction"]),

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import click
 
+from ..naming import unique_stems
 from . import _options as opts
-from ._common import collect_images, friendly_errors, plugin_options, readable_images, unique_stems
+from ._common import collect_images, friendly_errors, plugin_options, readable_images
 
 
 @click.command("segment")
