@@ -23,7 +23,13 @@ import torch
 
 from .geodesy import great_circle_km
 from .interfaces import Explainer, GeoModel, Segmenter
-from .prediction import clean_logits, predict, predictions_from_logits
+from .prediction import (
+    clean_logits,
+    predict,
+    predictions_from_logits,
+    predictions_from_probabilities,
+    views_probabilities,
+)
 from .targets import Target, parse_target
 from .types import GeoPrediction, ImageBatch
 from .views import SINGLE, TEST_TIME
@@ -64,6 +70,8 @@ class Explanation:
     segmentation: torch.Tensor | None = None
     concepts: list[str] | None = None
     ci: list[dict[str, Any]] | None = None
+    #: every concept present in the image (also those too small to score: ``valid`` False, ci NaN)
+    concept_table: list[dict[str, Any]] | None = None
     ci_settings: ConceptSettings | None = None
     test_time_prediction: GeoPrediction | None = None
     ground_truth: tuple[float, float] | None = None
@@ -136,6 +144,7 @@ def explain_batch(
     paths: Sequence[Path | None] | None = None,
     top_k: int = 25,
     test_time: bool = False,
+    test_time_views: Sequence[torch.Tensor] | None = None,
     concepts: ConceptSettings = ConceptSettings(),
     ground_truth: Sequence[tuple[float, float] | None] | None = None,
     explain_each: bool = False,
@@ -147,7 +156,8 @@ def explain_batch(
     ``explain_each`` calls the explainer image by image (the same maps for explainers that seed
     per image, as the built-ins do) so that ``on_image`` can report progress per photo;
     ``on_image`` is called once per image when its map is done. ``test_time`` adds the prediction
-    from the model's test-time crops (needs the raw arrays)."""
+    from the model's test-time crops (needs the raw arrays, or ``test_time_views``: each image's
+    uint8 test-time views [n, 3, S, S], decoded beforehand, e.g. by a data loader's workers)."""
     check_pairing(model, explainer)
     options = dict(options or {})
     parsed = parse_target(target)
@@ -184,16 +194,19 @@ def explain_batch(
         bound = parsed.bind(model, logits)
         cells = None if bound.cells is None else bound.cells.tolist()
     test_time_predictions = None
-    if test_time:
+    if test_time_views is not None:
+        probs = torch.stack([views_probabilities(model, v) for v in test_time_views])
+        test_time_predictions = predictions_from_probabilities(model, probs, top_k, batch.ids, views=TEST_TIME)
+    elif test_time:
         if raw is None or is_blackbox(model):
             raise ValueError("the test-time prediction needs the raw photos and a GeoModel")
         test_time_predictions = predict(model, raw, top_k=top_k, ids=batch.ids, views=TEST_TIME)
     timings["predict"] = time.perf_counter() - start
 
-    records = None
+    records = tables = None
     if segmentation is not None and segmenter is not None:
         start = time.perf_counter()
-        records = _concept_records(maps, segmentation, list(segmenter.concepts), batch.ids, concepts)
+        records, tables = _concept_records(maps, segmentation, list(segmenter.concepts), batch.ids, concepts)
         timings["ci"] = time.perf_counter() - start
 
     out = []
@@ -210,6 +223,7 @@ def explain_batch(
             segmentation=None if segmentation is None else segmentation[i],
             concepts=None if segmenter is None else list(segmenter.concepts),
             ci=None if records is None else records[i], ci_settings=None if records is None else concepts,
+            concept_table=None if tables is None else tables[i],
             test_time_prediction=None if test_time_predictions is None else test_time_predictions[i],
             ground_truth=None if ground_truth is None else ground_truth[i],
             timings=own, provenance=dict(provenance or {}),
@@ -256,18 +270,23 @@ def _located(model, batch: ImageBatch) -> list[GeoPrediction]:
 
 
 def _concept_records(maps: torch.Tensor, segmentation: torch.Tensor, concepts: list[str], ids: Sequence[str],
-                     settings: ConceptSettings) -> list[list[dict[str, Any]]]:
-    """Per image, its scored concepts (highest ci first)."""
+                     settings: ConceptSettings) -> tuple[list[list[dict[str, Any]]], list[list[dict[str, Any]]]]:
+    """Per image: its scored concepts (highest ci first), and every concept present in it."""
     from .ci import concept_influence
 
     result: ConceptInfluence = concept_influence(maps.detach().float().cpu(), segmentation, k=settings.k,
                                                  min_size=settings.min_size, dilation=settings.dilation,
                                                  num_concepts=len(concepts))
-    rows = result.records(concepts, list(ids))
-    per_image: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
-    for row in rows:
-        per_image[row["image_id"]].append(row)
-    return [per_image[i] for i in ids]
+    scored: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    for row in result.records(concepts, list(ids)):
+        scored[row["image_id"]].append(row)
+    ci, tki = result.ci.numpy(), result.tki.numpy()
+    size, valid = result.size.numpy(), result.valid.numpy()
+    present = result.concept_pixels.numpy() > 0  # pixels of its own (a dilated mask may reach beyond them)
+    tables = [[{"concept": concepts[c], "concept_index": int(c), "ci": float(ci[b, c]), "tki": float(tki[b, c]),
+                "size": float(size[b, c]), "valid": bool(valid[b, c])} for c in np.flatnonzero(present[b])]
+              for b in range(len(ids))]
+    return [scored[i] for i in ids], tables
 
 
 def explain(photos: Any, model: Any, explainer: Any = "ig-smoothgrad", segmenter: Any = None,

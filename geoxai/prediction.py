@@ -36,9 +36,15 @@ def clean_logits(model: GeoModel, images: ImageBatch | torch.Tensor) -> torch.Te
 
 
 def test_time_probabilities(model: GeoModel, image: np.ndarray) -> torch.Tensor:
-    """Probabilities [C] of one RGB image from the model's test-time views: the mean of the views'
-    probabilities, or the model's own ``predict_views`` aggregation where it declares one."""
-    x = model.as_input(model.test_time_views(image))
+    """Probabilities [C] of one RGB image from the model's test-time views."""
+    return views_probabilities(model, model.test_time_views(image))
+
+
+@torch.no_grad()
+def views_probabilities(model: GeoModel, views: torch.Tensor) -> torch.Tensor:
+    """Probabilities [C] of one image from its uint8 test-time views [n, 3, S, S]: the mean of the
+    views' probabilities, or the model's own ``predict_views`` aggregation where it declares one."""
+    x = model.as_input(views)
     aggregate = getattr(model, "predict_views", None)
     if aggregate is not None:  # a plugin's own aggregation (GeoModel no longer has a default)
         return aggregate(x)

@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 
 from .figure import explanation_figure
 
-if TYPE_CHECKING:
-    from ..pipeline import Explanation
 
-
-def figure_of(explanation: Explanation, path: str | os.PathLike) -> Path:
-    """Write ``explanation``'s figure as a PNG at ``path``."""
+def figure_of(explanation: Any, path: str | os.PathLike) -> Path:
+    """Write a ``geoxai.pipeline.Explanation``'s figure as a PNG at ``path`` (typed ``Any``: the
+    pipeline imports this module, not the other way round)."""
     view = explanation.view.permute(1, 2, 0).cpu().numpy()
     if explanation.segmentation is not None and explanation.concepts is not None:
         segmentation, concepts = explanation.segmentation, explanation.concepts
