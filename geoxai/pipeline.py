@@ -162,11 +162,13 @@ def explain_batch(
     options = dict(options or {})
     parsed = parse_target(target)
     raw = None if isinstance(images, ImageBatch) else list(images)
-    if raw is not None:
+    batch: ImageBatch
+    if isinstance(images, ImageBatch):
+        batch = images if ids is None else ImageBatch(images.pixels, list(ids))
+    else:
+        assert raw is not None
         ids = list(ids) if ids is not None else [str(i) for i in range(len(raw))]
         batch = prepare_views(model, raw, ids)
-    else:
-        batch = images if ids is None else ImageBatch(images.pixels, list(ids))  # type: ignore[union-attr]
     count = len(batch)
     timings: dict[str, float] = {}
 
@@ -217,7 +219,7 @@ def explain_batch(
             own["explain"] = explain_times[i]
         out.append(Explanation(
             id=batch.ids[i], view=batch.pixels[i].cpu(), map=maps[i], prediction=predictions[i], target=str(parsed),
-            path=Path(paths[i]) if paths is not None and paths[i] is not None else None,
+            path=_path(paths, i),
             explained_cell=None if cells is None else int(cells[i]), info=info,
             warnings=[str(w) for w in (info or {}).get("warnings", [])],
             segmentation=None if segmentation is None else segmentation[i],
@@ -229,6 +231,11 @@ def explain_batch(
             timings=own, provenance=dict(provenance or {}),
         ))
     return out
+
+
+def _path(paths: Sequence[Path | None] | None, i: int) -> Path | None:
+    value = None if paths is None else paths[i]
+    return None if value is None else Path(value)
 
 
 def _explain(model, explainer: Explainer, batch: ImageBatch, target: Target, options: dict[str, Any],
@@ -252,8 +259,10 @@ def _explain(model, explainer: Explainer, batch: ImageBatch, target: Target, opt
         if on_image is not None:
             on_image()
     maps = torch.cat([p.maps for p in parts])
-    infos = [p.info[0] for p in parts] if all(p.info is not None for p in parts) else None
-    logits = torch.cat([p.logits for p in parts]) if all(p.logits is not None for p in parts) else None
+    infos = [p.info[0] for p in parts if p.info is not None]
+    logits = [p.logits for p in parts if p.logits is not None]
+    complete_infos = infos if len(infos) == len(parts) else None
+    return maps, complete_infos, torch.cat(logits) if len(logits) == len(parts) else None, seconds
     return maps, infos, logits, seconds
 
 

@@ -69,11 +69,12 @@ def predict(model: GeoModel, images: ImageBatch | torch.Tensor | Sequence[np.nda
     was_training = model.training
     model.eval()
     try:
-        if views == TEST_TIME:
+        if isinstance(images, (ImageBatch, torch.Tensor)):
+            probs = torch.softmax(clean_logits(model, images), dim=-1)
+        elif views == TEST_TIME:
             probs = torch.stack([test_time_probabilities(model, im) for im in images])
         else:
-            batch = images if prepared else model.prepare(list(images))
-            probs = torch.softmax(clean_logits(model, batch), dim=-1)
+            probs = torch.softmax(clean_logits(model, model.prepare(list(images))), dim=-1)
     finally:
         model.train(was_training)
     return predictions_from_probabilities(model, probs, top_k=top_k, ids=ids, views=views)

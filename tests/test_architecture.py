@@ -115,9 +115,12 @@ def test_nothing_outside_the_cli_imports_the_cli():
     """The CLI is a leaf: the pipeline, the app, report and quality never import ``geoxai.cli``
     (deferred and typing-only imports included); only ``python -m geoxai`` starts it."""
     graph = import_graph(local=True, typing_only=True)
+    def in_cli(name: str) -> bool:
+        return name == "geoxai.cli" or name.startswith("geoxai.cli.")
+
     offenders = sorted(f"{module} -> {target}" for module, targets in graph.items()
-                       if not (module == "geoxai.cli" or module.startswith("geoxai.cli.")) and module != "geoxai.__main__"
-                       for target in targets if target == "geoxai.cli" or target.startswith("geoxai.cli."))
+                       if not in_cli(module) and module != "geoxai.__main__"
+                       for target in targets if in_cli(target))
     assert not offenders, offenders
     assert "geoxai.cli" in graph["geoxai.__main__"]  # the check sees imports of the CLI where they are
 
