@@ -157,7 +157,7 @@ def load_network(size: int, resnet: bool):
     from geoxai.realnet import ImageNetLite0
 
     model = ImageNetLite0()
-    model.input_size, model.resize_size = size, int(round(size * 256 / 224))
+    model.view_config = model.view_config.replace(input_size=size, resize_size=int(round(size * 256 / 224)))
     return model
 
 
@@ -195,7 +195,7 @@ def main() -> None:
         cells = model(x).argmax(1)
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"threads {torch.get_num_threads()}, device {args.device}; model {type(model).__name__} "
-          f"at {model.input_size} px; photos {names}")
+          f"at {model.view_config.input_size} px; photos {names}")
     rows = goal_rows(budgets) if args.goal or args.resnet_timing else frontier_rows(budgets, args.wide)
     IGSmoothGrad(n_samples=1, n_steps=2).explain(model, batch[0])  # warm-up
     refs = None if args.resnet_timing else reference(model, batch, names, args, args.out)

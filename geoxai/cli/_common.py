@@ -79,13 +79,26 @@ def plugin_options(kind: str, name: str, pairs: tuple[str, ...]) -> dict:
     return parse_plugin_options(kind, name, option_strings(pairs))
 
 
-def build_model(model_name: str, weights: str | None, model_opts: tuple[str, ...]):
+def build_model(model_name: str, weights: str | None, model_opts: tuple[str, ...], quiet: bool = True):
+    """The model with its options (checked first: a bad one is one line); unless ``quiet``, says
+    on stderr that it is loading (weights can take a while)."""
     from ..plugins import load_model
 
     options = plugin_options("model", model_name, model_opts)
     if weights is not None:
         options["weights"] = weights
+    announce("model", model_name, quiet)
     return load_model(model_name, **options)
+
+
+def announce(kind: str, name: str, quiet: bool) -> None:
+    """'loading model NAME ...' on stderr (unless ``quiet``), once the name is known to exist (an
+    unknown one stays a one-line error)."""
+    from ..plugins import registry
+    from ..progress import status
+
+    registry().get(kind, name)
+    status(f"loading {kind} {name} ...", enabled=not quiet)
 
 
 def readable_images(paths, failed: list):

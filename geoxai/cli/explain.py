@@ -11,7 +11,7 @@ import click
 
 from ..naming import unique_stems
 from . import _options as opts
-from ._common import collect_images, friendly_errors, plugin_options
+from ._common import announce, collect_images, friendly_errors, plugin_options
 
 
 def parse_truth(text: str | None) -> tuple[float, float] | None:
@@ -74,7 +74,7 @@ def command(images, model_name, weights, model_opts, explainer_name, explainer_o
     from ..io.images import ImageError, display_path, load_image
     from ..pipeline import ConceptSettings, check_pairing, explain_batch
     from ..plugins import load_explainer, load_model
-    from ..progress import Progress, status
+    from ..progress import Progress
     from ..targets import parse_target
 
     parsed_target = parse_target(target)
@@ -87,7 +87,7 @@ def command(images, model_name, weights, model_opts, explainer_name, explainer_o
         model_kwargs["weights"] = str(weights)
     explainer_opts = plugin_options("explainer", explainer_name, explainer_opts)
     segmenter_kwargs = plugin_options("segmenter", segmenter_name, segmenter_opts) if segmenter_name else {}
-    status(f"loading model {model_name} ...", enabled=not quiet)
+    announce("model", model_name, quiet)
     model = load_model(model_name, **model_kwargs)
     explainer = load_explainer(explainer_name)
     check_pairing(model, explainer)
@@ -95,7 +95,7 @@ def command(images, model_name, weights, model_opts, explainer_name, explainer_o
     if segmenter_name is not None:
         from ..plugins import load_segmenter
 
-        status(f"loading segmenter {segmenter_name} ...", enabled=not quiet)
+        announce("segmenter", segmenter_name, quiet)
         segmenter = load_segmenter(segmenter_name, **segmenter_kwargs)
     provenance = {"model": model_name, "explainer": explainer_name, "segmenter": segmenter_name,
                   "options": explainer_options(explainer, explainer_opts)}

@@ -29,11 +29,10 @@ def command(images, model_name, weights, model_opts, top_k, as_json, views, quie
     """
     from ..io.images import display_path
     from ..prediction import predict
-    from ..progress import Progress, status
+    from ..progress import Progress
 
     paths = collect_images(images)
-    status(f"loading model {model_name} ...", enabled=not quiet)
-    model = build_model(model_name, weights, model_opts)
+    model = build_model(model_name, weights, model_opts, quiet=quiet)
     failures: list = []
     progress = Progress(len(paths), "predict", enabled=not quiet)
     for index, path, image in readable_images(paths, failures):

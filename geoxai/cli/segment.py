@@ -7,7 +7,7 @@ import click
 
 from ..naming import unique_stems
 from . import _options as opts
-from ._common import collect_images, friendly_errors, plugin_options, readable_images
+from ._common import announce, collect_images, friendly_errors, plugin_options, readable_images
 
 
 @click.command("segment")
@@ -32,14 +32,14 @@ def command(images: tuple[Path, ...], segmenter_name: str, segmenter_opts: tuple
 
     from ..io.images import display_path
     from ..plugins import load_segmenter
-    from ..progress import Progress, status
+    from ..progress import Progress
     from ..segmenters.label_maps import concept_fractions, save_fractions, save_label_map
 
     paths = collect_images(images)
     options = plugin_options("segmenter", segmenter_name, segmenter_opts)
     if weights is not None:
         options["weights"] = str(weights)
-    status(f"loading segmenter {segmenter_name} ...", enabled=not quiet)
+    announce("segmenter", segmenter_name, quiet)
     segmenter = load_segmenter(segmenter_name, **options)
     out_dir.mkdir(parents=True, exist_ok=True)
     failures: list = []
