@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from geoxai import plugins
-from geoxai.report.config import ReportConfig
 from geoxai.report import loading
+from geoxai.report.config import ReportConfig
 from geoxai.report.ray_engine import decoded_dataset, driver_view
 from geoxai.report.worker import load_report_model
 from geoxai.testing import TinyGeoModel
