@@ -12,7 +12,7 @@ for the model's test-time crops (``views="test-time"``, averaged probabilities o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,11 +20,10 @@ import torch
 from .types import CellScore, GeoPrediction, ImageBatch
 from .views import SINGLE, TEST_TIME, check_views
 
-if TYPE_CHECKING:
-    from .interfaces import GeoModel
+#: ``model`` below is a ``geoxai.GeoModel`` (typed ``Any``: the GeoModel's own ``predict`` alias
+#: imports this module, and data flows one way)
 
-
-def clean_logits(model: GeoModel, images: ImageBatch | torch.Tensor) -> torch.Tensor:
+def clean_logits(model: Any, images: ImageBatch | torch.Tensor) -> torch.Tensor:
     """The model's scores [B, C] of prepared images, without a graph, in eval mode (restored)."""
     was_training = model.training
     model.eval()
@@ -35,13 +34,13 @@ def clean_logits(model: GeoModel, images: ImageBatch | torch.Tensor) -> torch.Te
         model.train(was_training)
 
 
-def test_time_probabilities(model: GeoModel, image: np.ndarray) -> torch.Tensor:
+def test_time_probabilities(model: Any, image: np.ndarray) -> torch.Tensor:
     """Probabilities [C] of one RGB image from the model's test-time views."""
     return views_probabilities(model, model.test_time_views(image))
 
 
 @torch.no_grad()
-def views_probabilities(model: GeoModel, views: torch.Tensor) -> torch.Tensor:
+def views_probabilities(model: Any, views: torch.Tensor) -> torch.Tensor:
     """Probabilities [C] of one image from its uint8 test-time views [n, 3, S, S]: the mean of the
     views' probabilities, or the model's own ``predict_views`` aggregation where it declares one."""
     x = model.as_input(views)
@@ -52,7 +51,7 @@ def views_probabilities(model: GeoModel, views: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict(model: GeoModel, images: ImageBatch | torch.Tensor | Sequence[np.ndarray], top_k: int = 5,
+def predict(model: Any, images: ImageBatch | torch.Tensor | Sequence[np.ndarray], top_k: int = 5,
             ids: Sequence[str] | None = None, views: str = SINGLE) -> list[GeoPrediction]:
     """Predict the cell and location of each image.
 
@@ -80,13 +79,13 @@ def predict(model: GeoModel, images: ImageBatch | torch.Tensor | Sequence[np.nda
     return predictions_from_probabilities(model, probs, top_k=top_k, ids=ids, views=views)
 
 
-def predictions_from_logits(model: GeoModel, logits: torch.Tensor, top_k: int = 5,
+def predictions_from_logits(model: Any, logits: torch.Tensor, top_k: int = 5,
                             ids: Sequence[str] | None = None, views: str | None = SINGLE) -> list[GeoPrediction]:
     """GeoPredictions from the clean scores [B, C] of a forward pass made anyway (an explainer's)."""
     return predictions_from_probabilities(model, torch.softmax(logits.detach().float(), dim=-1), top_k, ids, views)
 
 
-def predictions_from_probabilities(model: GeoModel, probs: torch.Tensor, top_k: int = 5,
+def predictions_from_probabilities(model: Any, probs: torch.Tensor, top_k: int = 5,
                                    ids: Sequence[str] | None = None,
                                    views: str | None = SINGLE) -> list[GeoPrediction]:
     """GeoPredictions from probabilities [B, C] over the model's finest cells; ``views`` records

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from ..interfaces import GeoModel
+from ..targets import parse_target
 from ..types import Attribution, ImageBatch
 from ._batchnorm import batchnorm_folded
 from ._ig_diagnostics import per_image_info, warn_incomplete, warn_slow_bfloat16
@@ -118,7 +119,7 @@ class IGSmoothGrad(BaseExplainer):
     def explain_with_info(self, model: GeoModel, images: ImageBatch | torch.Tensor, target=None,
                           **options: Any) -> Attribution:
         smoothed, info, logits = self._smoothed(model, images, target, options)
-        return Attribution(to_maps(smoothed.amax(dim=1)), info, logits.detach().cpu())
+        return Attribution(to_maps(smoothed.amax(dim=1)), info, None if logits is None else logits.detach().cpu())
 
     def attribute(self, model: GeoModel, images: ImageBatch | torch.Tensor, target=None,
                   **options: Any) -> torch.Tensor:
@@ -149,15 +150,15 @@ class IGSmoothGrad(BaseExplainer):
         return n, int(opts["n_steps"]), str(opts["sampling"])
 
     def _smoothed(self, model: GeoModel, images: ImageBatch | torch.Tensor, target, options: dict[str, Any]):
-        """(SmoothGrad² [B, 3, H, W], per-image info or None, clean logits [B, C])."""
+        """(SmoothGrad² [B, 3, H, W], per-image info or None, clean logits [B, C] or None)."""
         opts = self.resolved_options(**options)
         n, steps, sampling = self.plan(**options)
         check_sampling(sampling, n)
         opts["n_steps"] = steps
         x = model_input(model, images)
         with untouched(model):
-            # one clean forward (a cell target would bind without it, but the caller's prediction needs it)
-            logits = clean_logits(model, x)
+            # the clean pass only where the target needs it (the predicted cell); handed back to the caller
+            logits = clean_logits(model, x) if parse_target(target).needs_logits else None
             score = self.bind_target(model, target, logits).score
             baseline = self.baseline(model, x, opts["baseline"])
             noisy = self.noisy_inputs(x, n, float(opts["stdev"]), opts["seed"], keys=self.noise_keys(images),
