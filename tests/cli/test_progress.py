@@ -50,3 +50,26 @@ def test_progress_in_a_log_file_shows_every_count_and_quiet_hides_it(command, tm
 
     code, _, log = _geoxai(tmp_path, *args, "--quiet")
     assert "4/4" not in log and "loading" not in log
+
+
+def test_on_a_terminal_the_bar_ends_on_its_own_line_at_n_of_n():
+    import io
+
+    from geoxai.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    with Progress(3, "explain", stream=screen) as progress:
+        progress.status("loading model tiny ...")
+        for _ in range(3):
+            progress.advance()
+    text = screen.getvalue()
+    assert "loading model tiny ..." in text and "3/3" in text.rsplit("\r", 1)[-1] and text.endswith("\n")
+    quiet = Terminal()
+    with Progress(3, "explain", enabled=False, stream=quiet) as progress:
+        progress.advance(3)
+        progress.error("error: broken.jpg is not an image")  # errors are shown even when quiet
+    assert quiet.getvalue() == "error: broken.jpg is not an image\n"
