@@ -22,7 +22,9 @@ _EXPORTS = {
     "load_geocoder": "plugins", "load_engine": "plugins",
     "BoundTarget": "targets", "Cell": "targets", "Place": "targets", "PredictedCell": "targets", "Region": "targets",
     "Target": "targets", "parse_target": "targets",
-    "CellScore": "types", "GeoPrediction": "types", "ImageBatch": "types", "Partitioning": "types",
+    "Attribution": "types", "CellScore": "types", "GeoPrediction": "types", "ImageBatch": "types",
+    "Partitioning": "types",
+    "explain": "pipeline", "Explanation": "pipeline",
 }
 
 __all__ = sorted([*_EXPORTS, "hookimpl"])
@@ -33,9 +35,10 @@ if TYPE_CHECKING:  # what static tools see; at run time __getattr__ imports on d
     from .geodesy import accuracy_at, great_circle_km
     from .interfaces import Explainer, GeoModel, Segmenter
     from .options import OptionError
+    from .pipeline import Explanation, explain
     from .plugins import available, load_engine, load_explainer, load_geocoder, load_model, load_segmenter
     from .targets import BoundTarget, Cell, Place, PredictedCell, Region, Target, parse_target
-    from .types import CellScore, GeoPrediction, ImageBatch, Partitioning
+    from .types import Attribution, CellScore, GeoPrediction, ImageBatch, Partitioning
 
 
 def __getattr__(name: str) -> Any:

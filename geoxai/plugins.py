@@ -78,7 +78,28 @@ class Registration:
         error."""
         factory = self.resolve_factory()
         check_options(self.label, option_specs(factory), options, check_types=False)
-        return factory(**options)
+        built = factory(**options)
+        if self.kind == "model":
+            check_declared_view(self.label, factory, built, options)
+        return built
+
+
+def check_declared_view(label: str, factory: Any, model: Any, options: dict[str, Any]) -> None:
+    """One truth for the view: the view a model class declares for ``options`` (``view_config_for``,
+    what drivers decode with without building the model) must be the view the built model uses.
+    A class that sets its view in ``__init__`` but not in ``view_config_for`` fails here, on one line."""
+    read = getattr(factory, "view_config_for", None)
+    used = getattr(model, "view_config", None)
+    if read is None or used is None:  # a factory function, or not a GeoModel: nothing is declared
+        return
+    from .views import view_differences
+
+    declared = read(**options)
+    if declared != used:
+        raise ValueError(
+            f"{label}: the built model's view differs from the view its class declares for these options "
+            f"({view_differences(used, declared)}); declare the view as data: view_config, or "
+            "view_config_for(**options) when it depends on the options, must return what the model uses")
 
 
 @dataclass

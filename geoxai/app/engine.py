@@ -282,8 +282,9 @@ class Explorer:
             job.finished = time.time()
 
     def _compute(self, job: Job) -> dict[str, Any]:
-        from ..cli.explain import ConceptStage, explain_batch, explainer_options, write_record
+        from ..io.explanations import write_explanation
         from ..io.images import load_image
+        from ..pipeline import explain_batch, resolved_options
         from ..targets import parse_target
 
         req = job.request
@@ -299,19 +300,16 @@ class Explorer:
         target = parse_target(req["target"])
         options = dict(req["explainer_options"])
         stem = path.stem
+        provenance = {"model": req["model"], "explainer": req["explainer"], "segmenter": req.get("segmenter"),
+                      "options": resolved_options(explainer, options)}
         # the photo's own name, not its server path, goes into the JSON the page downloads
-        (record,) = explain_batch(model, explainer, [image], [Path(path.name)], [stem], target, options, top_k=25)
+        (explanation,) = explain_batch(model, explainer, [image], target, segmenter, options=options, ids=[stem],
+                                       paths=[Path(path.name)], top_k=25, provenance=provenance)
         out = self.workdir / "jobs" / job.id
         with self._write_lock:  # close() never removes the folder while this writes, nor after it
-            self._stage(job, "concept influence" if segmenter is not None else "writing files")
+            self._stage(job, "writing files")
             out.mkdir(parents=True)
-            if segmenter is not None:
-                ConceptStage(segmenter=segmenter, segmenter_name=req["segmenter"]).apply(out, [record])
-                self._stage(job, "writing files")
-            meta = {"model": req["model"], "explainer": req["explainer"],
-                    "options": explainer_options(explainer, options), "target": str(target)}
-            write_record(out, record, meta)
-        doc = json.loads((out / f"{stem}.json").read_text(encoding="utf-8"))
+            doc = write_explanation(out, explanation, stem)  # the document written, not read back
         files = {"json": f"{stem}.json", "npy": f"{stem}.npy", "overlay": f"{stem}_overlay.png",
                  **doc.get("files", {})}
         self.store.photos[req["photo"]].extra_bytes += sum(f.stat().st_size for f in out.iterdir() if f.is_file())

@@ -15,8 +15,8 @@ convolution while explaining: the same function, other rounding) and ``dtype`` a
 
 ``budget=N`` spends N forward+backward passes per image the way the measured frontier says is
 best (more noisy copies, fewer steps, variance-reduced noise; docs/explainers.md); the noise
-schemes are in ``_noise``. After every call, ``last_info`` holds one dict per image: the
-completeness ratio and the noise left in the map (``_ig_diagnostics``).
+schemes are in ``_noise``. ``explain_with_info`` returns, with the maps, one dict per image: the
+completeness ratio and the noise left in the map (``_ig_diagnostics``), and the clean logits.
 """
 from __future__ import annotations
 
@@ -31,9 +31,10 @@ import torch
 
 from ..interfaces import GeoModel
 from ..options import NonNegativeFloat, PositiveInt, Range
-from ..types import ImageBatch
+from ..targets import parse_target
+from ..types import Attribution, ImageBatch
 from ._ig_diagnostics import per_image_info, warn_incomplete, warn_slow_bfloat16
-from .base import BaseExplainer, map_dtype, model_input, to_maps, untouched
+from .base import BaseExplainer, clean_logits, map_dtype, model_input, to_maps, untouched
 from .batchnorm import batchnorm_folded
 from .noise import check_sampling, standard_normal
 
@@ -111,20 +112,28 @@ class IGSmoothGrad(BaseExplainer):
         sampling: Literal["gaussian", "antithetic", "stratified", "sobol"] = "gaussian"
         #: passes per image: picks n_samples, n_steps and sampling
         budget: Annotated[int, Range(min=2 * BUDGET_STEPS)] | None = None
-        diagnostics: bool = True       # completeness + noise per image in last_info (n_samples + 1 forwards)
-
-    #: one dict per image of the last call (completeness, noise, ...; docs/explainers.md), or None
-    last_info: list[dict[str, Any]] | None = None
+        diagnostics: bool = True       # completeness + noise per image in Attribution.info (n_samples + 1 forwards)
 
     # ---- public entry points -------------------------------------------------------------
     def explain(self, model: GeoModel, images: ImageBatch | torch.Tensor, target=None, **options: Any) -> torch.Tensor:
-        return to_maps(self._smoothed(model, images, target, options).amax(dim=1))
+        return self.explain_with_info(model, images, target, **options).maps
+
+    def explain_with_info(self, model: GeoModel, images: ImageBatch | torch.Tensor, target=None,
+                          **options: Any) -> Attribution:
+        smoothed, info, logits = self._smoothed(model, images, target, options)
+        return Attribution(to_maps(smoothed.amax(dim=1)), info, None if logits is None else logits.detach().cpu())
 
     def attribute(self, model: GeoModel, images: ImageBatch | torch.Tensor, target=None,
                   **options: Any) -> torch.Tensor:
         """SmoothGrad² per colour channel [B, 3, H, W] (before the channel max): what captum's
         ``NoiseTunnel(IntegratedGradients).attribute(..., nt_type="smoothgrad_sq")`` returns."""
-        return self._smoothed(model, images, target, options).detach().float().cpu()
+        return self.attribute_with_info(model, images, target, **options)[0]
+
+    def attribute_with_info(self, model: GeoModel, images: ImageBatch | torch.Tensor, target=None,
+                            **options: Any) -> tuple[torch.Tensor, list[dict[str, Any]] | None]:
+        """``attribute``'s per-channel maps with the per-image info (completeness, noise)."""
+        smoothed, info, _ = self._smoothed(model, images, target, options)
+        return smoothed.detach().float().cpu(), info
 
     def plan(self, **options: Any) -> tuple[int, int, str]:
         """(n_samples, n_steps, sampling) these options run, ``budget`` resolved."""
@@ -143,14 +152,16 @@ class IGSmoothGrad(BaseExplainer):
         return n, int(opts["n_steps"]), str(opts["sampling"])
 
     def _smoothed(self, model: GeoModel, images: ImageBatch | torch.Tensor, target, options: dict[str, Any]):
+        """(SmoothGrad² [B, 3, H, W], per-image info or None, clean logits [B, C] or None)."""
         opts = self.resolved_options(**options)
         n, steps, sampling = self.plan(**options)
         check_sampling(sampling, n)
         opts["n_steps"] = steps
-        self.last_info = None
         x = model_input(model, images)
         with untouched(model):
-            score = self.bind_target(model, target, inputs=x).score
+            # the clean pass only where the target needs it (the predicted cell); handed back to the caller
+            logits = clean_logits(model, x) if parse_target(target).needs_logits else None
+            score = self.bind_target(model, target, logits).score
             baseline = self.baseline(model, x, opts["baseline"])
             noisy = self.noisy_inputs(x, n, float(opts["stdev"]), opts["seed"], keys=self.noise_keys(images),
                                       sampling=sampling)
@@ -162,12 +173,13 @@ class IGSmoothGrad(BaseExplainer):
         b, c, h, w = x.shape
         squares = ig.pow(2).view(b, n, c, h, w)
         smoothed = squares.sum(1) / n
+        info = None
         if _flag(opts, "diagnostics"):
-            self.last_info = per_image_info(ig, squares, gaps, n_samples=n, n_steps=steps, sampling=sampling)
-            if not getattr(self, "_warned_incomplete", False):
+            info = per_image_info(ig, squares, gaps, n_samples=n, n_steps=steps, sampling=sampling)
+            if not getattr(self, "_warned_incomplete", False):  # a warn-once flag, not a result: races are harmless
                 ids = images.ids if isinstance(images, ImageBatch) else None
-                self._warned_incomplete = warn_incomplete(self.last_info, ids, steps, opts["budget"])
-        return smoothed
+                self._warned_incomplete = warn_incomplete(info, ids, steps, opts["budget"])
+        return smoothed, info, logits
 
     def attribute_raw(self, model: GeoModel, images: ImageBatch | torch.Tensor, target=None,
                       **options: Any) -> torch.Tensor:

@@ -31,8 +31,8 @@ def read_samples(data: str | Path | None, images: Sequence[str] | None):
 
         samples = read_dataset(data)
         return samples, dataset_hash(samples, Path(data) if Path(data).is_dir() else Path(data).parent)
-    from ..cli._common import unique_stems
     from ..io.images import list_images
+    from ..naming import unique_stems
 
     paths = list_images(list(images or []))
     if not paths:

@@ -84,8 +84,13 @@ class QualityWorker:
             maps = torch.cat([baseline_maps(kind, 1, tuple(x.shape[2:]), seed=zlib.crc32(i.encode()) ^ cfg.seed)
                               for i in batch.ids])
         else:
+            from ..pipeline import explain_batch
+
             torch.manual_seed(cfg.seed)
-            maps = fixed.explain(self.explainer, model, batch)
+            # the target binds once, on the clean images, inside the explainer (Target.bind): the
+            # same cells as ``fixed``
+            explanations = explain_batch(model, self.explainer, batch, fixed.target, top_k=1)
+            maps = torch.stack([e.map for e in explanations]).float()
         truth = np.asarray([[r["lat"], r["lon"]] for r in records], dtype=np.float64)
         rows = [dict(b, status="ok", error=None, clean_score=None) for b in base]
         curve_rows: list[dict] = []

@@ -63,7 +63,7 @@ IMAGE_SCHEMA = pa.schema([
     ("pred_continent", pa.string()),
     ("pred_continent_prob", pa.float64()),
     ("true_country", pa.string()),
-    ("explainer_info", pa.string()),  # JSON of the explainer's per-image facts (Explainer.last_info)
+    ("explainer_info", pa.string()),  # JSON of the explainer's per-image facts (Attribution.info)
 ])
 
 CONCEPT_SCHEMA = pa.schema([

@@ -87,8 +87,7 @@ def test_budget_plan_and_option(tiny_model, tiny_batch):
         assert n * k <= budget < n * k + 2 * k and n >= 2 and sampling in SAMPLINGS
     explainer = IGSmoothGrad(budget=80)
     assert explainer.plan() == budget_plan(80)
-    explainer.explain(tiny_model, tiny_batch)
-    assert explainer.last_info[0]["passes"] <= 80
+    assert explainer.explain_with_info(tiny_model, tiny_batch).info[0]["passes"] <= 80
     assert IGSmoothGrad(budget=80, sampling="sobol").plan()[2] == "sobol"
     with pytest.raises(ValueError, match="budget picks"):
         IGSmoothGrad(budget=80, n_steps=4).plan()
@@ -121,19 +120,19 @@ def test_completeness_reported_and_warned_once_when_steps_are_too_few(tiny_model
     x = tiny_model.as_input(tiny_batch)
     # no noise: the reported ratio is sum(IG) / (f(x) - f(baseline)), computed here by hand
     explainer = IGSmoothGrad(n_samples=1, stdev=0.0, n_steps=200, batch_size=200)
-    explainer.explain(tiny_model, tiny_batch)
+    attribution = explainer.explain_with_info(tiny_model, tiny_batch)
     cells = tiny_model(x).argmax(1)
+    torch.testing.assert_close(attribution.logits, tiny_model(x).detach())  # the clean forward, handed back
     with torch.no_grad():
         black = explainer.baseline(tiny_model, x, "black").expand_as(x)
         gap = (tiny_model(x).gather(1, cells[:, None]) - tiny_model(black).gather(1, cells[:, None]))[:, 0]
     total = explainer.attribute_raw(tiny_model, tiny_batch).sum((1, 2, 3))
-    reported = torch.tensor([info["completeness"] for info in explainer.last_info], dtype=torch.float64)
+    reported = torch.tensor([info["completeness"] for info in attribution.info], dtype=torch.float64)
     torch.testing.assert_close(reported, (total / gap).double(), rtol=1e-4, atol=1e-6)
 
     few = IGSmoothGrad(n_samples=2, n_steps=2)
     with pytest.warns(RuntimeWarning, match="integration steps are too few"):
-        few.explain(tiny_model, tiny_batch)
-    info = few.last_info
+        info = few.explain_with_info(tiny_model, tiny_batch).info
     assert len(info) == 4 and max(abs(i["completeness"] - 1) for i in info) > 0.05
     # more steps bring the ratio towards 1
     assert max(abs(r - 1) for r in reported.tolist()) < max(abs(i["completeness"] - 1) for i in info)
@@ -142,8 +141,7 @@ def test_completeness_reported_and_warned_once_when_steps_are_too_few(tiny_model
         few.explain(tiny_model, tiny_batch)
     quiet = IGSmoothGrad(n_samples=2, n_steps=2, diagnostics=False)
     with _no_warning():
-        quiet.explain(tiny_model, tiny_batch)
-    assert quiet.last_info is None
+        assert quiet.explain_with_info(tiny_model, tiny_batch).info is None
 
 
 def test_noise_estimate_shrinks_with_more_copies(tiny_model, tiny_batch):
@@ -151,8 +149,8 @@ def test_noise_estimate_shrinks_with_more_copies(tiny_model, tiny_batch):
     for n in (4, 64):
         explainer = IGSmoothGrad(n_samples=n, n_steps=4)
         with pytest.warns(RuntimeWarning):
-            explainer.explain(tiny_model, tiny_batch)
-        noise[n] = np.mean([i["noise"] for i in explainer.last_info])
+            info = explainer.explain_with_info(tiny_model, tiny_batch).info
+        noise[n] = np.mean([i["noise"] for i in info])
     # relative L2 error of a mean falls like 1/sqrt(n): 4x less from 4 to 64 copies
     assert noise[64] < 0.5 * noise[4]
 

@@ -24,12 +24,24 @@ def hold_explainer_after(calls_allowed: int, marker: Path) -> None:
         nonlocal calls
         calls += 1
         if calls > calls_allowed:
+            _written_so_far()
             marker.touch()
             while True:  # a KeyboardInterrupt (SIGINT) or SIGKILL ends this
                 time.sleep(0.05)
         return original(self, *args, **kwargs)
 
     GradCAM.explain = held  # type: ignore[method-assign]
+
+
+def _written_so_far() -> None:
+    """Wait for the part writers' write in flight (a background thread), so the rows of every
+    earlier call are on disk when the test looks, whatever runs between two explainer calls."""
+    import gc
+
+    from geoxai.report.pipeline import PartWriter
+
+    for writer in [o for o in gc.get_objects() if isinstance(o, PartWriter)]:
+        writer.wait()
 
 
 if __name__ == "__main__":
