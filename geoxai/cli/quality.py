@@ -102,7 +102,9 @@ def command(images, model, explainers, data, out, target, score, steps, fill, un
     """Measure how faithful, sane and stable explanation maps are.
 
     Writes per-explainer folders of Parquet rows (per-image AUCs, curves), then summary.{csv,json,md},
-    plots/ and quality.html into --out. Interrupt any time; the same command resumes.
+    plots/ and quality.html into --out. Interrupt any time; the same command resumes. One run at
+    a time per --out: the folder is locked, a second run is refused with the holder's pid, host
+    and start (a killed run's lock is taken over; on NFS see docs/reports.md, GEOXAI_NO_LOCK=1).
 
     \b
     Example:

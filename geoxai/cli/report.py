@@ -59,7 +59,9 @@ def command(ctx, model_name, weights, model_opts, explainer_name, explainer_opts
 
     Without a subcommand, runs (or resumes) a report into --out: per-image predictions, GCD errors
     and ci per concept as Parquet parts, then summary.{csv,md,json}, plots/ and report.html.
-    Interrupt it any time; the same command resumes where it stopped.
+    Interrupt it any time; the same command resumes where it stopped. One run at a time per
+    --out: the folder is locked, a second run is refused with the holder's pid, host and start
+    (a killed run's lock is taken over; on NFS see docs/reports.md, GEOXAI_NO_LOCK=1).
 
     \b
     Example:

@@ -54,10 +54,19 @@ def run_quality(model_name: str, explainers: Sequence[ExplainerSpec], out: str |
 
     Everything that can refuse the run (the images, an unknown engine, model, explainer or
     option) does so before the folder is bound."""
+    from ..jobs.lock import FolderLock
+
+    out = Path(out)
+    with FolderLock(out, "quality").acquire_if_exists() as lock:
+        return _run_quality(model_name, explainers, out, lock, data, images, config, options, baselines, model,
+                            segmenter, max_images)
+
+
+def _run_quality(model_name, explainers, out: Path, lock, data, images, config, options, baselines, model,
+                 segmenter, max_images) -> Path:
     from ..plugins import load_explainer, registry
     from .outputs import finalize
 
-    out = Path(out)
     options = options or QualityOptions()
     config = config or QualityConfig(model=model_name)
     if options.engine not in ENGINES:
@@ -84,6 +93,7 @@ def run_quality(model_name: str, explainers: Sequence[ExplainerSpec], out: str |
         check_options(entry.label, entry.options(), report_model_options(quality_report_config(config)))
         if config.segmenter:
             registry().get("segmenter", config.segmenter)
+    lock.acquire()  # a new folder is made (and locked) only for a run that was checked
     bind_json(out / "config.json", config.fingerprint(), "a quality report")
     if local:
         device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")

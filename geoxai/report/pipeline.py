@@ -45,7 +45,7 @@ class RunOptions:
 
 
 def plan(config: ReportConfig, data: str | Path, out: str | Path, shard: tuple[int, int],
-         retry_failed: bool = False, validate: Callable[[], Any] | None = None):
+         retry_failed: bool = False, validate: Callable[[], Any] | None = None, lock=None):
     """Read the dataset, bind the output folder to the config, and list this shard's open work
     (with ``retry_failed``, the shard's failed images count as open again).
 
@@ -64,6 +64,8 @@ def plan(config: ReportConfig, data: str | Path, out: str | Path, shard: tuple[i
     out = Path(out)
     if not check_config(out, config) and validate is not None:
         validate()
+    if lock is not None:
+        lock.acquire()  # a new folder is made (and locked) only for a run that was checked
     bind_config(out, config)
     store = PartStore(out)
     store.prepare()
@@ -247,9 +249,13 @@ def run_report(config: ReportConfig, data: str | Path, out: str | Path, options:
         else:
             check_names(config)
 
-    store, pending, total = plan(config, data, out, options.shard, options.retry_failed, validate=validate)
-    components = components or built.get("components")
-    engine.run(config, pending, store, options, components=components)
-    store.write_manifest()
-    return finalize(Path(out), radius_km=radius_km, min_images=min_images, examples=examples,
-                    components=components, device=options.device)
+    from ..jobs.lock import FolderLock
+
+    with FolderLock(out, "report").acquire_if_exists() as lock:
+        store, pending, total = plan(config, data, out, options.shard, options.retry_failed, validate=validate,
+                                     lock=lock)
+        components = components or built.get("components")
+        engine.run(config, pending, store, options, components=components)
+        store.write_manifest()
+        return finalize(Path(out), radius_km=radius_km, min_images=min_images, examples=examples,
+                        components=components, device=options.device)
