@@ -82,3 +82,8 @@ class Progress:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def say(label: str, text: str, enabled: bool = True) -> None:
+    """A start-up line before a job's progress starts (``label: text`` on stderr)."""
+    Progress(0, label, enabled=enabled).status(text)

@@ -135,7 +135,7 @@ class PartStore:
                 best[image_id] = (failed, name)
         drop: dict[str, set[str]] = {}
         count = 0
-        for image_id, name, failed in rows:
+        for image_id, name, _ in rows:
             if name != best[image_id][1]:
                 drop.setdefault(name, set()).add(image_id)
                 count += 1

@@ -25,6 +25,8 @@ class ReportSummary:
     counts: dict[str, int]
     failed: pd.DataFrame                # image_id, path, error
     config: dict[str, Any] = field(default_factory=dict)
+    #: further tables (``geoxai.jobs.sections.Section``), e.g. the explainer's quality
+    sections: list[Any] = field(default_factory=list)
 
     @property
     def views(self) -> str:

@@ -7,25 +7,16 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+from _held_run import start_held as _start_held
+from _held_run import wait_until_held as _wait_until_held
 from _report_helpers import BASE_ARGS, assert_same_rows, make_dataset
 from click.testing import CliRunner
 
 from geoxai.cli import main
 from geoxai.jobs.lock import LOCK_FILE, FolderBusyError, FolderLock, read_record
-
-ROOT = Path(__file__).parents[2]
-HELD_RUN = Path(__file__).with_name("_held_run.py")
-
-
-def _env():
-    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-                OMP_NUM_THREADS="1")
 
 
 def _report(dataset, out, *extra):
@@ -38,20 +29,6 @@ def _quality(dataset, out, *extra):
             "--part-size", "1", "--batch-size", "1", "--quiet", "--data", str(dataset), "--out", str(out), *extra]
 
 
-def _start_held(args, hold_after: int, marker: Path):
-    return subprocess.Popen([sys.executable, str(HELD_RUN), str(hold_after), str(marker), *args], env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-
-
-def _wait_until_held(proc, marker: Path, timeout=300.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        if marker.exists():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"the run ended or stalled before it was held: {proc.stderr.read().decode()[-800:]}")
-
-
 @pytest.mark.parametrize("command", ["report", "quality"])
 def test_a_second_run_is_refused_at_once_and_a_killed_holders_lock_is_taken_over(tmp_path, monkeypatch, command):
     dataset = make_dataset(tmp_path / "data", n=4)
@@ -62,9 +39,9 @@ def test_a_second_run_is_refused_at_once_and_a_killed_holders_lock_is_taken_over
     try:
         _wait_until_held(proc, marker)
         # the refusal comes before anything slow: building the model here would fail the test
-        from geoxai.report import worker as report_worker
+        from geoxai.jobs.models import ModelSpec
 
-        monkeypatch.setattr(report_worker, "load_report_model", lambda *a, **k: pytest.fail("built the model"))
+        monkeypatch.setattr(ModelSpec, "build", lambda *a, **k: pytest.fail("built the model"))
         refused = CliRunner().invoke(main, args)
         assert refused.exit_code != 0
         line = refused.output.strip()
@@ -163,4 +140,5 @@ def test_a_quality_folder_with_duplicated_ids_is_repaired_on_resume(tmp_path):
     assert "held 3 duplicated image rows" in result.stderr
     rows = QualityStore(out / "gradcam").read_images()
     assert rows.drop(columns="shard").equals(QualityStore(reference / "gradcam").read_images().drop(columns="shard"))
-    assert len(QualityStore(out / "gradcam").read_concepts()) == len(QualityStore(reference / "gradcam").read_concepts())
+    curves = QualityStore(out / "gradcam").read_concepts()
+    assert len(curves) == len(QualityStore(reference / "gradcam").read_concepts())
