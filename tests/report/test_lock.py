@@ -89,6 +89,16 @@ def test_a_refused_run_leaves_no_folder_and_the_lock_is_exclusive_in_one_process
         assert again.held
 
 
+def test_a_merge_into_a_held_folder_is_refused(reference_report, tmp_path):
+    out = tmp_path / "merged"
+    with FolderLock(out, "report").acquire():
+        refused = CliRunner().invoke(main, ["report", "merge", str(reference_report), "--out", str(out), "--quiet"])
+    assert refused.exit_code != 0 and f"in use by geoxai report (pid {os.getpid()}" in refused.output
+    assert not (out / "config.json").exists()
+    merged = CliRunner().invoke(main, ["report", "merge", str(reference_report), "--out", str(out), "--quiet"])
+    assert merged.exit_code == 0, merged.output
+
+
 def test_no_lock_environment_variable_skips_the_lock(tmp_path, monkeypatch):
     monkeypatch.setenv("GEOXAI_NO_LOCK", "1")
     with FolderLock(tmp_path, "report").acquire() as first, FolderLock(tmp_path, "report").acquire() as second:
