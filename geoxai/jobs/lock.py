@@ -68,13 +68,16 @@ class FolderLock:
     def acquire(self) -> FolderLock:
         if self.fd is not None or os.environ.get(NO_LOCK_ENV):
             return self
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # a read-only or missing place: one line, no traceback
+            raise ValueError(f"{self.folder}: cannot write the output folder ({exc.strerror or exc})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
                 raise FolderBusyError(f"{self.folder} is in use by {describe_holder(read_record(self.path))}; "
                                       f"wait for it to end or stop it (or use another --out)") from None
             raise ValueError(f"{self.folder}: cannot lock the folder ({exc.strerror or exc}); on a file system "

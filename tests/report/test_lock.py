@@ -99,6 +99,19 @@ def test_a_merge_into_a_held_folder_is_refused(reference_report, tmp_path):
     assert merged.exit_code == 0, merged.output
 
 
+def test_a_folder_that_cannot_be_written_is_one_line(tmp_path, monkeypatch):
+    import errno
+
+    from geoxai.jobs import lock as lock_module
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(lock_module.os, "open", read_only)  # as on a read-only mount (root ignores modes)
+    with pytest.raises(ValueError, match=r"out: cannot write the output folder \(Read-only file system\)"):
+        FolderLock(tmp_path / "out", "report").acquire()
+
+
 def test_no_lock_environment_variable_skips_the_lock(tmp_path, monkeypatch):
     monkeypatch.setenv("GEOXAI_NO_LOCK", "1")
     with FolderLock(tmp_path, "report").acquire() as first, FolderLock(tmp_path, "report").acquire() as second:
