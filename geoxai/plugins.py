@@ -1,4 +1,4 @@
-"""The plugin manager: finds models, explainers, segmenters, geocoders, report engines and weight
+"""The plugin manager: finds models, explainers, segmenters, geocoders, job engines and weight
 files through entry points.
 
 Every entry point in group ``geoxai`` is loaded, geoxai's own built-ins included. A plugin that
@@ -179,7 +179,7 @@ def isolated() -> Iterator[Registry]:
 
 #: geoxai's own plugin modules, as named by its entry points (pyproject.toml, group "geoxai")
 BUILTIN_PLUGINS = {"models": "geoxai.models", "explainers": "geoxai.explainers", "segmenters": "geoxai.segmenters",
-                   "geocoders": "geoxai.geocoders", "engines": "geoxai.report.engines"}
+                   "geocoders": "geoxai.geocoders", "engines": "geoxai.jobs.engines"}
 
 
 def _build_registry() -> Registry:
@@ -198,9 +198,10 @@ def _build_registry() -> Registry:
         register_plugin(plugin, dist, name=f"{dist}:{ep.name}", registry=reg, manager=pm)
     # An editable install made before an entry point was added has stale metadata; the built-ins
     # still register (through the same hooks) so that geoxai works until it is reinstalled.
-    for ep_name, module in BUILTIN_PLUGINS.items():
+    for module in BUILTIN_PLUGINS.values():
         if module not in loaded:
-            register_plugin(importlib.import_module(module), "geoxai", name=f"geoxai:{ep_name}", registry=reg,
+            # named by module: a stale entry point of the same name may be registered already
+            register_plugin(importlib.import_module(module), "geoxai", name=f"geoxai:{module}", registry=reg,
                             manager=pm)
     return reg
 
@@ -304,7 +305,7 @@ def load_geocoder(name: str, **options: Any):
 
 
 def load_engine(name: str, **options: Any):
-    """Build a registered report engine (``geoxai.report.engines.ReportEngine``) by name."""
+    """Build a registered job engine (``geoxai.jobs.engines.JobEngine``) by name."""
     return registry().get("engine", name).build(**options)
 
 

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 
 from ..io.atomic import atomic_path, write_text_atomic
+from ..jobs.sections import Section, markdown_table
+from ..jobs.sections import html_table as _html_table
 from .sanity import sanity_verdict
 from .store import QualityStore
 
@@ -89,12 +91,6 @@ def table_rows(summary: dict) -> tuple[list[str], list[list[str]]]:
     return head, body
 
 
-def markdown_table(head: list[str], body: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(row) + " |" for row in body]
-    return "\n".join(lines) + "\n"
-
-
 def sanity_markdown(summary: dict) -> str:
     parts = []
     for name, e in summary.items():
@@ -124,10 +120,10 @@ def finalize(out: Path) -> dict:
     with atomic_path(out / "summary.csv") as tmp:
         pd.DataFrame(flat).to_csv(tmp, index=False)
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, sort_keys=True, default=float))
-    markdown = (f"# Explanation quality\n\nMeans over images with bootstrap 95 % intervals. AUCs are normalised "
-                f"by the clean score.\n\n{markdown_table(head, body)}\n## Sanity check per stage\n\n"
-                f"{sanity_markdown(summary)}")
-    write_text_atomic(out / "summary.md", markdown)
+    section = Section("Explanation quality", "Means over images with bootstrap 95 % intervals. AUCs are normalised "
+                      "by the clean score.", head, body,
+                      extra_markdown=f"## Sanity check per stage\n\n{sanity_markdown(summary)}")
+    write_text_atomic(out / "summary.md", section.markdown())
     plots = write_plots(out)
     write_text_atomic(out / "quality.html", render_html(head, body, summary, plots))
     return summary
@@ -206,10 +202,3 @@ def render_html(head, body, summary: dict, plots: dict[str, str]) -> str:
                  "<a href='summary.csv'>summary.csv</a>, <a href='summary.md'>summary.md</a>, "
                  "<a href='summary.json'>summary.json</a>.</p></body></html>")
     return "\n".join(parts)
-
-
-def _html_table(head, body) -> str:
-    e = html.escape
-    rows = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in body)
-    header = "".join(f"<th>{e(h)}</th>" for h in head)
-    return f"<table><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>"

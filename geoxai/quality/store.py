@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from ..io.atomic import write_text_atomic
-from ..report.store import PartStore
+from ..jobs.store import BASE_IMAGE_FIELDS, PartStore
 
 KINDS = ("deletion", "insertion")
 METRICS = ("auc", "auc_norm", "km_auc", "mass_pred_auc", "mass_truth_auc")
@@ -29,8 +29,7 @@ def metric_columns(orders=("most", "least")) -> list[str]:
 
 
 QUALITY_IMAGE_SCHEMA = pa.schema([
-    ("image_id", pa.string()), ("path", pa.string()), ("lat", pa.float64()), ("lon", pa.float64()),
-    ("status", pa.string()), ("error", pa.string()), ("shard", pa.string()),
+    *BASE_IMAGE_FIELDS, ("shard", pa.string()),
     ("target_cell", pa.int64()), ("clean_score", pa.float64()),
     *[(c, pa.float64()) for c in metric_columns()],
     ("sanity", pa.string()),  # JSON {"stages": [...], "spearman": [...], "ssim": [...]}

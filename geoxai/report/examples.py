@@ -23,12 +23,12 @@ import pandas as pd
 import torch
 
 from ..io.images import load_image
+from ..jobs.loading import decode, view_function
 from ..types import ImageBatch
 from ..views import TEST_TIME
 from .config import ReportConfig
 from .example_data import example_payload as example_payload  # re-exported: the figure data's public home
 from .example_data import read_payload
-from .loading import decode, view_function
 
 EXAMPLES_DIR = "examples"
 DATA_DIR = "data"  # inside EXAMPLES_DIR: what the compute pass kept for the figures

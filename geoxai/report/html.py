@@ -23,7 +23,7 @@ def _template():
 
 
 def render_html(summary: ReportSummary, plots: dict[str, str], examples: list[dict], countries=None,
-                country_map: str | None = None) -> str:
+                country_map: str | None = None, sections=()) -> str:
     """``plots``: name -> relative PNG path; ``examples``: dicts with ``image_id``, ``figure``
     (relative path) and a ``caption``; ``countries``: the table of ``report.countries.country_table``
     (None or empty: no country view); ``country_map``: relative path of its map."""
@@ -46,7 +46,8 @@ def render_html(summary: ReportSummary, plots: dict[str, str], examples: list[di
         min_images=summary.min_images, views=summary.views,
         accuracy=[{"radius": f"{k:g}", "value": _pct(v)} for k, v in summary.accuracy.items()],
         concepts=concepts, plots=list(plots.items()), countries=country_rows, country_map=country_map,
-        examples=examples, failed=[[str(x) for x in row] for row in summary.failed.itertuples(index=False)],
+        examples=examples, sections=list(sections),
+        failed=[[str(x) for x in row] for row in summary.failed.itertuples(index=False)],
     )
 
 

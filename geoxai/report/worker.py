@@ -18,35 +18,26 @@ from ..views import TEST_TIME
 from .config import ReportConfig
 
 
+def report_model_spec(config: ReportConfig):
+    """The config's model: name, options and weights (``geoxai.jobs.models.ModelSpec``)."""
+    from ..jobs.models import ModelSpec
+
+    return ModelSpec(config.model, dict(config.model_options), config.weights)
+
+
 def report_model_options(config: ReportConfig) -> dict[str, Any]:
     """The config's model options, with its weights."""
-    model_options = dict(config.model_options)
-    if config.weights:
-        model_options["weights"] = config.weights
-    return model_options
+    return report_model_spec(config).build_options()
 
 
 def report_view_config(config: ReportConfig):
     """The config's model's ``ViewConfig``, read from its class: no model is built, no weights read."""
-    from ..plugins import model_view_config
-
-    return _with_model_options(model_view_config, config)
+    return report_model_spec(config).view_config()
 
 
 def load_report_model(config: ReportConfig):
     """The config's model with its options and weights, as its plugin builds it."""
-    from ..plugins import load_model
-
-    return _with_model_options(load_model, config)
-
-
-def _with_model_options(build, config: ReportConfig):
-    """``build(model name, **its options)``; a factory's TypeError becomes one line naming the options."""
-    model_options = report_model_options(config)
-    try:
-        return build(config.model, **model_options)
-    except TypeError as exc:
-        raise ValueError(f"model {config.model!r} rejected its options {sorted(model_options)}: {exc}") from None
+    return report_model_spec(config).build()
 
 
 def report_explainer_options(config: ReportConfig) -> dict[str, Any]:
@@ -102,17 +93,23 @@ class ReportWorker:
         examples, self._examples = self._examples, {}
         return examples
 
-    def process(self, records: list[dict]) -> tuple[list[dict], list[dict]]:
-        """Decoded records -> (image rows, concept rows) for the store."""
+    def process(self, records: list[dict], on_image=None) -> tuple[list[dict], list[dict]]:
+        """Decoded records -> (image rows, concept rows) for the store; ``on_image()`` once per
+        image as its rows are done (the batch is explained at once: its images end together)."""
         image_rows: list[dict] = []
         concept_rows: list[dict] = []
         good = [r for r in records if r.get("error") is None and r.get("pixels") is not None]
         for r in records:
             if r.get("error") is not None or r.get("pixels") is None:
                 image_rows.append(self._row(r, status="failed", error=r.get("error") or "no pixels"))
+                if on_image is not None:
+                    on_image()
         if good:
             image_rows_ok, concept_rows = self._compute(good)
             image_rows.extend(image_rows_ok)
+            for _ in image_rows_ok:
+                if on_image is not None:
+                    on_image()
         return image_rows, concept_rows
 
     def _compute(self, records: list[dict]) -> tuple[list[dict], list[dict]]:
