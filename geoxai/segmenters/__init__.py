@@ -15,6 +15,8 @@ def register_segmenters(register):
              description="ADE20k 150 concepts, HRNetV2-W48 + C1 (CSAILVision release, SemP paper)")
     register("smp", "geoxai.segmenters.smp:SmpSegmenter",
              description="your own segmentation-models-pytorch model + class list (default ADE20k 150)")
+    register("text", "geoxai.segmenters.text:TextSegmenter",
+             description="text regions read by OCR (rapidocr PP-OCR ONNX models in the wheel; pip install geoxai[text])")
     register("tiny", "geoxai.testing:TinySegmenter", description="random per-pixel test segmenter (no download)")
 
 
