@@ -184,8 +184,11 @@ def concept_influence(explanations, segmentations, k: int = 1000, min_size: floa
         num_concepts: C; default max label + 1 (for masks: K, which it must equal when given).
     """
     explanations = _as_tensor(explanations, "explanations")
-    if isinstance(segmentations, ConceptMasks):
-        segmentations = segmentations.masks
+    if isinstance(segmentations, ConceptMasks):  # the label map where there is one: same counts, less work
+        if num_concepts is not None and int(num_concepts) != len(segmentations.concepts):
+            raise ValueError(f"concept_influence: {len(segmentations.concepts)} masks but num_concepts {num_concepts}")
+        num_concepts = len(segmentations.concepts)
+        segmentations = segmentations.masks if segmentations.label_map is None else segmentations.label_map
     segmentations = _as_tensor(segmentations, "segmentations")
     if explanations.ndim == 2:
         explanations = explanations[None]

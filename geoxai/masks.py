@@ -28,6 +28,9 @@ class ConceptMasks:
     masks: torch.Tensor
     concepts: list[str]
     regions: list[list[dict[str, Any]]] | None = None
+    #: the label map [B, H, W] the masks were made from (``from_labels``), else None; with it
+    #: ``labels()`` is exact and ci counts by label (the same numbers, faster)
+    label_map: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.masks, torch.Tensor) or self.masks.dtype != torch.bool or self.masks.ndim != 4:
@@ -50,11 +53,14 @@ class ConceptMasks:
             raise ValueError(f"ConceptMasks.from_labels: expected integer labels [B, H, W], got "
                              f"{labels.dtype} {tuple(labels.shape)}")
         ids = torch.arange(len(concepts), device=labels.device)
-        return cls(labels.long()[:, None] == ids[None, :, None, None], list(concepts))
+        labels = labels.long()
+        return cls(labels[:, None] == ids[None, :, None, None], list(concepts), label_map=labels)
 
     def labels(self) -> torch.Tensor:
         """A label map [B, H, W] (long): each pixel gets the LAST concept whose mask covers it, -1
         where none does (so in a combination ``ade20k-hrnet+text`` text is drawn over buildings)."""
+        if self.label_map is not None:
+            return self.label_map
         b, k, h, w = self.masks.shape
         if k == 0:
             return torch.full((b, h, w), -1, dtype=torch.long)

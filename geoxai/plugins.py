@@ -272,7 +272,15 @@ def load_explainer(name: str, **options: Any):
 
 
 def load_segmenter(name: str, **options: Any):
-    return registry().get("segmenter", name).build(**options)
+    """Build a registered segmenter by name; ``"a+b"`` builds each part and combines them
+    (``geoxai.combined``: options ``part.key=...`` go to one part, plain keys to every part declaring them)."""
+    from .combined import CombinedSegmenter, route_options, segmenter_names
+
+    names = segmenter_names(name)
+    if len(names) == 1:
+        return registry().get("segmenter", names[0]).build(**options)
+    routed = route_options(names, lambda n: registry().get("segmenter", n).options(), options)
+    return CombinedSegmenter([registry().get("segmenter", n).build(**routed[n]) for n in names])
 
 
 def load_geocoder(name: str, **options: Any):
@@ -286,5 +294,16 @@ def load_engine(name: str, **options: Any):
 
 
 def parse_plugin_options(kind: str, name: str, raw: dict[str, str]) -> dict[str, Any]:
-    """``KEY=VALUE`` strings from the command line -> typed options for plugin ``name`` of ``kind``."""
+    """``KEY=VALUE`` strings from the command line -> typed options for plugin ``name`` of ``kind``
+    (for a combined segmenter ``a+b``: each part's options typed by that part, keys kept as given)."""
+    if kind == "segmenter":
+        from .combined import route_options, segmenter_names
+
+        names = segmenter_names(name)
+        if len(names) > 1:
+            routed = route_options(names, lambda n: registry().get(kind, n).options(), raw)
+            typed = {n: registry().get(kind, n).parse_options(routed[n]) for n in names}
+            return {key: typed[key.partition(".")[0]][key.partition(".")[2]] if "." in key
+                    else next(typed[n][key] for n in names if key in typed[n]) for key in raw}
+        name = names[0]
     return registry().get(kind, name).parse_options(raw)

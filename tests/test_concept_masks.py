@@ -52,8 +52,8 @@ def test_non_overlapping_masks_give_the_label_results():
     maps = torch.rand(3, 24, 20, generator=gen, dtype=torch.float64)  # labels resized by nearest
     for dilation in (0, 2):
         from_labels = concept_influence(maps, labels, k=30, min_size=0.02, dilation=dilation, num_concepts=5)
-        from_masks = concept_influence(maps, ConceptMasks.from_labels(labels, list("abcde")), k=30, min_size=0.02,
-                                       dilation=dilation)
+        one_hot = ConceptMasks.from_labels(labels, list("abcde")).masks  # the bool masks alone: the mask path
+        from_masks = concept_influence(maps, one_hot, k=30, min_size=0.02, dilation=dilation)
         for field in ("ci", "tki", "size", "mask_pixels", "intersection_pixels", "concept_pixels", "valid"):
             a, b = getattr(from_labels, field), getattr(from_masks, field)
             assert torch.equal(a.isnan(), b.isnan()) and torch.equal(a.nan_to_num(), b.nan_to_num()), field
@@ -91,6 +91,15 @@ def test_overlapping_masks_with_dilation_by_hand():
     assert result.concept_pixels[0].tolist() == [1, 9]
     assert math.isclose(float(result.ci[0, 0]), 0.5 / (9 / 25))
     assert math.isclose(float(result.ci[0, 1]), 1.0)
+
+
+def test_masks_made_from_labels_keep_them():
+    labels = torch.tensor([[[0, 2], [2, 1]]])
+    masks = ConceptMasks.from_labels(labels, ["a", "b", "c"])
+    assert masks.labels() is masks.label_map
+    maps = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]])
+    assert torch.equal(concept_influence(maps, masks, k=2, min_size=0.0).ci,
+                       concept_influence(maps, masks.masks, k=2, min_size=0.0).ci)
 
 
 def test_masks_and_num_concepts_must_agree():

@@ -135,10 +135,11 @@ class ConceptStage:
         from ..viz.figure import explanation_figure
 
         batch = ImageBatch(torch.stack([r.view for r in records]), [r.stem for r in records])
-        segmentation = self.segmenter.segment(batch).cpu()
+        concept_masks = self.segmenter.segment_masks(batch)  # possibly overlapping (-s ade20k-hrnet -s text)
+        segmentation = concept_masks.labels()
         concepts = list(self.segmenter.concepts)
         heat = torch.stack([r.heat for r in records]).float()
-        result = concept_influence(heat, segmentation, k=self.k, min_size=self.min_size, dilation=self.dilation,
+        result = concept_influence(heat, concept_masks, k=self.k, min_size=self.min_size, dilation=self.dilation,
                                    num_concepts=len(concepts))
         rows = result.records(concepts, batch.ids)
         for i, record in enumerate(records):
@@ -149,6 +150,8 @@ class ConceptStage:
                 "segmenter": self.segmenter_name, "k": int(result.k[i]), "min_size": self.min_size,
                 "dilation": self.dilation, "scores": scores,
             }
+            if concept_masks.regions is not None:  # what the segmenter read (text: string, score, polygon, script)
+                record.extra["concept_influence"]["regions"] = concept_masks.regions[i]
             explanation_figure(record.view.permute(1, 2, 0).numpy(), record.heat, segmentation[i], concepts, scores,
                                predictions[i], ground_truth=self.truth, k=self.k,
                                path=out_dir / f"{record.stem}_figure.png")
@@ -184,7 +187,8 @@ def explainer_options(explainer, overrides: dict[str, Any]) -> dict[str, Any]:
                    "country:CODE_OR_NAME or continent:NAME.")
 @opts.batch_size_option(8, help="Images explained together.")
 @opts.out_option(required=True)
-@opts.segmenter_options(help="Segmenter name: adds concept-influence scores to each JSON and writes <stem>_figure.png.")
+@opts.segmenter_options(help="Segmenter name: adds concept-influence scores to each JSON and writes <stem>_figure.png.",
+                        combine=True)
 @opts.ci_options
 @click.option("--truth", default=None, metavar="LAT,LON",
               help="Ground-truth location of the photo(s): adds the GCD error to the JSON, figure and map.")

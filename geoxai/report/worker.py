@@ -136,9 +136,10 @@ class ReportWorker:
         predictions = model.predictions_from_probabilities(probs, top_k=1, ids=batch.ids)
         maps = self.explainer.explain(model, batch)
         infos = explanation_info(self.explainer, len(records))
-        segmentation = self.segmenter.segment(batch)
+        concept_masks = self.segmenter.segment_masks(batch)  # possibly overlapping (e.g. ade20k-hrnet+text)
+        segmentation = concept_masks.labels()
         influence = concept_influence(
-            maps.detach().float().cpu(), segmentation.cpu(), k=self.config.k,
+            maps.detach().float().cpu(), concept_masks, k=self.config.k,
             min_size=self.config.min_size, dilation=self.config.dilation, num_concepts=len(self.concepts),
         )
         ci, tki = influence.ci.cpu().numpy(), influence.tki.cpu().numpy()
