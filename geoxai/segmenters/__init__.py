@@ -17,6 +17,9 @@ def register_segmenters(register):
              description="your own segmentation-models-pytorch model + class list (default ADE20k 150)")
     register("text", "geoxai.segmenters.text:TextSegmenter",
              description="text regions read by OCR (rapidocr PP-OCR ONNX models in the wheel; pip install geoxai[text])")
+    register("cues", "geoxai.segmenters.cues:CuesSegmenter",
+             description="open-vocabulary geolocation cues (bollards, road lines, poles, ...) with CLIPSeg "
+                         "(hf://CIDAS/clipseg-rd64-refined; prompts= for your own)")
     register("tiny", "geoxai.testing:TinySegmenter", description="random per-pixel test segmenter (no download)")
 
 
