@@ -31,7 +31,8 @@ def segmenter_names(specs: str | Sequence[str]) -> list[str]:
         for name in str(spec).split(SEPARATOR):
             name = name.strip()
             if not name:
-                raise ValueError(f"segmenter {spec!r}: an empty name around {SEPARATOR!r} (write e.g. ade20k-hrnet+text)")
+                raise ValueError(f"segmenter {spec!r}: an empty name around {SEPARATOR!r} "
+                                 "(write e.g. ade20k-hrnet+text)")
             if name not in names:
                 names.append(name)
     if not names:

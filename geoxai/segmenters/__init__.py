@@ -16,7 +16,7 @@ def register_segmenters(register):
     register("smp", "geoxai.segmenters.smp:SmpSegmenter",
              description="your own segmentation-models-pytorch model + class list (default ADE20k 150)")
     register("text", "geoxai.segmenters.text:TextSegmenter",
-             description="text regions read by OCR (rapidocr PP-OCR ONNX models in the wheel; pip install geoxai[text])")
+             description="text regions read by OCR (rapidocr PP-OCR ONNX models in its wheel; geoxai[text])")
     register("cues", "geoxai.segmenters.cues:CuesSegmenter",
              description="open-vocabulary geolocation cues (bollards, road lines, poles, ...) with CLIPSeg "
                          "(hf://CIDAS/clipseg-rd64-refined; prompts= for your own)")

@@ -102,9 +102,9 @@ class TextSegmenter(MaskSegmenter):
         for i in range(b):
             found = self.read(pixels[i].permute(1, 2, 0).numpy())
             for region in found:
-                polygon = np.round(np.asarray(region["polygon"])).astype(np.int32)[None]
-                cv2.fillPoly(masks[i, 0], polygon, 1)
+                polygon = np.round(np.asarray(region["polygon"])).astype(np.int32)
+                cv2.fillPoly(masks[i, 0], [polygon], 1)
                 if self.scripts:
-                    cv2.fillPoly(masks[i, self.concepts.index(f"{CONCEPT}:{region['script']}")], polygon, 1)
+                    cv2.fillPoly(masks[i, self.concepts.index(f"{CONCEPT}:{region['script']}")], [polygon], 1)
             regions.append(found)
         return ConceptMasks(torch.from_numpy(masks).bool(), self.concepts, regions)
