@@ -129,3 +129,11 @@ def test_explain_cli_scores_text_in_one_ci_table(sign_photo, tmp_path):
     assert "text" in concepts and len(concepts) > 1
     (region,) = doc["regions"]  # read from the model's small view, so the last letter may be lost
     assert region["text"].startswith("RUE DU PO") and region["segmenter"] == "text"
+
+
+def test_a_combination_passes_the_segmenter_contract():
+    from geoxai.contract import check_segmenter
+
+    combined = CombinedSegmenter([_Rows(), _Sign()])
+    labels = check_segmenter(combined)
+    assert (labels[:, :2, :2] == 2).all() and combined.to("cpu") is combined

@@ -99,3 +99,11 @@ def test_real_weights_offline_give_the_one_line_error(monkeypatch, tmp_path):
     message = str(caught.value)
     assert "\n" not in message and "CIDAS/clipseg-rd64-refined" in message and "--weights" in message
     assert time.monotonic() - start < 60
+
+
+def test_passes_the_segmenter_contract(checkpoint):
+    from geoxai.contract import check_segmenter
+
+    cues = load_segmenter("cues", weights=str(checkpoint), prompts="kerb,roof", size=32)
+    labels = check_segmenter(cues)
+    assert labels.min() >= -1 and labels.max() <= 1

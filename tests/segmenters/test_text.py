@@ -84,3 +84,10 @@ def test_sub_concepts_only_when_asked():
 ])
 def test_script_of_a_string(text, script):
     assert script_of(text) == script and script in SCRIPTS
+
+
+def test_passes_the_segmenter_contract(segmenter):
+    from geoxai.contract import check_segmenter
+
+    labels = check_segmenter(segmenter)
+    assert (labels == -1).all()  # skimage's sample photos carry no writing
