@@ -112,8 +112,24 @@ class Registry:
         try:
             return self.entries[kind][name]
         except KeyError:
+            if kind == "segmenter" and "+" in name:  # "ade20k-hrnet+text": a combination of registered parts
+                return self._combination(name)
             known = ", ".join(sorted(self.entries[kind])) or "none"
             raise UnknownPluginError(f"unknown {kind} {name!r}; known {kind}s: {known}") from None
+
+    def _combination(self, name: str) -> Registration:
+        """A registration that builds the parts of ``name`` and combines them (``geoxai.combined``);
+        unknown parts fail here, their options when it is built."""
+        from .combined import CombinedSegmenter, route_options, segmenter_names
+
+        parts = [self.get("segmenter", n) for n in segmenter_names(name)]
+
+        def build(**options: Any) -> CombinedSegmenter:
+            routed = route_options([p.name for p in parts], lambda n: self.get("segmenter", n).options(), options)
+            return CombinedSegmenter([p.build(**routed[p.name]) for p in parts])
+
+        return Registration("segmenter", name, build, "geoxai", description="combined: " + ", ".join(
+            p.name for p in parts))
 
 
 class _PluginManager(pluggy.PluginManager):
@@ -274,13 +290,7 @@ def load_explainer(name: str, **options: Any):
 def load_segmenter(name: str, **options: Any):
     """Build a registered segmenter by name; ``"a+b"`` builds each part and combines them
     (``geoxai.combined``: options ``part.key=...`` go to one part, plain keys to every part declaring them)."""
-    from .combined import CombinedSegmenter, route_options, segmenter_names
-
-    names = segmenter_names(name)
-    if len(names) == 1:
-        return registry().get("segmenter", names[0]).build(**options)
-    routed = route_options(names, lambda n: registry().get("segmenter", n).options(), options)
-    return CombinedSegmenter([registry().get("segmenter", n).build(**routed[n]) for n in names])
+    return registry().get("segmenter", name).build(**options)
 
 
 def load_geocoder(name: str, **options: Any):

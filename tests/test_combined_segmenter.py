@@ -137,3 +137,25 @@ def test_a_combination_passes_the_segmenter_contract():
     combined = CombinedSegmenter([_Rows(), _Sign()])
     labels = check_segmenter(combined)
     assert (labels[:, :2, :2] == 2).all() and combined.to("cpu") is combined
+
+
+def test_report_with_a_combination_gives_text_rows_per_country(sign_photo, tmp_path):
+    """``geoxai report -s tiny+text``: the text concept is scored beside tiny's, and the cue table
+    lists it for the photos' true country."""
+    import shutil
+
+    from geoxai.cli import main
+    from geoxai.report.cues import cue_country_table
+    from geoxai.report.store import PartStore
+
+    shutil.copy(sign_photo, tmp_path / "a.png")
+    (tmp_path / "data.csv").write_text("image,lat,lon,id\na.png,52.52,13.40,berlin\n")
+    out = tmp_path / "report"
+    result = CliRunner().invoke(main, ["report", "-m", "tiny", "-e", "gradcam", "-s", "tiny+text", "--data",
+                                       str(tmp_path / "data.csv"), "--out", str(out), "--min-size", "0.01",
+                                       "--min-images", "1", "--workers", "0", "--quiet"])
+    assert result.exit_code == 0, result.output
+    images, concepts = PartStore(out).read_images(), PartStore(out).read_concepts()
+    assert "text" in set(concepts["concept"]) and len(set(concepts["concept"])) > 1
+    table = cue_country_table(images, concepts, cues=["text"])
+    assert table[["concept", "true_country", "images"]].values.tolist() == [["text", "DE", 1]]
