@@ -8,7 +8,6 @@ returns them (a label-map segmenter's default is the one-hot of its labels) and
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -16,35 +15,53 @@ import torch
 __all__ = ["ConceptMasks"]
 
 
-@dataclass
 class ConceptMasks:
     """bool ``masks`` [B, K, H, W] (CPU) over ``concepts`` (K names), plus what the segmenter read.
 
     ``regions``: None, or per image a list of JSON-able dicts describing the regions found (for
     the ``text`` segmenter: the string read, its confidence, polygon and script); outputs such as
-    ``geoxai segment``'s ``<stem>_regions.json`` write them as they are.
+    ``geoxai segment``'s ``<stem>_regions.json`` write them as they are. ``label_map``: the label
+    map [B, H, W] the masks were made from (``from_labels``), else None; with it ``labels()`` is
+    exact, ci counts by label (the same numbers, faster) and ``masks`` is built only when read.
     """
 
-    masks: torch.Tensor
-    concepts: list[str]
-    regions: list[list[dict[str, Any]]] | None = None
-    #: the label map [B, H, W] the masks were made from (``from_labels``), else None; with it
-    #: ``labels()`` is exact and ci counts by label (the same numbers, faster)
-    label_map: torch.Tensor | None = None
+    def __init__(self, masks: torch.Tensor | None, concepts: Sequence[str],
+                 regions: list[list[dict[str, Any]]] | None = None, label_map: torch.Tensor | None = None) -> None:
+        self.concepts = list(concepts)
+        self.regions = regions
+        self.label_map = label_map
+        self._masks = masks
+        if masks is None:
+            if label_map is None or label_map.ndim != 3:
+                raise ValueError("ConceptMasks: give masks [B, K, H, W] or a label map [B, H, W]")
+            count = int(label_map.shape[0])
+        else:
+            if not isinstance(masks, torch.Tensor) or masks.dtype != torch.bool or masks.ndim != 4:
+                got = f"{masks.dtype} {tuple(masks.shape)}" if isinstance(masks, torch.Tensor) \
+                    else type(masks).__name__
+                raise ValueError(f"ConceptMasks: masks must be bool [B, K, H, W], got {got}")
+            if len(self.concepts) != masks.shape[1]:
+                raise ValueError(f"ConceptMasks: {masks.shape[1]} masks but {len(self.concepts)} concept names")
+            count = int(masks.shape[0])
+        if regions is not None and len(regions) != count:
+            raise ValueError(f"ConceptMasks: regions for {len(regions)} images, masks for {count}")
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.masks, torch.Tensor) or self.masks.dtype != torch.bool or self.masks.ndim != 4:
-            got = f"{self.masks.dtype} {tuple(self.masks.shape)}" if isinstance(self.masks, torch.Tensor) \
-                else type(self.masks).__name__
-            raise ValueError(f"ConceptMasks: masks must be bool [B, K, H, W], got {got}")
-        self.concepts = list(self.concepts)
-        if len(self.concepts) != self.masks.shape[1]:
-            raise ValueError(f"ConceptMasks: {self.masks.shape[1]} masks but {len(self.concepts)} concept names")
-        if self.regions is not None and len(self.regions) != self.masks.shape[0]:
-            raise ValueError(f"ConceptMasks: regions for {len(self.regions)} images, masks for {self.masks.shape[0]}")
+    @property
+    def masks(self) -> torch.Tensor:
+        if self._masks is None:  # the one-hot of the label map, made on first use
+            assert self.label_map is not None
+            ids = torch.arange(len(self.concepts), device=self.label_map.device)
+            self._masks = self.label_map[:, None] == ids[None, :, None, None]
+        return self._masks
+
+    def _shape(self) -> tuple[int, int, int]:
+        """(B, H, W) without building the masks."""
+        known = self._masks if self._masks is not None else self.label_map
+        assert known is not None  # __init__ requires one of them
+        return int(known.shape[0]), int(known.shape[-2]), int(known.shape[-1])
 
     def __len__(self) -> int:
-        return int(self.masks.shape[0])
+        return self._shape()[0]
 
     @classmethod
     def from_labels(cls, labels: torch.Tensor, concepts: Sequence[str]) -> ConceptMasks:
@@ -52,9 +69,9 @@ class ConceptMasks:
         if labels.ndim != 3 or labels.is_floating_point():
             raise ValueError(f"ConceptMasks.from_labels: expected integer labels [B, H, W], got "
                              f"{labels.dtype} {tuple(labels.shape)}")
-        ids = torch.arange(len(concepts), device=labels.device)
-        labels = labels.long()
-        return cls(labels[:, None] == ids[None, :, None, None], list(concepts), label_map=labels)
+        if labels.numel() and int(labels.max()) >= len(concepts):
+            raise ValueError(f"ConceptMasks.from_labels: label {int(labels.max())} but {len(concepts)} concepts")
+        return cls(None, concepts, label_map=labels.long())
 
     def labels(self) -> torch.Tensor:
         """A label map [B, H, W] (long): each pixel gets the LAST concept whose mask covers it, -1
@@ -70,7 +87,13 @@ class ConceptMasks:
     def fractions(self, i: int) -> dict[str, float]:
         """Concept -> share of image ``i`` its own mask covers, largest first (absent ones left out).
         With overlapping masks the shares may sum to more than 1."""
-        counts = self.masks[i].flatten(1).sum(-1).tolist()
-        pixels = max(1, self.masks.shape[-2] * self.masks.shape[-1])
+        if self._masks is None:
+            assert self.label_map is not None
+            flat = self.label_map[i].reshape(-1)
+            counts = torch.bincount(flat[flat >= 0], minlength=len(self.concepts)).tolist()
+        else:
+            counts = self._masks[i].flatten(1).sum(-1).tolist()
+        _, h, w = self._shape()
+        pixels = max(1, h * w)
         order = sorted((c for c, n in enumerate(counts) if n), key=lambda c: (-counts[c], c))
         return {self.concepts[c]: counts[c] / pixels for c in order}

@@ -124,3 +124,12 @@ class _Halves(MaskSegmenter):
 def test_mask_segmenter_segment_is_the_flattened_masks():
     labels = _Halves().segment(torch.zeros(1, 3, 2, 2, dtype=torch.uint8))
     assert labels.tolist() == [[[1, 1], [0, -1]]]
+
+
+def test_masks_of_a_label_map_are_built_only_when_read():
+    labels = torch.tensor([[[0, -1], [1, 1]]])
+    masks = ConceptMasks.from_labels(labels, ["a", "b"])
+    assert masks._masks is None and len(masks) == 1 and masks.fractions(0) == {"b": 0.5, "a": 0.25}
+    assert masks.masks.tolist() == [[[[True, False], [False, False]], [[False, False], [True, True]]]]
+    with pytest.raises(ValueError, match="label 1 but 1 concepts"):
+        ConceptMasks.from_labels(labels, ["a"])
