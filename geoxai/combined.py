@@ -73,6 +73,7 @@ class CombinedSegmenter(MaskSegmenter):
         names = [c for p in self.parts for c in p.concepts]
         shared = {c for c in names if names.count(c) > 1}
         self.concepts = [f"{p.name}/{c}" if c in shared else c for p in self.parts for c in p.concepts]
+        self.cue_concepts = [f"{p.name}/{c}" if c in shared else c for p in self.parts for c in p.cue_concepts]
 
     def to(self, device: str | torch.device) -> CombinedSegmenter:
         for part in self.parts:

@@ -301,6 +301,9 @@ class Segmenter(abc.ABC):
     #: pixels without a concept) and ``segment`` only flattens it; callers that score concepts
     #: should then use ``segment_masks``
     overlapping_masks: bool = False
+    #: the concepts that are geolocation cues (text, signs, bollards, ...): quality's cue recall
+    #: measures the attribution mass on their union (``geoxai.quality.cue_recall``)
+    cue_concepts: Sequence[str] = ()
     _device: torch.device = torch.device("cpu")
 
     @abc.abstractmethod

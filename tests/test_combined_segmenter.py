@@ -159,3 +159,23 @@ def test_report_with_a_combination_gives_text_rows_per_country(sign_photo, tmp_p
     assert "text" in set(concepts["concept"]) and len(set(concepts["concept"])) > 1
     table = cue_country_table(images, concepts, cues=["text"])
     assert table[["concept", "true_country", "images"]].values.tolist() == [["text", "DE", 1]]
+
+
+def test_quality_with_the_text_segmenter_writes_cue_recall(sign_photo, tmp_path):
+    import shutil
+
+    from geoxai.cli import main
+    from geoxai.quality.store import QualityStore
+
+    shutil.copy(sign_photo, tmp_path / "a.png")
+    (tmp_path / "data.csv").write_text("image,lat,lon,id\na.png,52.52,13.40,berlin\n")
+    out = tmp_path / "quality"
+    result = CliRunner().invoke(main, ["quality", "--model", "tiny", "-e", "combicam", "--steps", "4",
+                                       "--sanity-stages", "0", "--segmenter", "tiny+text", "--quiet",
+                                       "--data", str(tmp_path / "data.csv"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    (row,) = QualityStore(out / "combicam").read_images().to_dict("records")
+    assert row["cue_recall_ratio"] >= 0 and 0 <= row["cue_recall_percentile"] <= 1
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["combicam"]["cue_recall_ratio"][0] == pytest.approx(row["cue_recall_ratio"])
+    assert "cue recall" in (out / "summary.md").read_text()

@@ -133,6 +133,7 @@ class CuesSegmenter(MaskSegmenter):
         if tokenizer is None:
             raise ValueError("cues: a model given without its tokenizer")
         self.concepts = list(cues)
+        self.cue_concepts = list(cues)
         self.prompts = list(cues.values())
         self.threshold, self.size, self.batch_size = float(threshold), int(size), int(batch_size)
         self.network = model.eval()

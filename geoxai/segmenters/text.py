@@ -67,6 +67,7 @@ class TextSegmenter(MaskSegmenter):
                              f"{min_chars!r}, {det_limit!r}, {threads!r}")
         self.scripts, self.min_score, self.min_chars = bool(scripts), float(min_score), int(min_chars)
         self.concepts = [CONCEPT, *([f"{CONCEPT}:{s}" for s in SCRIPTS] if self.scripts else [])]
+        self.cue_concepts = [CONCEPT]  # the union of all text; the script masks lie inside it
         # the engine is built once; its __call__ changes no state when given no per-call settings,
         # and onnxruntime sessions may run from several threads, so instances can be shared
         self._ocr = _engine(int(det_limit), bool(direction), int(threads))
