@@ -118,18 +118,40 @@ class Registry:
             raise UnknownPluginError(f"unknown {kind} {name!r}; known {kind}s: {known}") from None
 
     def _combination(self, name: str) -> Registration:
-        """A registration that builds the parts of ``name`` and combines them (``geoxai.combined``);
-        unknown parts fail here, their options when it is built."""
-        from .combined import CombinedSegmenter, route_options, segmenter_names
+        """The registration of a combined segmenter ``a+b`` (unknown parts fail here)."""
+        from .combined import segmenter_names
 
         parts = [self.get("segmenter", n) for n in segmenter_names(name)]
+        return CombinedRegistration("segmenter", name, "geoxai.combined:CombinedSegmenter", "geoxai",
+                                    "combined: " + ", ".join(p.name for p in parts), parts=parts)
 
-        def build(**options: Any) -> CombinedSegmenter:
-            routed = route_options([p.name for p in parts], lambda n: self.get("segmenter", n).options(), options)
-            return CombinedSegmenter([p.build(**routed[p.name]) for p in parts])
 
-        return Registration("segmenter", name, build, "geoxai", description="combined: " + ", ".join(
-            p.name for p in parts))
+@dataclass
+class CombinedRegistration(Registration):
+    """Segmenters ``a+b`` built as one ``geoxai.combined.CombinedSegmenter``: each option goes to
+    the parts it names (``text.scripts``) or that declare it, and is typed and checked by them."""
+
+    parts: list[Registration] = field(default_factory=list)
+
+    def _route(self, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        from .combined import route_options
+
+        named = {p.name: p for p in self.parts}
+        return route_options(list(named), lambda n: named[n].options(), options)
+
+    def options(self) -> dict[str, OptionSpec] | None:
+        return None  # any keyword here; the parts check their own
+
+    def parse_options(self, raw: dict[str, str]) -> dict[str, Any]:
+        typed = {p.name: p.parse_options(opts) for p, opts in zip(self.parts, self._route(raw).values())}
+        return {key: typed[key.partition(".")[0]][key.partition(".")[2]] if "." in key
+                else next(t[key] for t in typed.values() if key in t) for key in raw}
+
+    def build(self, **options: Any) -> Any:
+        from .combined import CombinedSegmenter
+
+        routed = self._route(options)
+        return CombinedSegmenter([p.build(**routed[p.name]) for p in self.parts])
 
 
 class _PluginManager(pluggy.PluginManager):
@@ -306,14 +328,4 @@ def load_engine(name: str, **options: Any):
 def parse_plugin_options(kind: str, name: str, raw: dict[str, str]) -> dict[str, Any]:
     """``KEY=VALUE`` strings from the command line -> typed options for plugin ``name`` of ``kind``
     (for a combined segmenter ``a+b``: each part's options typed by that part, keys kept as given)."""
-    if kind == "segmenter":
-        from .combined import route_options, segmenter_names
-
-        names = segmenter_names(name)
-        if len(names) > 1:
-            routed = route_options(names, lambda n: registry().get(kind, n).options(), raw)
-            typed = {n: registry().get(kind, n).parse_options(routed[n]) for n in names}
-            return {key: typed[key.partition(".")[0]][key.partition(".")[2]] if "." in key
-                    else next(typed[n][key] for n in names if key in typed[n]) for key in raw}
-        name = names[0]
     return registry().get(kind, name).parse_options(raw)
