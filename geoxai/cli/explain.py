@@ -154,7 +154,8 @@ class ConceptStage:
                 record.extra["concept_influence"]["regions"] = concept_masks.regions[i]
             explanation_figure(record.view.permute(1, 2, 0).numpy(), record.heat, segmentation[i], concepts, scores,
                                predictions[i], ground_truth=self.truth, k=self.k,
-                               path=out_dir / f"{record.stem}_figure.png")
+                               path=out_dir / f"{record.stem}_figure.png",
+                               regions=None if concept_masks.regions is None else concept_masks.regions[i])
             record.extra.setdefault("files", {})["figure"] = f"{record.stem}_figure.png"
 
 
