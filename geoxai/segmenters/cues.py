@@ -130,8 +130,9 @@ class CuesSegmenter(MaskSegmenter):
             if weights is None:
                 raise ValueError("cues: give weights= (hf://... or a checkpoint folder) or a model")
             model, tokenizer, preprocess, self.weights_provenance = load_checkpoint(weights)
-        if tokenizer is None:
-            raise ValueError("cues: a model given without its tokenizer")
+        if not isinstance(model, torch.nn.Module) or tokenizer is None or isinstance(tokenizer, str):
+            raise ValueError("cues: model= takes a CLIPSegForImageSegmentation and tokenizer= its tokenizer "
+                             "(Python only; on the command line use weights=)")
         self.concepts = list(cues)
         self.cue_concepts = list(cues)
         self.prompts = list(cues.values())

@@ -81,6 +81,8 @@ def test_default_and_user_prompts(tmp_path):
 
 
 def test_bad_options_and_pickled_weights(checkpoint, tmp_path):
+    with pytest.raises(ValueError, match="Python only"):
+        load_segmenter("cues", model="CIDAS/clipseg", tokenizer="x")
     with pytest.raises(ValueError, match="threshold"):
         load_segmenter("cues", weights=str(checkpoint), threshold=1.5)
     (tmp_path / "config.json").write_text((checkpoint / "config.json").read_text())
