@@ -137,7 +137,7 @@ class CuesSegmenter(MaskSegmenter):
         self.cue_concepts = list(cues)
         self.prompts = list(cues.values())
         self.threshold, self.size, self.batch_size = float(threshold), int(size), int(batch_size)
-        self.network = model.eval()
+        self.network: Any = model.eval()  # a CLIPSegForImageSegmentation (transformers types it loosely)
         self.mean = torch.tensor(preprocess.get("image_mean", IMAGENET_MEAN), dtype=torch.float32).view(1, 3, 1, 1)
         self.std = torch.tensor(preprocess.get("image_std", IMAGENET_STD), dtype=torch.float32).view(1, 3, 1, 1)
         self.prompt_embeddings = self._embed(tokenizer, self.prompts)
