@@ -17,6 +17,7 @@ _EXPORTS = {
     "ConceptInfluence": "ci", "concept_influence": "ci",
     "accuracy_at": "geodesy", "great_circle_km": "geodesy",
     "Explainer": "interfaces", "GeoModel": "interfaces", "Segmenter": "interfaces",
+    "MaskSegmenter": "interfaces", "ConceptMasks": "masks",
     "BaseExplainer": "explainers.base", "OptionError": "options",
     "available": "plugins", "load_explainer": "plugins", "load_model": "plugins", "load_segmenter": "plugins",
     "load_geocoder": "plugins", "load_engine": "plugins",
@@ -33,7 +34,8 @@ if TYPE_CHECKING:  # what static tools see; at run time __getattr__ imports on d
     from .ci import ConceptInfluence, concept_influence
     from .explainers.base import BaseExplainer
     from .geodesy import accuracy_at, great_circle_km
-    from .interfaces import Explainer, GeoModel, Segmenter
+    from .interfaces import Explainer, GeoModel, MaskSegmenter, Segmenter
+    from .masks import ConceptMasks
     from .options import OptionError
     from .pipeline import Explanation, explain
     from .plugins import available, load_engine, load_explainer, load_geocoder, load_model, load_segmenter

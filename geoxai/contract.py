@@ -310,8 +310,9 @@ def check_explainer(explainer: Explainer, model: GeoModel, photos: Sequence[np.n
 
 # ---- segmenters ----------------------------------------------------------------------------
 def check_segmenter(segmenter: Segmenter, photos: Sequence[np.ndarray] | None = None) -> torch.Tensor:
-    """Check a Segmenter: LongTensor [B, H, W] at the images' size, indices < len(concepts),
-    the same for an ImageBatch and its pixels. Returns the masks."""
+    """Check a Segmenter: LongTensor [B, H, W] at the images' size, indices < len(concepts) (negative:
+    no concept), the same for an ImageBatch and its pixels; ``segment_masks`` gives bool masks
+    [B, K, H, W] over the concepts. Returns the labels."""
     if not isinstance(segmenter, Segmenter):
         _fail(f"a segmenter must subclass geoxai.interfaces.Segmenter, got {type(segmenter).__name__}")
     concepts = getattr(segmenter, "concepts", None)
@@ -339,9 +340,14 @@ def check_segmenter(segmenter: Segmenter, photos: Sequence[np.ndarray] | None = 
         moved = segmenter.to(segmenter.device)
     if moved is not segmenter:
         _fail("segmenter.to(device) must move the segmenter and return it (like nn.Module.to)")
-    if masks.numel() and (masks.min() < 0 or masks.max() >= len(concepts)):
-        _fail(f"segment must return indices into concepts (0..{len(concepts) - 1}), "
-              f"got values in [{int(masks.min())}, {int(masks.max())}]")
+    if masks.numel() and masks.max() >= len(concepts):
+        _fail(f"segment must return indices into concepts (0..{len(concepts) - 1}, negative: none), "
+              f"got values up to {int(masks.max())}")
+    with _stage(f"{type(segmenter).__name__}.segment_masks(ImageBatch)"):
+        concept_masks = segmenter.segment_masks(batch)
+    if tuple(concept_masks.masks.shape) != (len(batch), len(concepts), h, w) or concept_masks.concepts != concepts:
+        _fail(f"segment_masks must return ConceptMasks [B, K, H, W] = [{len(batch)}, {len(concepts)}, {h}, {w}] "
+              f"over segmenter.concepts, got {_shape(concept_masks.masks)}")
     with _stage(f"{type(segmenter).__name__}.segment(uint8 pixels)"):
         again = segmenter.segment(batch.pixels)
     if not isinstance(again, torch.Tensor) or not torch.equal(again.cpu(), masks.cpu()):

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .geodesy import great_circle_km
+from .masks import ConceptMasks
 from .types import Attribution, GeoPrediction, ImageBatch, Partitioning
 from .views import IMAGENET_MEAN as IMAGENET_MEAN  # re-exported: segmenters and plugins import them from here
 from .views import IMAGENET_STD as IMAGENET_STD
@@ -223,12 +224,26 @@ class Segmenter(abc.ABC):
 
     name: str = "segmenter"
     concepts: list[str]
+    #: True when ``segment_masks`` is the segmenter's own answer (masks that may overlap, or leave
+    #: pixels without a concept) and ``segment`` only flattens it; callers that score concepts
+    #: should then use ``segment_masks``
+    overlapping_masks: bool = False
+    #: the concepts that are geolocation cues (text, signs, bollards, ...): quality's cue recall
+    #: measures the attribution mass on their union (``geoxai.quality.cue_recall``)
+    cue_concepts: Sequence[str] = ()
     _device: torch.device = torch.device("cpu")
 
     @abc.abstractmethod
     def segment(self, images: ImageBatch | torch.Tensor) -> torch.Tensor:
         """LongTensor [B, H, W] of indices into ``concepts``, at the images' resolution, on the CPU.
-        ``images`` are uint8 RGB [B, 3, H, W] (an ImageBatch or its pixels)."""
+        ``images`` are uint8 RGB [B, 3, H, W] (an ImageBatch or its pixels). Negative values mark
+        pixels without a concept."""
+
+    def segment_masks(self, images: ImageBatch | torch.Tensor) -> ConceptMasks:
+        """One boolean mask per concept (``geoxai.masks.ConceptMasks``, masks [B, K, H, W] on the
+        CPU), possibly overlapping, with the regions the segmenter read where it keeps any. The
+        default is the one-hot of ``segment``'s labels, so every caller can use this method."""
+        return ConceptMasks.from_labels(self.segment(images), self.concepts)
 
     @property
     def device(self) -> torch.device:
@@ -252,6 +267,22 @@ class Segmenter(abc.ABC):
             return self.concepts.index(name)
         except ValueError:
             raise KeyError(f"segmenter {self.name!r} has no concept {name!r}") from None
+
+
+class MaskSegmenter(Segmenter):
+    """Base of segmenters whose answer is a set of possibly overlapping masks (OCR text regions,
+    open-vocabulary prompts): implement ``segment_masks``; ``segment`` is its label map (the last
+    covering concept per pixel, -1 where none). Implementations keep no per-call state, so one
+    instance can serve several threads."""
+
+    overlapping_masks = True
+
+    @abc.abstractmethod
+    def segment_masks(self, images: ImageBatch | torch.Tensor) -> ConceptMasks:
+        """Masks [B, K, H, W] over ``concepts`` at the images' resolution (see ``Segmenter``)."""
+
+    def segment(self, images: ImageBatch | torch.Tensor) -> torch.Tensor:
+        return self.segment_masks(images).labels()
 
 
 _to_chw = to_chw  # the old private name, kept for plugins written against it

@@ -36,6 +36,7 @@ from .views import SINGLE, TEST_TIME
 
 if TYPE_CHECKING:
     from .ci import ConceptInfluence
+    from .masks import ConceptMasks
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class Explanation:
     warnings: list[str] = field(default_factory=list)
     segmentation: torch.Tensor | None = None
     concepts: list[str] | None = None
+    #: what the segmenter read in its regions, when it says (text: string, score, polygon, script)
+    regions: list[dict[str, Any]] | None = None
     ci: list[dict[str, Any]] | None = None
     #: every concept present in the image (also those too small to score: ``valid`` False, ci NaN)
     concept_table: list[dict[str, Any]] | None = None
@@ -172,12 +175,13 @@ def explain_batch(
     count = len(batch)
     timings: dict[str, float] = {}
 
-    segmentation = None
+    segmentation = masks = None
     if getattr(explainer, "needs_segmentation", False) and segmenter is None:
         raise ValueError(f"explainer {explainer.name!r} scores concepts: it needs a segmenter (--segmenter)")
     if segmenter is not None:
         start = time.perf_counter()
-        segmentation = segmenter.segment(batch).cpu()
+        masks = segmenter.segment_masks(batch)  # possibly overlapping (-s ade20k-hrnet -s text)
+        segmentation = masks.labels().cpu()
         timings["segment"] = time.perf_counter() - start
     if getattr(explainer, "needs_segmentation", False):
         options["segmentation"] = segmentation
@@ -206,9 +210,9 @@ def explain_batch(
     timings["predict"] = time.perf_counter() - start
 
     records = tables = None
-    if segmentation is not None and segmenter is not None:
+    if masks is not None and segmenter is not None:
         start = time.perf_counter()
-        records, tables = _concept_records(maps, segmentation, list(segmenter.concepts), batch.ids, concepts)
+        records, tables = _concept_records(maps, masks, list(segmenter.concepts), batch.ids, concepts)
         timings["ci"] = time.perf_counter() - start
 
     out = []
@@ -224,6 +228,7 @@ def explain_batch(
             warnings=[str(w) for w in (info or {}).get("warnings", [])],
             segmentation=None if segmentation is None else segmentation[i],
             concepts=None if segmenter is None else list(segmenter.concepts),
+            regions=None if masks is None or masks.regions is None else masks.regions[i],
             ci=None if records is None else records[i], ci_settings=None if records is None else concepts,
             concept_table=None if tables is None else tables[i],
             test_time_prediction=None if test_time_predictions is None else test_time_predictions[i],
@@ -263,7 +268,6 @@ def _explain(model, explainer: Explainer, batch: ImageBatch, target: Target, opt
     logits = [p.logits for p in parts if p.logits is not None]
     complete_infos = infos if len(infos) == len(parts) else None
     return maps, complete_infos, torch.cat(logits) if len(logits) == len(parts) else None, seconds
-    return maps, infos, logits, seconds
 
 
 def _located(model, batch: ImageBatch) -> list[GeoPrediction]:
@@ -278,8 +282,9 @@ def _located(model, batch: ImageBatch) -> list[GeoPrediction]:
     return out
 
 
-def _concept_records(maps: torch.Tensor, segmentation: torch.Tensor, concepts: list[str], ids: Sequence[str],
-                     settings: ConceptSettings) -> tuple[list[list[dict[str, Any]]], list[list[dict[str, Any]]]]:
+def _concept_records(maps: torch.Tensor, segmentation: torch.Tensor | ConceptMasks, concepts: list[str],
+                     ids: Sequence[str], settings: ConceptSettings
+                     ) -> tuple[list[list[dict[str, Any]]], list[list[dict[str, Any]]]]:
     """Per image: its scored concepts (highest ci first), and every concept present in it."""
     from .ci import concept_influence
 

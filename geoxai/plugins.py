@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
@@ -135,8 +135,51 @@ class Registry:
         try:
             return self.entries[kind][name]
         except KeyError:
+            if kind == "segmenter" and "+" in name:  # "ade20k-hrnet+text": a combination of registered parts
+                return self._combination(name)
             known = ", ".join(sorted(self.entries[kind])) or "none"
             raise UnknownPluginError(f"unknown {kind} {name!r}; known {kind}s: {known}") from None
+
+    def _combination(self, name: str) -> Registration:
+        """The registration of a combined segmenter ``a+b`` (unknown parts fail here)."""
+        from .combined import segmenter_names
+
+        parts = [self.get("segmenter", n) for n in segmenter_names(name)]
+        return CombinedRegistration("segmenter", name, "geoxai.combined:CombinedSegmenter", "geoxai",
+                                    "combined: " + ", ".join(p.name for p in parts), parts=parts)
+
+
+@dataclass
+class CombinedRegistration(Registration):
+    """Segmenters ``a+b`` built as one ``geoxai.combined.CombinedSegmenter``: each option goes to
+    the parts it names (``text.scripts``) or that declare it, and is typed and checked by them."""
+
+    parts: list[Registration] = field(default_factory=list)
+
+    def _route(self, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        from .combined import route_options
+
+        named = {p.name: p for p in self.parts}
+        return route_options(list(named), lambda n: named[n].options(), options)
+
+    def options(self) -> dict[str, OptionSpec] | None:
+        return None  # any keyword here; the parts check their own
+
+    def parse_options(self, raw: Any) -> dict[str, Any]:
+        from .options import split_pairs
+
+        if not raw:
+            return {}
+        raw = dict(raw) if isinstance(raw, Mapping) else split_pairs(raw)
+        typed = {p.name: p.parse_options(opts) for p, opts in zip(self.parts, self._route(raw).values())}
+        return {key: typed[key.partition(".")[0]][key.partition(".")[2]] if "." in key
+                else next(t[key] for t in typed.values() if key in t) for key in raw}
+
+    def build(self, **options: Any) -> Any:
+        from .combined import CombinedSegmenter
+
+        routed = self._route(options)
+        return CombinedSegmenter([p.build(**routed[p.name]) for p in self.parts])
 
 
 class _PluginManager(pluggy.PluginManager):
@@ -296,6 +339,8 @@ def load_explainer(name: str, **options: Any):
 
 
 def load_segmenter(name: str, **options: Any):
+    """Build a registered segmenter by name; ``"a+b"`` builds each part and combines them
+    (``geoxai.combined``: options ``part.key=...`` go to one part, plain keys to every part declaring them)."""
     return registry().get("segmenter", name).build(**options)
 
 
@@ -311,5 +356,6 @@ def load_engine(name: str, **options: Any):
 
 def parse_plugin_options(kind: str, name: str, raw: Any) -> dict[str, Any]:
     """What a user typed (``KEY=VALUE`` pairs, a ``"k=v, k=v"`` text or a dict of strings) -> typed,
-    range-checked options for plugin ``name`` of ``kind``."""
+    range-checked options for plugin ``name`` of ``kind`` (for a combined segmenter ``a+b``: each
+    part's options typed by that part, keys kept as given)."""
     return registry().get(kind, name).parse_options(raw)

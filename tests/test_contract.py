@@ -226,7 +226,7 @@ class NoConcepts(Segmenter):
 
 
 @pytest.mark.parametrize("broken, message", [
-    (OutOfRange, r"indices into concepts \(0..7\), got values in \[8, "),
+    (OutOfRange, r"indices into concepts \(0..7, negative: none\), got values up to "),
     (IntMasks, r"LongTensor \[B, H, W\] = \[2, 72, 100\].*got torch.int32"),
     (SquareMasks, r"got torch.int64 \[2, 72, 72\]"),
     (NoConcepts, r"concepts must be a non-empty list"),

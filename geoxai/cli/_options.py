@@ -63,13 +63,19 @@ def explainer_options(default: str | None = None, primary: bool = False) -> Call
     )
 
 
-def segmenter_options(default: str | None = None, primary: bool = False, help: str = "Segmenter name.") -> Callable:
+def segmenter_options(default: str | None = None, primary: bool = False, help: str = "Segmenter name.",
+                      combine: bool = False) -> Callable:
     """``--segmenter/-s`` and ``--segmenter-option`` (also ``-o/--option`` where the segmenter
-    is the command's method) -> ``segmenter_name``, ``segmenter_opts``."""
+    is the command's method) -> ``segmenter_name``, ``segmenter_opts``. ``combine``: ``-s`` may be
+    repeated (``-s ade20k-hrnet -s text``), and ``segmenter_name`` is the names joined by ``+``
+    (None when none is given), which ``load_segmenter`` builds as one combined segmenter."""
     names = ["--segmenter-option", *(("--option", "-o") if primary else ()), "segmenter_opts"]
+    if combine:
+        help += " Repeat it (or join names with +) to combine segmenters: -s ade20k-hrnet -s text."
     return _stack(
-        click.option("--segmenter", "-s", "segmenter_name", default=default, show_default=default is not None,
-                     help=help),
+        click.option("--segmenter", "-s", "segmenter_name", default=(default,) if combine and default else default,
+                     show_default=default is not None, help=help, multiple=combine,
+                     callback=(lambda _ctx, _param, value: "+".join(value) or None) if combine else None),
         click.option(*names, multiple=True, metavar=KEY_VALUE,
                      help="Segmenter option, repeatable (e.g. -o scales=[300,450])."
                      if primary else "Segmenter option, repeatable."),

@@ -45,7 +45,8 @@ def explainer_options(explainer, overrides: dict[str, Any]) -> dict[str, Any]:
 @opts.batch_size_option(8, help="Images loaded, predicted and segmented together (the explainer runs photo by "
                                 "photo, so the progress advances per photo).")
 @opts.out_option(required=True)
-@opts.segmenter_options(help="Segmenter name: adds concepts and concept-influence scores to each JSON and figure.")
+@opts.segmenter_options(help="Segmenter name: adds concepts and concept-influence scores to each JSON and figure.",
+                        combine=True)
 @opts.ci_options
 @click.option("--truth", default=None, metavar="LAT,LON",
               help="Ground-truth location of the photo(s): adds the GCD error to the JSON, figure and map.")

@@ -51,6 +51,8 @@ def explanation_document(explanation: Explanation, stem: str, files: dict[str, s
             "min_size": e.ci_settings.min_size, "dilation": e.ci_settings.dilation,
             "scores": [{key: row[key] for key in CI_KEYS} for row in e.ci],
         }
+        if e.regions is not None:  # what the segmenter read (text: string, score, polygon, script)
+            doc["concept_influence"]["regions"] = e.regions
     if files:
         doc["files"] = dict(files)
     return doc

@@ -28,6 +28,7 @@ HEADLINE = [
     ("stability_spearman", "seed Spearman", "higher"),
     ("stability_topk", "seed top-k overlap", "higher"),
     ("stability_ci_difference", "seed ci rel. difference", "lower"),
+    ("cue_recall_ratio", "cue recall (mass on cues / equal area)", "higher"),
 ]
 BOOTSTRAP = 1000
 

@@ -35,6 +35,8 @@ QUALITY_IMAGE_SCHEMA = pa.schema([
     ("sanity", pa.string()),  # JSON {"stages": [...], "spearman": [...], "ssim": [...]}
     ("stability_spearman", pa.float64()), ("stability_topk", pa.float64()),
     ("stability_ci_difference", pa.float64()),
+    # with a segmenter that has cue concepts (text, cues): mass on the cues vs shifted copies
+    ("cue_recall_ratio", pa.float64()), ("cue_recall_percentile", pa.float64()),
 ])
 
 CURVE_SCHEMA = pa.schema([

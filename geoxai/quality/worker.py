@@ -136,6 +136,14 @@ class QualityWorker:
                 row["stability_spearman"] = float(np.nanmean(result.spearman[:, b]))
                 row["stability_topk"] = float(np.nanmean(result.topk[:, b]))
                 row["stability_ci_difference"] = _nanmean(diff[b]) if diff is not None else None
+        if self.segmenter is not None and self.segmenter.cue_concepts:  # e.g. --segmenter text
+            from .cue_recall import cue_recall, cue_union
+
+            recall = cue_recall(maps, cue_union(self.segmenter.segment_masks(batch), self.segmenter.cue_concepts),
+                                seed=cfg.seed)
+            for b, row in enumerate(rows):
+                row["cue_recall_ratio"] = _float(recall.ratio[b])
+                row["cue_recall_percentile"] = _float(recall.percentile[b])
         return rows, curve_rows
 
 

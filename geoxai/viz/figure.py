@@ -86,7 +86,8 @@ def _title(prediction: GeoPrediction, ground_truth) -> str:
 def explanation_figure(view_uint8, explanation, segmentation, concepts: Sequence[str], ci_scores: Iterable,
                        prediction: GeoPrediction, ground_truth: tuple[float, float] | None = None,
                        k: int = 1000, path: str | os.PathLike = "explanation.png", world_map: bool = True,
-                       top_cells: int = 25, size: tuple[int, int] = (1500, 900)) -> Path:
+                       top_cells: int = 25, size: tuple[int, int] = (1500, 900),
+                       regions: Sequence[dict] | None = None) -> Path:
     """Write the explanation figure of one image as a PNG of ``size`` (width, height) pixels.
 
     Args:
@@ -99,6 +100,8 @@ def explanation_figure(view_uint8, explanation, segmentation, concepts: Sequence
         prediction, ground_truth: the model's answer and the true (lat, lon) if known.
         k: the number of top pixels shown (use the k the ci scores were computed with).
         world_map: add the zoomed world-map panel with the top ``top_cells`` cells.
+        regions: what a segmenter read in this view (``ConceptMasks.regions[i]``): each dict's
+            ``polygon`` (view pixels) is outlined on the view and labelled with its ``text``.
     """
     view = _as_numpy(view_uint8, "view", 3)
     if view.dtype != np.uint8 or view.shape[2] != 3:
@@ -126,10 +129,26 @@ def explanation_figure(view_uint8, explanation, segmentation, concepts: Sequence
     try:
         _draw(fig, view, expl, top, seg, list(concepts), _scores(ci_scores), prediction, ground_truth,
               k_used, world_map, top_cells)
+        if regions:
+            _label_regions(fig.axes[0], regions)
     except BaseException:
         plt.close(fig)
         raise
     return save_figure(fig, path, dpi=dpi)
+
+
+def _label_regions(ax, regions: Sequence[dict]) -> None:
+    """Outline each region's polygon on the view panel and write what was read beside it."""
+    from matplotlib.patches import Polygon
+
+    for region in regions:
+        corners = np.asarray(region.get("polygon") or [], dtype=float)
+        if corners.ndim != 2 or len(corners) < 3:
+            continue
+        ax.add_patch(Polygon(corners, closed=True, fill=False, edgecolor="yellow", linewidth=1.2))
+        if region.get("text"):
+            ax.text(corners[:, 0].min(), corners[:, 1].min(), str(region["text"]), fontsize=7, color="black",
+                    va="bottom", bbox={"facecolor": "yellow", "alpha": 0.8, "pad": 1, "linewidth": 0})
 
 
 def _draw(fig, view, expl, top, seg, concepts, scores, prediction, ground_truth, k, world_map, top_cells):
