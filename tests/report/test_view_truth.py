@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from geoxai import plugins
-from geoxai.report import loading
+from geoxai.jobs import loading
+from geoxai.jobs.ray_engine import decoded_dataset
 from geoxai.report.config import ReportConfig
-from geoxai.report.ray_engine import decoded_dataset, driver_view
-from geoxai.report.worker import load_report_model
+from geoxai.report.worker import load_report_model, report_model_spec
 from geoxai.testing import TinyGeoModel
 from geoxai.views import ViewConfig
 
@@ -71,7 +71,7 @@ def test_ray_driver_and_local_engine_decode_the_same_pixels(registered, photo_fi
 
     # the driver reads the view from the class: building a model here fails
     monkeypatch.setattr(OddView, "__init__", lambda *a, **k: pytest.fail("the Ray driver built the model"))
-    view = driver_view(config)
+    view = report_model_spec(config).driver_view()
     assert view == model.view_config and view.input_size == 40 and view.resize_size == 55 and view != ViewConfig()
     ray.init(num_cpus=1, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
     try:
