@@ -58,8 +58,10 @@ class GeoAnswer:
         return cls(math.nan, math.nan, None, answer, {"error": error, **meta})
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-able, without the per-token log-probabilities (``meta["tokens"]``)."""
+        meta = {k: v for k, v in self.meta.items() if k != "tokens"}
         return {"lat": self.lat if self.ok else None, "lon": self.lon if self.ok else None,
-                "confidence": self.confidence, "answer": self.answer, **self.meta}
+                "confidence": self.confidence, "answer": self.answer, **meta}
 
 
 class Geolocator(abc.ABC):
@@ -188,3 +190,30 @@ def km_from_target(lat: Any, lon: Any, target: Any, reference: tuple[float, floa
         raise ValueError(f"target {target} has no location for a black-box geolocator: use predicted, "
                          "within:LAT,LON,KM, country:CODE or continent:NAME")
     return out
+
+
+#: log-probability given to a reference token that no longer appears among a reply's alternatives
+UNSEEN_TOKEN_LOGPROB = -20.0
+
+
+def reference_logprob(reference: list[list[Any]], reply: list[list[Any]]) -> float:
+    """log P(the reference answer's coordinate tokens) as far as a reply's log-probabilities tell.
+
+    Both are ``[[token, logprob, {alternative: logprob}], ...]`` (``GeoAnswer.meta["tokens"]``,
+    greedy decoding). While the reply repeats the reference, each reference token's log-probability
+    is the reply's own; at the first different token it is read from the reply's alternatives
+    (``UNSEEN_TOKEN_LOGPROB`` when absent), and every later reference token counts as unseen, since
+    the reply no longer conditions on the reference. Only tokens holding a digit (the coordinates)
+    are summed."""
+    total, diverged = 0.0, False
+    for j, (token, _logprob, _alternatives) in enumerate(reference):
+        if not diverged and j < len(reply) and reply[j][0] == token:
+            value = float(reply[j][1])
+        elif not diverged and j < len(reply):
+            value = float(reply[j][2].get(token, UNSEEN_TOKEN_LOGPROB))
+            diverged = True
+        else:
+            value, diverged = UNSEEN_TOKEN_LOGPROB, True
+        if any(ch.isdigit() for ch in str(token)):
+            total += value
+    return total

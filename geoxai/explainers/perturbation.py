@@ -22,7 +22,9 @@ A subclass writes one method, :meth:`PerturbationExplainer.attribute`, which rec
   away keeps 37 % of the score, 2,500 km away 4 %.
 * batching (``batch_size`` perturbed copies per model call), and per-image facts in
   ``explain_with_info(...).info``: ``calls`` (perturbed and clean images the model was asked
-  about), ``cache_hits`` (a geolocator's answers served from its cache), ``clean_score``, the
+  about), for a black box ``cache_hits`` (answers served from its cache, so ``calls - cache_hits``
+  requests were paid for), ``prompt_tokens``/``completion_tokens`` and ``latency_s`` (when the
+  server reports them), ``clean_score``, the
   clean ``answer``, ``km_moved_mean``/``km_moved_max`` (how far the perturbed answers moved from the
   clean one) and ``unanswered`` (perturbed copies whose answer held no coordinates).
 
@@ -32,14 +34,13 @@ pixel supports the answer, so maps of different perturbation explainers compare 
 from __future__ import annotations
 
 import abc
-import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from ..blackbox import Geolocator, answers_from_logits, check_answer, km_from_target
+from ..blackbox import Geolocator, answers_from_logits, check_answer, km_from_target, reference_logprob
 from ..targets import parse_target
 from ..types import Attribution, ImageBatch
 from .base import BaseExplainer, model_input, untouched
@@ -164,7 +165,7 @@ class PerturbationExplainer(BaseExplainer):
         check_perturbation_options(self.name, opts)
         if self.needs_segmentation and segmentation is None:
             raise ValueError(f"explainer {self.name!r} needs a segmentation (a segmenter, -s NAME)")
-        scorers, answers, hits = image_scorers(model, images, target, opts)
+        scorers, answers, usages = image_scorers(model, images, target, opts)
         maps, infos = [], []
         for b, scorer in enumerate(scorers):
             seg = None if segmentation is None else torch.as_tensor(segmentation[b])
@@ -173,7 +174,7 @@ class PerturbationExplainer(BaseExplainer):
             answered = moved[np.isfinite(moved)]
             infos.append({
                 "method": self.name, "fill": opts.fill, "score": resolved_score(model, opts.score),
-                "tau_km": opts.tau_km, "calls": scorer.calls + 1, "cache_hits": hits[b],
+                "tau_km": opts.tau_km, "calls": scorer.calls + 1, **usages[b],
                 "clean_score": scorer.clean_score, "answer": answers[b],
                 "km_moved_mean": float(answered.mean()) if answered.size else None,
                 "km_moved_max": float(answered.max()) if answered.size else None,
@@ -204,8 +205,9 @@ def resolved_score(model: Any, score: str) -> str:
 
 
 def image_scorers(model: Any, images: Any, target: Any, opts: Any
-                  ) -> tuple[list[ImageScorer], list[dict[str, Any]], list[int]]:
-    """One scorer per image, the clean answers (dicts) and the clean calls' cache hits."""
+                  ) -> tuple[list[ImageScorer], list[dict[str, Any]], list[dict[str, Any]]]:
+    """One scorer per image, the clean answers (dicts) and each image's usage (a black box's cache
+    hits, tokens and latency, updated as the scorer is used; empty for a torch model)."""
     if isinstance(model, Geolocator):
         return _geolocator_scorers(model, images, target, opts)
     return _torch_scorers(model, images, target, opts)
@@ -218,33 +220,57 @@ def _geolocator_scorers(model: Geolocator, images: Any, target: Any, opts: Any):
     clean = model.locate(images)
     for answer, image_id in zip(clean, images.ids):
         check_answer(answer, image_id)
-    scorers = []
+    scorers, usages = [], []
     for b, answer in enumerate(clean):
-        reference = (answer.lat, answer.lon)
-        ids = images.ids[b]
-
-        def evaluate(batch: torch.Tensor, reference=reference, ids=ids) -> tuple[np.ndarray, np.ndarray]:
-            pixels = batch.round().clamp(0, 255).to(torch.uint8)
-            found = model.locate(ImageBatch(pixels, [f"{ids}#perturbed{i}" for i in range(len(pixels))]))
-            lat = np.array([a.lat for a in found])
-            lon = np.array([a.lon for a in found])
-            moved = km_from_target(lat, lon, "predicted", reference)
-            if score == "logprob":
-                values = np.array([a.meta.get("logprob_score", math.nan) for a in found], dtype=np.float64)
-                return np.exp(np.nan_to_num(values, nan=-np.inf)), moved
-            return km_kernel(km_from_target(lat, lon, target, reference, model), opts.tau_km), moved
-
+        image_id = images.ids[b]
+        tokens = answer.meta.get("tokens")
+        if score == "logprob" and not tokens:
+            raise ValueError(f"score=logprob: model {model.name!r} reported no token log-probabilities for image "
+                             f"{image_id!r} (the vlm model needs logprobs=true and a server that returns them)")
+        usage = {"cache_hits": 0, "prompt_tokens": 0, "completion_tokens": 0, "latency_s": 0.0}
+        add_usage(usage, [answer])
+        evaluate = _black_box_evaluator(model, target, opts, score, answer, image_id, usage)
         image = images.pixels[b].double()
-        clean_km = km_from_target([answer.lat], [answer.lon], target, reference, model)
-        clean_score = (math.exp(answer.meta.get("logprob_score", -math.inf)) if score == "logprob"
-                       else float(km_kernel(clean_km, opts.tau_km)[0]))
+        clean_km = km_from_target([answer.lat], [answer.lon], target, (answer.lat, answer.lon), model)
+        clean_score = 1.0 if score == "logprob" else float(km_kernel(clean_km, opts.tau_km)[0])
         scorers.append(ImageScorer(
             image=image, baseline=fill_baseline(image, opts.fill, torch.zeros(3, 1, 1), opts.seed + b),
             evaluate=evaluate, batch_size=opts.batch_size, clean_score=clean_score,
             to_pixels=lambda im: im.round().clamp(0, 255).byte().permute(1, 2, 0).numpy(),
             from_pixels=lambda px: torch.from_numpy(px).permute(2, 0, 1).double()))
-    answers = [a.to_dict() for a in clean]
-    return scorers, answers, [int(bool(a.meta.get("cached"))) for a in clean]
+        usages.append(usage)
+    return scorers, [a.to_dict() for a in clean], usages
+
+
+def _black_box_evaluator(model: Geolocator, target: Any, opts: Any, score: str, answer: Any, image_id: str,
+                         usage: dict[str, Any]):
+    reference = (answer.lat, answer.lon)
+    tokens = answer.meta.get("tokens") or []
+    clean_logprob = reference_logprob(tokens, tokens)
+
+    def evaluate(batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        pixels = batch.round().clamp(0, 255).to(torch.uint8)
+        found = model.locate(ImageBatch(pixels, [f"{image_id}#perturbed{i}" for i in range(len(pixels))]))
+        add_usage(usage, found)
+        lat = np.array([a.lat for a in found])
+        lon = np.array([a.lon for a in found])
+        moved = km_from_target(lat, lon, "predicted", reference)
+        if score == "logprob":  # relative to the clean answer: 1 = as sure of the same coordinates
+            values = [reference_logprob(tokens, a.meta.get("tokens") or []) - clean_logprob for a in found]
+            return np.exp(np.minimum(np.array(values, dtype=np.float64), 0.0)), moved
+        return km_kernel(km_from_target(lat, lon, target, reference, model), opts.tau_km), moved
+
+    return evaluate
+
+
+def add_usage(usage: dict[str, Any], answers: list[Any]) -> None:
+    """Add the answers' cache hits, token counts and latency (when reported) to ``usage``."""
+    for answer in answers:
+        meta = answer.meta
+        usage["cache_hits"] += int(bool(meta.get("cached")))
+        usage["prompt_tokens"] += int(meta.get("prompt_tokens") or 0)
+        usage["completion_tokens"] += int(meta.get("completion_tokens") or 0)
+        usage["latency_s"] = round(usage["latency_s"] + float(meta.get("latency_s") or 0.0), 4)
 
 
 def _torch_scorers(model: Any, images: Any, target: Any, opts: Any):
@@ -287,4 +313,4 @@ def _torch_scorers(model: Any, images: Any, target: Any, opts: Any):
             to_pixels=lambda _im, b=b: pixels[b].permute(1, 2, 0).cpu().numpy(),  # type: ignore[index]
             from_pixels=lambda px: model.normalize(torch.from_numpy(px).permute(2, 0, 1)[None].to(x.device))[0]
             .to(x.dtype)))
-    return scorers, [a.to_dict() for a in clean], [0] * len(clean)
+    return scorers, [a.to_dict() for a in clean], [{} for _ in clean]
