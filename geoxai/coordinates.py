@@ -28,8 +28,8 @@ _COMPONENT = re.compile(
     rf"(?:(?P<min>\d{{1,2}}(?:\.\d+)?)\s*(?:'|′|’|min\b)\s*)?"
     rf"(?:(?P<sec>\d{{1,2}}(?:\.\d+)?)\s*(?:\"|″|”|''|sec\b)\s*)?"
     r"(?P<hemi>north|south|east|west|[NSEW])\b", re.I)
-_LABELLED_LAT = re.compile(r"\blat(?:itude)?\b\"?\s*[:=]?\s*(-?\d{1,2}(?:\.\d+)?)", re.I)
-_LABELLED_LON = re.compile(r"\b(?:lon|lng|long|longitude)\b\"?\s*[:=]?\s*(-?\d{1,3}(?:\.\d+)?)", re.I)
+_LABELLED_LAT = re.compile(r"\blat(?:itude)?\b\"?\s*[:=]?\s*(-?\d{1,2}(?:\.\d+)?)(?![\d.])", re.I)
+_LABELLED_LON = re.compile(r"\b(?:lon|lng|long|longitude)\b\"?\s*[:=]?\s*(-?\d{1,3}(?:\.\d+)?)(?![\d.])", re.I)
 _PAIR = re.compile(r"(?<![\w.])(-?\d{1,2}(?:\.\d+)?)\s*°?\s*[,;/]?\s+(-?\d{1,3}(?:\.\d+)?)°?(?![\w.])"
                    r"|(?<![\w.])(-?\d{1,2}(?:\.\d+)?)°?\s*[,;/]\s*(-?\d{1,3}(?:\.\d+)?)°?(?![\w.])")
 _LAT_KEYS = ("lat", "latitude")

@@ -52,7 +52,8 @@ class FakeServer:
                 auth = self.headers.get("Authorization") or ""
                 if server.key is not None and auth != f"Bearer {server.key}":
                     given = auth.removeprefix("Bearer ")
-                    return self.reply(401, {}, json.dumps({"error": {"message": f"Incorrect API key provided: {given}"}}))
+                    echo = {"error": {"message": f"Incorrect API key provided: {given}"}}  # as OpenAI does
+                    return self.reply(401, {}, json.dumps(echo))
                 content = body["messages"][0]["content"]
                 url = next(c["image_url"]["url"] for c in content if c["type"] == "image_url")
                 image = np.array(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))

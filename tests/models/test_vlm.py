@@ -7,12 +7,11 @@ import threading
 import numpy as np
 import pytest
 import torch
+from _fake_openai import FakeServer, paris_east
 
 from geoxai.blackbox import GeolocatorError, NoCoordinatesError
 from geoxai.plugins import load_explainer, load_model
 from geoxai.types import ImageBatch
-
-from _fake_openai import FakeServer, paris_east
 
 
 @pytest.fixture
