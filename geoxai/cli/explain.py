@@ -35,20 +35,38 @@ class ImageRecord:
 
 
 def explain_batch(model, explainer, images: list[np.ndarray], paths: list[Path], stems: list[str],
-                  target, options: dict[str, Any], top_k: int = 5, test_time: bool = False) -> list[ImageRecord]:
+                  target, options: dict[str, Any], top_k: int = 5, test_time: bool = False,
+                  segmenter=None) -> list[ImageRecord]:
     """Explain one batch of loaded RGB images; returns one record per image.
 
     The record's ``prediction`` is the single-view prediction, of the very view the map explains;
-    with ``test_time`` the test-time-crops prediction is added as ``test_time_prediction``."""
+    with ``test_time`` the test-time-crops prediction is added as ``test_time_prediction``. An
+    explainer with ``needs_segmentation`` gets ``segmenter``'s labels of the views; a black-box
+    geolocator (``geoxai.blackbox``) is predicted through its answers."""
     import torch
 
+    from ..blackbox import is_geolocator
+
     batch = model.prepare(images, ids=stems)
-    maps = explainer.explain(model, batch, target, **options)
+    if getattr(explainer, "needs_segmentation", False):
+        options = {**options, "segmentation": segmenter.segment(batch).cpu()}
+    with_info = getattr(explainer, "explain_with_info", None)
+    infos = None
+    if with_info is not None:
+        attribution = with_info(model, batch, target, **options)
+        maps, infos = attribution.maps, attribution.info
+    else:
+        maps = explainer.explain(model, batch, target, **options)
+    if is_geolocator(model):  # the clean answers come with the explanation: no further call
+        return [ImageRecord(stem=stem, path=path, view=batch.pixels[i], heat=maps[i],
+                            prediction=black_box_prediction(info["answer"], stem), explained_cell=None,
+                            extra={"explainer_info": info})
+                for i, (stem, path, info) in enumerate(zip(stems, paths, infos or []))]
     from ..interfaces import explanation_info  # imports torch: not at module level (fast --help)
 
     predictions = model.predict(batch, top_k=top_k, ids=stems, views=SINGLE)
     extras: list[dict[str, Any]] = [{} for _ in stems]
-    infos = explanation_info(explainer, len(stems))
+    infos = infos if infos is not None else explanation_info(explainer, len(stems))
     if infos is not None:
         for extra, info in zip(extras, infos):
             extra["explainer_info"] = info
@@ -67,6 +85,13 @@ def explain_batch(model, explainer, images: list[np.ndarray], paths: list[Path],
         for i, (stem, path) in enumerate(zip(stems, paths))
     ]
 
+
+def black_box_prediction(answer: dict[str, Any], stem: str) -> dict[str, Any]:
+    """A black box's clean answer as a prediction record (no cells: cell -1, the answer as label)."""
+    confidence = answer.get("confidence")
+    return {"cell": -1, "lat": answer["lat"], "lon": answer["lon"], "label": str(answer.get("answer") or ""),
+            "probability": float("nan") if confidence is None else confidence, "top_k": [], "image_id": stem,
+            "views": SINGLE, "top_countries": None}
 
 
 def write_record(out_dir: Path, record: ImageRecord, meta: dict[str, Any]) -> None:
@@ -217,6 +242,14 @@ def command(images, model_name, weights, model_opts, explainer_name, explainer_o
     model = load_model(model_name, **model_kwargs)
     explainer_opts = plugin_options("explainer", explainer_name, explainer_opts)
     explainer = load_explainer(explainer_name)
+    from ..blackbox import NoCoordinatesError, is_geolocator
+
+    black_box = is_geolocator(model)
+    if black_box and not getattr(explainer, "model_agnostic", False):
+        raise ValueError(f"explainer {explainer_name!r} needs a torch model's gradients; model {model_name!r} is a "
+                         "black-box geolocator: use -e occlusion, -e rise or -e concept-shap")
+    if getattr(explainer, "needs_segmentation", False) and segmenter_name is None:
+        raise ValueError(f"explainer {explainer_name!r} needs a segmentation: add -s SEGMENTER")
     stage = ConceptStage(k=k, min_size=min_size, dilation=dilation, truth=parse_truth(truth), world_map=world_map)
     if segmenter_name is not None:
         from ..plugins import load_segmenter
@@ -252,8 +285,18 @@ def command(images, model_name, weights, model_opts, explainer_name, explainer_o
             ok_stems.append(stem)
         if not loaded:
             continue
-        records = explain_batch(model, explainer, loaded, ok_paths, ok_stems, parsed_target, explainer_opts,
-                                top_k=25 if needs_stage else 5, test_time=test_time)
+        # a black box is explained image by image, so that one answer without coordinates stops only its image
+        groups = [([im], [p], [s]) for im, p, s in zip(loaded, ok_paths, ok_stems)] if black_box else \
+            [(loaded, ok_paths, ok_stems)]
+        records = []
+        for group_images, group_paths, group_stems in groups:
+            try:
+                records += explain_batch(model, explainer, group_images, group_paths, group_stems, parsed_target,
+                                         explainer_opts, top_k=25 if needs_stage else 5,
+                                         test_time=test_time and not black_box, segmenter=stage.segmenter)
+            except NoCoordinatesError as exc:
+                failures += 1
+                click.echo(f"error: {exc}", err=True)
         if needs_stage:
             stage.apply(out_dir, records)
         for record in records:
