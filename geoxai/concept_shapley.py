@@ -11,8 +11,9 @@ concepts can be added, so the values sum to v(all) - v(none).
   reverse), coalitions cached so that no coalition is asked twice, stopping at a call budget; the
   convergence estimate is the standard error of the pair means.
 
-:func:`perturbation_influence` and :func:`rank_agreement` put Shapley shares beside gradient
-concept influence (``geoxai.ci``) for one image.
+:func:`perturbation_influence` gives one image's rows (value, share, km moved without the concept);
+:func:`ci_agreement` and :func:`agreement_table` rank-correlate gradient concept influence
+(``geoxai.ci``) with the Shapley shares, per image and over a dataset.
 """
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["CoalitionGame", "ShapleyEstimate", "exact_shapley", "perturbation_influence", "rank_agreement",
-           "sampled_shapley"]
+__all__ = ["CoalitionGame", "ShapleyEstimate", "agreement_table", "ci_agreement", "exact_shapley",
+           "perturbation_influence", "rank_agreement", "sampled_shapley"]
 
 
 @dataclass
@@ -175,3 +176,30 @@ def rank_agreement(first: Sequence[float], second: Sequence[float]) -> float | N
     if keep.sum() < 3 or np.ptp(a[keep]) == 0 or np.ptp(b[keep]) == 0:
         return None
     return float(spearmanr(a[keep], b[keep]).statistic)
+
+
+def ci_agreement(ci_by_concept: dict[int, float], shapley_rows: Sequence[dict]) -> dict:
+    """One image's agreement of gradient concept influence with Shapley shares: the Spearman
+    correlation over the concepts both scored (``ci_by_concept``: concept index -> ci, e.g. from
+    ``ConceptInfluence.ci[i]`` where valid; ``shapley_rows``: :func:`perturbation_influence`'s rows)."""
+    shares = {int(r["concept_index"]): float(r["share"]) for r in shapley_rows}
+    common = sorted(set(shares) & {c for c, v in ci_by_concept.items() if math.isfinite(v)})
+    return {"concepts": len(common),
+            "spearman": rank_agreement([ci_by_concept[c] for c in common], [shares[c] for c in common])}
+
+
+def agreement_table(per_image: Sequence[tuple[dict[int, float], Sequence[dict]]]) -> dict:
+    """Dataset-level agreement: the mean of the per-image Spearman correlations and the Spearman of
+    all (image, concept) pairs pooled."""
+    rows = [ci_agreement(ci, shap) for ci, shap in per_image]
+    values = [r["spearman"] for r in rows if r["spearman"] is not None]
+    pooled_ci, pooled_share = [], []
+    for ci, shap in per_image:
+        for row in shap:
+            value = ci.get(int(row["concept_index"]))
+            if value is not None and math.isfinite(value):
+                pooled_ci.append(value)
+                pooled_share.append(float(row["share"]))
+    return {"images": len(rows), "images_with_agreement": len(values),
+            "mean_spearman": float(np.mean(values)) if values else None,
+            "pooled_spearman": rank_agreement(pooled_ci, pooled_share)}
