@@ -5,10 +5,10 @@
 Cost is counted in model calls (perturbed images scored), the unit a VLM user pays for. On a torch
 model, where the exhaustive answer is cheap to compute, per photo:
 
-* occlusion: the default 49-call map (window = side/4, stride = window/2) and a 63-mask RISE map (each plus
-  the clean call: 50 and 64 calls)
-  against 1,024-call references: occlusion at stride 1/32 of the side with the same window (about
-  a thousand calls), RISE with 1,024 masks; Spearman of the maps (``geoxai.quality.similarity``);
+* occlusion and RISE: the default 49-window occlusion map (window = side/4, stride = window/2) and a
+  63-mask RISE map (with the clean call: 50 and 64 calls) against references of about a thousand
+  calls: occlusion with the same window at stride side/32, RISE with 1,024 masks; Spearman of the
+  maps (``geoxai.quality.similarity``);
 * concept Shapley values of 10 concepts (a 2 x 5 grid of regions): sampled with antithetic
   permutations at 1/8 of the exact 1,024 evaluations, against the exact values, over ``--seeds``
   seeds; the error is max |sampled - exact| / sum |exact| (normalised), and the estimator's own

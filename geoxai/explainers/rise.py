@@ -35,7 +35,7 @@ class RISE(PerturbationExplainer):
     @dataclass(frozen=True)
     class Options(PerturbationOptions):
         n_masks: int = 64       # random masks = model calls
-        cells: int = 7          # grid cells per side of a mask
+        cells: int = 4          # grid cells per side of a mask (coarse: converges within a small budget)
         keep: float = 0.5       # probability that a grid cell is kept
 
     def attribute(self, scorer: ImageScorer, opts: Any, segmentation: torch.Tensor | None
