@@ -273,6 +273,12 @@ def add_usage(usage: dict[str, Any], answers: list[Any]) -> None:
         usage["latency_s"] = round(usage["latency_s"] + float(meta.get("latency_s") or 0.0), 4)
 
 
+def scoring(model: Any) -> Any:
+    """No graph; eval mode for a model left in training mode. A model already in eval mode is not
+    touched at all, so threads sharing it never race on its flags."""
+    return untouched(model) if model.training else torch.no_grad()
+
+
 def _torch_scorers(model: Any, images: Any, target: Any, opts: Any):
     score = resolved_score(model, opts.score)
     if score == "logprob":
@@ -283,7 +289,7 @@ def _torch_scorers(model: Any, images: Any, target: Any, opts: Any):
     if opts.fill == "inpaint" and pixels is None:
         raise ValueError("fill=inpaint needs the images' pixels (an ImageBatch), not a float input")
     target = parse_target(target)
-    with untouched(model), torch.no_grad():
+    with scoring(model):
         logits = model(x)
         bound = BaseExplainer.bind_target(model, target, logits)
         clean_target = bound.score(logits).double().cpu().numpy()
@@ -294,7 +300,7 @@ def _torch_scorers(model: Any, images: Any, target: Any, opts: Any):
         reference = (answer.lat, answer.lon)
 
         def evaluate(batch: torch.Tensor, b=b, reference=reference) -> tuple[np.ndarray, np.ndarray]:
-            with untouched(model), torch.no_grad():
+            with scoring(model):
                 out = model(batch)
                 rows = torch.full((len(batch),), b, dtype=torch.long, device=out.device)
                 found = answers_from_logits(model, out)

@@ -167,3 +167,20 @@ def test_torch_model_km_score_equals_its_geolocator(model64, batch):
     cells = model64(model64.as_input(batch).double()).argmax(1).tolist()
     assert [info["answer"]["cell"] for info in direct.info] == cells
     assert direct.info[0]["calls"] == 10 and direct.info[0]["km_moved_max"] == wrapped.info[0]["km_moved_max"]
+
+
+def test_one_instance_shared_by_threads_gives_the_sequential_results(model64, batch):
+    import threading
+
+    shap = load_explainer("concept-shap")
+    seg = (torch.arange(SIZE)[None, :, None] // 11 + torch.arange(SIZE)[None, None, :] // 17 * 3).expand(2, -1, -1)
+    sequential = [shap.explain(model64, batch, segmentation=seg, fill=fill) for fill in ("mean", "blur")]
+    results: dict[str, torch.Tensor] = {}
+    threads = [threading.Thread(target=lambda f=fill: results.__setitem__(
+        f, shap.explain(model64, batch, segmentation=seg, fill=f))) for fill in ("mean", "blur")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert torch.equal(results["mean"], sequential[0]) and torch.equal(results["blur"], sequential[1])
+    assert not model64.training and all(p.requires_grad for p in model64.parameters())
