@@ -6,8 +6,8 @@ Cost is counted in model calls (perturbed images scored), the unit a VLM user pa
 model, where the exhaustive answer is cheap to compute, per photo:
 
 * occlusion and RISE: the default 49-window occlusion map (window = side/4, stride = window/2) and a
-  63-mask RISE map (with the clean call: 50 and 64 calls) against references of about a thousand
-  calls: occlusion with the same window at stride side/32, RISE with 1,024 masks; Spearman of the
+  63-mask RISE map (with the clean call: 50 and 64 calls) against references of many more calls:
+  occlusion with the same window at stride side/32 (626 calls at 64 or 96 px), RISE with 1,024 masks; Spearman of the
   maps (``geoxai.quality.similarity``);
 * concept Shapley values of 10 concepts (a 2 x 5 grid of regions): sampled with antithetic
   permutations at 1/8 of the exact 1,024 evaluations, against the exact values, over ``--seeds``
