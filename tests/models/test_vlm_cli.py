@@ -66,3 +66,12 @@ def test_refusals_and_no_coordinate_answers(server, photo_files, tmp_path, monke
     written = sorted(p.stem for p in out.glob("*.npy"))
     assert len(failed) == 1 and "photo0" in failed[0] and "no coordinates" in failed[0]
     assert written == ["photo1", "photo2", "photo3"]
+
+
+def test_wrong_key_is_one_line_without_the_key(server, photo_files, tmp_path, monkeypatch):
+    server.key = "right-key"
+    monkeypatch.setenv("MY_KEY", "sk-wrong-secret")
+    result = explain(server, photo_files[:1], tmp_path / "o", "-e", "occlusion")
+    assert result.exit_code == 1
+    assert "MY_KEY" in result.output and "401" in result.output and "sk-wrong" not in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
