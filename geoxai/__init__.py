@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 #: public name -> the module that owns it
 _EXPORTS = {
     "ConceptInfluence": "ci", "concept_influence": "ci",
+    "GeoAnswer": "blackbox", "Geolocator": "blackbox", "as_geolocator": "blackbox",
     "accuracy_at": "geodesy", "great_circle_km": "geodesy",
     "Explainer": "interfaces", "GeoModel": "interfaces", "Segmenter": "interfaces",
     "MaskSegmenter": "interfaces", "ConceptMasks": "masks",
@@ -31,6 +32,7 @@ _EXPORTS = {
 __all__ = sorted([*_EXPORTS, "hookimpl"])
 
 if TYPE_CHECKING:  # what static tools see; at run time __getattr__ imports on demand
+    from .blackbox import GeoAnswer, Geolocator, as_geolocator
     from .ci import ConceptInfluence, concept_influence
     from .explainers.base import BaseExplainer
     from .geodesy import accuracy_at, great_circle_km

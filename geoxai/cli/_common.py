@@ -10,12 +10,13 @@ import click
 
 def friendly_errors(func):
     """Turn expected failures (bad input, unknown plugin, missing weights) into one-line errors."""
+    from ..blackbox import GeolocatorError
     from ..io.images import ImageError
     from ..plugins import PluginConflictError, UnknownPluginError
     from ..weights import ChecksumError, WeightsUnavailableError
 
     expected = (ImageError, UnknownPluginError, PluginConflictError, WeightsUnavailableError, ChecksumError,
-                FileNotFoundError, ValueError, KeyError)  # OptionError is a ValueError
+                FileNotFoundError, ValueError, KeyError, GeolocatorError)  # OptionError is a ValueError
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
