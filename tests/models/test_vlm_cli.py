@@ -71,7 +71,7 @@ def test_refusals_and_no_coordinate_answers(server, photo_files, tmp_path, monke
 def test_wrong_key_is_one_line_without_the_key(server, photo_files, tmp_path, monkeypatch):
     server.key = "right-key"
     monkeypatch.setenv("MY_KEY", "sk-wrong-secret")
-    result = explain(server, photo_files[:1], tmp_path / "o", "-e", "occlusion")
+    result = explain(server, photo_files[:1], tmp_path / "o", "-e", "occlusion", "--quiet")
     assert result.exit_code == 1
     assert "MY_KEY" in result.output and "401" in result.output and "sk-wrong" not in result.output
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
