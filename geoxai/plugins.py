@@ -39,8 +39,18 @@ class PluginConflictError(RuntimeError):
     pass
 
 
+class PluginBuildError(RuntimeError):
+    """A plugin's factory failed in a way geoxai does not know (a network error, a library's own
+    error): one line naming the plugin and the cause; the original exception is chained."""
+
+
 class NoViewConfigError(ValueError):
     """A model's factory declares no ``view_config_for`` (it is not a GeoModel class)."""
+
+
+#: errors a factory raises that already say what is wrong in one line (bad option or file, missing
+#: weights): passed on as they are; anything else becomes a PluginBuildError
+_EXPECTED_BUILD_ERRORS = (ValueError, LookupError, FileNotFoundError, PluginConflictError)
 
 
 @dataclass
@@ -73,10 +83,71 @@ class Registration:
         return f"{self.kind} {self.name!r}"
 
     def build(self, **options: Any) -> Any:
-        """Build the object; an unknown option name is a one-line error listing the accepted ones."""
-        factory = self.resolve_factory()
+        """Build the object; an unknown option name is a one-line error listing the accepted ones.
+        An object with random weights is announced to the listener the CLI installs
+        (``announce_random_weights``)."""
+        try:
+            factory = self.resolve_factory()
+        except _EXPECTED_BUILD_ERRORS:
+            raise
+        except Exception as exc:  # e.g. the plugin's module needs a library that is not installed
+            raise PluginBuildError(f"{self.label} could not be loaded: {one_line(exc)}") from exc
         check_options(self.label, option_specs(factory), options, check_types=False)
-        return factory(**options)
+        try:
+            built = factory(**options)
+        except _EXPECTED_BUILD_ERRORS:
+            raise
+        except Exception as exc:
+            raise PluginBuildError(f"{self.label} could not be built: {one_line(exc)}") from exc
+        if _random_weights_listener is not None and has_random_weights(built):
+            _random_weights_listener(random_weights_notice(self.label))
+        return built
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` (a library's multi-line error, or its repr, on one line)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0].strip()}" if lines else type(exc).__name__
+
+
+#: what figures, report.html and quality.html print beside the output of a random-weight plugin
+RANDOM_WEIGHTS_MARK = "random weights: labels mean nothing"
+
+_random_weights_listener: Callable[[str], None] | None = None
+
+
+def has_random_weights(obj: Any) -> bool:
+    """Whether a built model or segmenter declares random weights: its ``random_weights``
+    attribute (True on the ``tiny`` test plugins, and on s2/semp/smp built without weights).
+    A plugin author sets ``random_weights = True`` on an object whose weights are not trained."""
+    return bool(getattr(obj, "random_weights", False))
+
+
+def declares_random_weights(kind: str, name: str, options: dict[str, Any] | None = None) -> bool:
+    """Whether plugin ``name`` of ``kind`` built with ``options`` would have random weights, read
+    from its factory without building it: a ``random_weights_for(**options)`` classmethod, else a
+    ``random_weights`` class attribute. False for an unknown name (nothing to say about it)."""
+    try:
+        factory = registry().get(kind, name).resolve_factory()
+    except (KeyError, ValueError, PluginConflictError, ImportError, AttributeError):
+        return False
+    check = getattr(factory, "random_weights_for", None)
+    if check is not None:
+        return bool(check(**(options or {})))
+    return isinstance(factory, type) and bool(getattr(factory, "random_weights", False))
+
+
+def random_weights_notice(label: str) -> str:
+    """The one line the CLI prints on stderr when it builds ``label`` (e.g. "segmenter 'tiny'")."""
+    return (f"note: {label} has random weights, not trained ones: what it outputs means nothing "
+            "(fine for trying geoxai out)")
+
+
+def announce_random_weights(listener: Callable[[str], None] | None) -> None:
+    """Call ``listener(line)`` whenever a plugin with random weights is built (the CLI prints the
+    line on stderr); None stops it."""
+    global _random_weights_listener
+    _random_weights_listener = listener
 
 
 @dataclass

@@ -13,10 +13,11 @@ import click
 def friendly_errors(func):
     """Turn expected failures (bad input, unknown plugin, missing weights) into one-line errors."""
     from ..io.images import ImageError
-    from ..plugins import PluginConflictError, UnknownPluginError
+    from ..plugins import PluginBuildError, PluginConflictError, UnknownPluginError
     from ..weights import ChecksumError, WeightsUnavailableError
 
-    expected = (ImageError, UnknownPluginError, PluginConflictError, WeightsUnavailableError, ChecksumError,
+    expected = (ImageError, UnknownPluginError, PluginConflictError, PluginBuildError, WeightsUnavailableError,
+                ChecksumError,
                 FileNotFoundError, ValueError, KeyError)  # OptionError is a ValueError
 
     @functools.wraps(func)
