@@ -12,7 +12,20 @@ from platformdirs import user_cache_dir
 
 
 class WeightsUnavailableError(FileNotFoundError):
-    """The weights are not in the cache and could not be downloaded."""
+    """The weights are not in the cache and could not be downloaded.
+
+    ``missing`` is the part of the message that says what is missing and where it would go,
+    without the fix; ``plugin`` is ``(kind, name, folder_files)`` once the plugin that needed the
+    file is known, so each surface (Python, CLI, app) can give its own fix
+    (``geoxai.weights.weights_message``)."""
+
+    def __init__(self, message: str, missing: str | None = None, plugin: tuple | None = None) -> None:
+        super().__init__(message)
+        self.missing = missing
+        self.plugin = plugin
+
+    def __str__(self) -> str:  # FileNotFoundError would format a (message, missing) pair as errno
+        return str(self.args[0])
 
 
 def geoxai_home() -> Path:

@@ -17,6 +17,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
+from .cache import WeightsUnavailableError
 from .options import OptionSpec, check_options, option_specs, parse_option_strings
 
 KINDS = ("model", "explainer", "segmenter", "geocoder", "engine")
@@ -95,6 +96,8 @@ class Registration:
         check_options(self.label, option_specs(factory), options, check_types=False)
         try:
             built = factory(**options)
+        except WeightsUnavailableError as exc:
+            raise _for_plugin(exc, self.kind, self.name, getattr(factory, "weights_folder", None)) from None
         except _EXPECTED_BUILD_ERRORS:
             raise
         except Exception as exc:
@@ -102,6 +105,18 @@ class Registration:
         if _random_weights_listener is not None and has_random_weights(built):
             _random_weights_listener(random_weights_notice(self.label))
         return built
+
+
+def _for_plugin(exc: WeightsUnavailableError, kind: str, name: str, folder_files) -> WeightsUnavailableError:
+    """``exc`` with the Python fix for plugin ``name`` of ``kind``; the CLI and the app re-word the
+    fix for their own surface (``geoxai.weights.weights_message``)."""
+    if exc.missing is None:
+        return exc
+    from .weights import weights_fix
+
+    plugin = (kind, name, dict(folder_files) if folder_files else None)
+    return WeightsUnavailableError(f"{exc.missing}, {weights_fix(kind, 'python', plugin[2])}.", missing=exc.missing,
+                                   plugin=plugin)
 
 
 def one_line(exc: BaseException) -> str:

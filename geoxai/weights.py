@@ -92,17 +92,59 @@ def download(wf: WeightFile | str, progress: bool = True, force: bool = False, t
     except (urllib.error.URLError, OSError, ValueError) as exc:
         if isinstance(exc, ChecksumError):
             raise
-        raise WeightsUnavailableError(missing_message(wf, reason=str(getattr(exc, "reason", exc)))) from None
+        raise unavailable(wf, reason=str(getattr(exc, "reason", exc))) from None
     return dest
 
 
 def missing_message(wf: WeightFile, reason: str = "") -> str:
+    """What is missing and where it would go; the fix is added per plugin kind and surface."""
     why = f" ({reason})" if reason else ""
     return (
         f"weights {wf.name!r} are not available: {cached_path(wf)} does not exist and the download from "
         f"{wf.url} failed{why}. Download that file on a machine with internet access and place it at "
-        f"{cached_path(wf)}, or pass its path with --weights PATH (weights=PATH in Python)."
+        f"{cached_path(wf)}"
     )
+
+
+def unavailable(wf: WeightFile, reason: str = "") -> WeightsUnavailableError:
+    """The error for a missing registered file, before the plugin that needs it is known."""
+    missing = missing_message(wf, reason)
+    return WeightsUnavailableError(f"{missing}, or give the plugin that needs it its path (weights=PATH).",
+                                   missing=missing)
+
+
+def weights_fix(kind: str, surface: str = "python", folder_files: dict[str, str] | None = None,
+                field: str | None = None) -> str:
+    """How to give plugin ``kind`` its weights on ``surface``: "python" (``weights=``), "cli"
+    (``--weights PATH`` for the model, ``--segmenter-option weights=...`` for a segmenter) or "app"
+    (the form's ``field``). ``folder_files`` (file name -> registered weight name) is declared by a
+    plugin whose ``weights=`` is a folder of several files (the HRNet's encoder AND decoder)."""
+    value = "DIR" if folder_files else "PATH"
+    if surface == "cli":
+        where = "--weights PATH" if kind == "model" else f"--{kind}-option weights={value}"
+    elif surface == "app":
+        where = f"the {field or 'weights'} field"
+    else:
+        where = f"weights={value} (geoxai.load_{kind}(NAME, weights={value}))"
+    if folder_files:
+        files = " and ".join(f"{filename} ({_url_of(weight)})" for filename, weight in folder_files.items())
+        return f"or download {files} into one folder DIR and give it with {where}"
+    return f"or give the file's path with {where}"
+
+
+def _url_of(weight_name: str) -> str:
+    try:
+        return get(weight_name).url
+    except KeyError:
+        return "see the plugin's documentation"
+
+
+def weights_message(exc: WeightsUnavailableError, surface: str, field: str | None = None) -> str:
+    """``exc``'s message with the fix for ``surface`` (see ``weights_fix``), where the plugin is known."""
+    if exc.missing is None or exc.plugin is None:
+        return str(exc)
+    kind, _name, folder_files = exc.plugin
+    return f"{exc.missing}, {weights_fix(kind, surface, folder_files, field)}."
 
 
 def resolve(name: str, weights: str | os.PathLike | None = None, download_missing: bool = True,
@@ -121,7 +163,7 @@ def resolve(name: str, weights: str | os.PathLike | None = None, download_missin
     if path.exists():
         return path
     if not download_missing:
-        raise WeightsUnavailableError(missing_message(wf, "not downloaded; downloads disabled"))
+        raise unavailable(wf, "not downloaded; downloads disabled")
     return download(wf, progress=progress)
 
 

@@ -27,7 +27,7 @@ def main() -> None:
     from ..plugins import announce_random_weights
 
     saved = warnings.formatwarning
-    warnings.formatwarning = one_line_warning  # type: ignore[assignment]  # the CLI owns this process's stderr
+    warnings.formatwarning = one_line_warning  # the CLI owns this process's stderr
     announce_random_weights(announce_on_stderr)
 
     def restore() -> None:  # when the command ends (matters where main runs in-process, as in tests)

@@ -28,6 +28,10 @@ def friendly_errors(func):
             raise
         except expected as exc:
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            if isinstance(exc, WeightsUnavailableError):
+                from ..weights import weights_message
+
+                message = weights_message(exc, "cli")
             # one line, whatever a file name in it holds
             raise click.ClickException(str(message).replace("\r", "\\r").replace("\n", "\\n")) from None
 
