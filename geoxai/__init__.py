@@ -19,7 +19,7 @@ _EXPORTS = {
     "Explainer": "interfaces", "GeoModel": "interfaces", "Segmenter": "interfaces",
     "BaseExplainer": "explainers.base", "OptionError": "options",
     "available": "plugins", "load_explainer": "plugins", "load_model": "plugins", "load_segmenter": "plugins",
-    "load_geocoder": "plugins", "load_engine": "plugins",
+    "load_geocoder": "plugins", "load_engine": "plugins", "register": "plugins",
     "BoundTarget": "targets", "Cell": "targets", "Place": "targets", "PredictedCell": "targets", "Region": "targets",
     "Target": "targets", "parse_target": "targets",
     "CellScore": "types", "GeoPrediction": "types", "ImageBatch": "types", "Partitioning": "types",
@@ -33,7 +33,8 @@ if TYPE_CHECKING:  # what static tools see; at run time __getattr__ imports on d
     from .geodesy import accuracy_at, great_circle_km
     from .interfaces import Explainer, GeoModel, Segmenter
     from .options import OptionError
-    from .plugins import available, load_engine, load_explainer, load_geocoder, load_model, load_segmenter
+    from .plugins import (available, load_engine, load_explainer, load_geocoder, load_model, load_segmenter,
+                          register)
     from .targets import BoundTarget, Cell, Place, PredictedCell, Region, Target, parse_target
     from .types import CellScore, GeoPrediction, ImageBatch, Partitioning
 

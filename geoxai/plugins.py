@@ -308,6 +308,55 @@ def _call_hook(impl, register, plugin_name: str) -> None:
                       stacklevel=2)
 
 
+#: the distribution recorded for objects registered from the user's own code
+USER_CODE = "user code"
+
+
+def register(kind: str, name: str, factory: Callable[..., Any] | str, description: str = "") -> None:
+    """Make ``factory`` (a class or function building the object, or a lazy ``"module:attr"``)
+    loadable by ``name`` in this process: ``geoxai.register("model", "citynet", CityNet)`` then
+    ``geoxai.load_model("citynet")``, a report or the app. Registering a name again replaces it."""
+    if kind not in KINDS:
+        raise ValueError(f"cannot register a {kind!r}: the kinds are {', '.join(KINDS)}")
+    if not name or not isinstance(name, str):
+        raise ValueError(f"a {kind} needs a non-empty name, got {name!r}")
+    registry().add(Registration(kind, name, factory, USER_CODE, description))
+
+
+def register_import(kind: str, spec: str) -> Registration:
+    """Register ``package.module:Class`` (the user's own code, named on the command line) as the
+    ``kind`` called ``spec``; the current folder is searched first, as ``python -m`` does.
+
+    This imports and so RUNS that module: only for names the user typed; never call it with a
+    name from a web request or a file."""
+    import os
+    import sys
+
+    module, sep, attr = spec.partition(":")
+    if not sep or not all(part.isidentifier() for part in [*module.split("."), *attr.split(".")]):
+        raise ValueError(f"{kind} {spec!r}: a name with ':' must be package.module:Class")
+    existing = registry().entries[kind].get(spec)
+    if existing is not None:
+        return existing
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        target: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"{kind} {spec!r}: cannot import it ({one_line(exc)})") from None
+    finally:
+        if added:
+            sys.path.remove(cwd)
+    if not callable(target):
+        raise ValueError(f"{kind} {spec!r} is not a class or function")
+    registry().add(Registration(kind, spec, target, USER_CODE, f"{attr} from {module}"))
+    return registry().entries[kind][spec]
+
+
 def available() -> dict[str, list[dict[str, str]]]:
     """Names by kind, with the distribution each comes from and a description."""
     reg = registry()
