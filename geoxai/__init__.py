@@ -33,8 +33,7 @@ if TYPE_CHECKING:  # what static tools see; at run time __getattr__ imports on d
     from .geodesy import accuracy_at, great_circle_km
     from .interfaces import Explainer, GeoModel, Segmenter
     from .options import OptionError
-    from .plugins import (available, load_engine, load_explainer, load_geocoder, load_model, load_segmenter,
-                          register)
+    from .plugins import available, load_engine, load_explainer, load_geocoder, load_model, load_segmenter, register
     from .targets import BoundTarget, Cell, Place, PredictedCell, Region, Target, parse_target
     from .types import CellScore, GeoPrediction, ImageBatch, Partitioning
 
