@@ -17,7 +17,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .cache import WeightsUnavailableError
+from .cache import WeightsUnavailableError, weights_fix
 from .options import OptionSpec, check_options, option_specs, parse_option_strings
 
 KINDS = ("model", "explainer", "segmenter", "geocoder", "engine")
@@ -112,10 +112,13 @@ def _for_plugin(exc: WeightsUnavailableError, kind: str, name: str, folder_files
     fix for their own surface (``geoxai.weights.weights_message``)."""
     if exc.missing is None:
         return exc
-    from .weights import weights_fix
-
-    plugin = (kind, name, dict(folder_files) if folder_files else None)
-    return WeightsUnavailableError(f"{exc.missing}, {weights_fix(kind, 'python', plugin[2])}.", missing=exc.missing,
+    files = None
+    if folder_files:  # file name -> registered weight file -> its URL
+        known = registry().weights
+        files = {filename: getattr(known.get(weight), "url", "see the plugin's documentation")
+                 for filename, weight in folder_files.items()}
+    plugin = (kind, name, files)
+    return WeightsUnavailableError(f"{exc.missing}, {weights_fix(kind, 'python', files)}.", missing=exc.missing,
                                    plugin=plugin)
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cache import WeightsUnavailableError, geoxai_home
+from .cache import weights_fix as weights_fix
+from .cache import weights_message as weights_message
 from .hub import download as hub_download
 from .hub import is_hub
 from .io.atomic import atomic_path
@@ -111,40 +113,6 @@ def unavailable(wf: WeightFile, reason: str = "") -> WeightsUnavailableError:
     missing = missing_message(wf, reason)
     return WeightsUnavailableError(f"{missing}, or give the plugin that needs it its path (weights=PATH).",
                                    missing=missing)
-
-
-def weights_fix(kind: str, surface: str = "python", folder_files: dict[str, str] | None = None,
-                field: str | None = None) -> str:
-    """How to give plugin ``kind`` its weights on ``surface``: "python" (``weights=``), "cli"
-    (``--weights PATH`` for the model, ``--segmenter-option weights=...`` for a segmenter) or "app"
-    (the form's ``field``). ``folder_files`` (file name -> registered weight name) is declared by a
-    plugin whose ``weights=`` is a folder of several files (the HRNet's encoder AND decoder)."""
-    value = "DIR" if folder_files else "PATH"
-    if surface == "cli":
-        where = "--weights PATH" if kind == "model" else f"--{kind}-option weights={value}"
-    elif surface == "app":
-        where = f"the {field or 'weights'} field"
-    else:
-        where = f"weights={value} (geoxai.load_{kind}(NAME, weights={value}))"
-    if folder_files:
-        files = " and ".join(f"{filename} ({_url_of(weight)})" for filename, weight in folder_files.items())
-        return f"or download {files} into one folder DIR and give it with {where}"
-    return f"or give the file's path with {where}"
-
-
-def _url_of(weight_name: str) -> str:
-    try:
-        return get(weight_name).url
-    except KeyError:
-        return "see the plugin's documentation"
-
-
-def weights_message(exc: WeightsUnavailableError, surface: str, field: str | None = None) -> str:
-    """``exc``'s message with the fix for ``surface`` (see ``weights_fix``), where the plugin is known."""
-    if exc.missing is None or exc.plugin is None:
-        return str(exc)
-    kind, _name, folder_files = exc.plugin
-    return f"{exc.missing}, {weights_fix(kind, surface, folder_files, field)}."
 
 
 def resolve(name: str, weights: str | os.PathLike | None = None, download_missing: bool = True,
