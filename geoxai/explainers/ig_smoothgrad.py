@@ -108,7 +108,11 @@ class IGSmoothGrad(BaseExplainer):
         dtype: Literal["float32", "bfloat16", "float16"] = "float32"
         #: how one image's noisy copies are drawn (``_noise``); "gaussian" is the paper's
         sampling: Literal["gaussian", "antithetic", "stratified", "sobol"] = "gaussian"
-        budget: int | None = None      # passes per image: picks n_samples, n_steps and sampling
+        #: passes per image: picks n_samples, n_steps and sampling (the default, measured better and
+        #: 2.8x cheaper than the paper's 5 x 50 on real photos); used unless n_samples/n_steps or
+        #: preset="paper" are given
+        budget: int | None = 80
+        preset: Literal["budget", "paper"] = "budget"  # "paper": the paper's 5 x 50 Gaussian copies
         diagnostics: bool = True       # completeness + noise per image in last_info (n_samples + 1 forwards)
 
     #: one dict per image of the last call (completeness, noise, ...; docs/explainers.md), or None
@@ -125,20 +129,34 @@ class IGSmoothGrad(BaseExplainer):
         return self._smoothed(model, images, target, options).detach().float().cpu()
 
     def plan(self, **options: Any) -> tuple[int, int, str]:
-        """(n_samples, n_steps, sampling) these options run, ``budget`` resolved."""
+        """(n_samples, n_steps, sampling) these options run: ``budget`` (80 by default) resolved,
+        unless ``n_samples``/``n_steps``, ``budget=None`` or ``preset="paper"`` ask for the
+        explicit split (the paper's 5 x 50 Gaussian copies where not given)."""
         opts = self.resolved_options(**options)
-        if opts["budget"] is not None:
-            given = {**self.options, **options}
-            clash = sorted(k for k in ("n_samples", "n_steps") if k in given)
+        given = {**self.options, **options}
+        if opts["preset"] not in ("budget", "paper"):
+            raise ValueError(f"ig-smoothgrad: preset must be 'budget' or 'paper', got {opts['preset']!r}")
+        explicit = sorted(k for k in ("n_samples", "n_steps") if k in given)
+        if given.get("budget") is not None:
+            clash = explicit + (["preset=paper"] if opts["preset"] == "paper" else [])
             if clash:
                 raise ValueError(
                     f"ig-smoothgrad: budget picks n_samples and n_steps; do not also give {', '.join(clash)}")
+        if self.uses_budget(**options):
             samples, steps, sampling = budget_plan(opts["budget"])
             return samples, steps, given.get("sampling", sampling)
         n = int(opts["n_samples"])
         if n < 1:
             raise ValueError(f"n_samples must be >= 1, got {n}")
         return n, int(opts["n_steps"]), str(opts["sampling"])
+
+    def uses_budget(self, **options: Any) -> bool:
+        """Whether these options run ``budget`` (the default) rather than an explicit split."""
+        given = {**self.options, **options}
+        if given.get("budget") is not None:
+            return True
+        explicit = "budget" in given or any(k in given for k in ("n_samples", "n_steps"))
+        return not explicit and given.get("preset", "budget") != "paper"
 
     def _smoothed(self, model: GeoModel, images: ImageBatch | torch.Tensor, target, options: dict[str, Any]):
         opts = self.resolved_options(**options)
@@ -164,7 +182,8 @@ class IGSmoothGrad(BaseExplainer):
             self.last_info = per_image_info(ig, squares, gaps, n_samples=n, n_steps=steps, sampling=sampling)
             if not getattr(self, "_warned_incomplete", False):
                 ids = images.ids if isinstance(images, ImageBatch) else None
-                self._warned_incomplete = warn_incomplete(self.last_info, ids, steps, opts["budget"])
+                budget = opts["budget"] if self.uses_budget(**options) else None
+                self._warned_incomplete = warn_incomplete(self.last_info, ids, steps, budget)
         return smoothed
 
     def attribute_raw(self, model: GeoModel, images: ImageBatch | torch.Tensor, target=None,
