@@ -18,9 +18,10 @@ FROZEN = Path(__file__).parent / "data" / "ig_smoothgrad_default_541355f.npz"
 
 def test_paper_preset_output_is_the_pre_budget_output(tiny_model, tiny_batch):
     """Maps and noise of the paper's setting (``preset="paper"``, the default before budget=80)
-    frozen from commit 541355f (before sampling schemes and budgets existed). The frozen maps are float32 from one CPU's kernels, so they are judged by
-    fidelity (another CPU's rounding moves single small pixels by percents, never the map), while
-    other noise would change the map completely."""
+    frozen from commit 541355f (before sampling schemes and budgets existed). The frozen maps are
+    float32 from one CPU's kernels, so they are judged by fidelity (another CPU's rounding moves
+    single small pixels by percents, never the map), while other noise would change the map
+    completely."""
     frozen = np.load(FROZEN)
     maps = IGSmoothGrad(preset="paper").explain(tiny_model, tiny_batch)
     expected = torch.from_numpy(frozen["maps"])
