@@ -155,6 +155,15 @@ def declares_random_weights(kind: str, name: str, options: dict[str, Any] | None
     return isinstance(factory, type) and bool(getattr(factory, "random_weights", False))
 
 
+def random_parts(model: str | None = None, model_options: dict[str, Any] | None = None,
+                 segmenter: str | None = None, segmenter_options: dict[str, Any] | None = None) -> list[str]:
+    """The labels ("model 'tiny'", ...) of the named plugins that would have random weights: what a
+    report or quality page marks without building anything."""
+    parts = [("model", model, model_options), ("segmenter", segmenter, segmenter_options)]
+    return [f"{kind} {name!r}" for kind, name, options in parts
+            if name and declares_random_weights(kind, name, options)]
+
+
 def random_weights_notice(label: str) -> str:
     """The one line the CLI prints on stderr when it builds ``label`` (e.g. "segmenter 'tiny'")."""
     return (f"note: {label} has random weights, not trained ones: what it outputs means nothing "

@@ -102,6 +102,8 @@ class ConceptStage:
     dilation: int = 0
     truth: tuple[float, float] | None = None
     world_map: str = "none"  # none | world | zoom
+    explainer_name: str | None = None  # labels the figure's colour bar
+    random_weights: bool = False  # the model or segmenter is random: the figure and map say so
 
     def apply(self, out_dir: Path, records: list[ImageRecord]) -> None:
         from ..geodesy import great_circle_km
@@ -124,7 +126,7 @@ class ConceptStage:
 
             for record, prediction in zip(records, predictions):
                 world_map(prediction, out_dir / f"{record.stem}_map.png", ground_truth=self.truth,
-                          zoom=self.world_map == "zoom")
+                          zoom=self.world_map == "zoom", random_weights=self.random_weights)
                 record.extra.setdefault("files", {})["map"] = f"{record.stem}_map.png"
 
     def _concepts(self, out_dir: Path, records: list[ImageRecord], predictions) -> None:
@@ -151,7 +153,8 @@ class ConceptStage:
             }
             explanation_figure(record.view.permute(1, 2, 0).numpy(), record.heat, segmentation[i], concepts, scores,
                                predictions[i], ground_truth=self.truth, k=self.k,
-                               path=out_dir / f"{record.stem}_figure.png")
+                               path=out_dir / f"{record.stem}_figure.png", explainer=self.explainer_name,
+                               random_weights=self.random_weights)
             record.extra.setdefault("files", {})["figure"] = f"{record.stem}_figure.png"
 
 
@@ -226,6 +229,10 @@ def command(images, model_name, weights, model_opts, explainer_name, explainer_o
         stage.segmenter_name = segmenter_name
     elif segmenter_opts:
         raise ValueError("--segmenter-option needs --segmenter")
+    from ..plugins import has_random_weights
+
+    stage.explainer_name = explainer_name
+    stage.random_weights = has_random_weights(model) or has_random_weights(stage.segmenter)
     needs_stage = segmenter_name is not None or world_map != "none" or truth is not None
     meta = {
         "model": model_name,
