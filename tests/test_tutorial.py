@@ -41,3 +41,16 @@ def test_tutorial_runs_from_an_empty_folder(tmp_path, monkeypatch):
                             resources={"metadata": {"path": str(work)}}).execute()
     assert _images(nb) >= 3
     assert (work / "rocket_figure.png").exists() and (work / "report" / "report.html").exists()
+
+
+def test_gallery_shows_every_photo_the_script_draws_and_stays_small():
+    import re
+
+    page = (ROOT / "docs" / "gallery.md").read_text()
+    shown = re.findall(r"\]\((gallery/[\w.]+)\)", page)
+    script = (ROOT / "docs" / "make_gallery.py").read_text()
+    photos = re.findall(r'"(\w+)"', re.search(r"PHOTOS = \(([^)]*)\)", script).group(1))
+    assert sorted(shown) == sorted(f"gallery/{name}.jpg" for name in photos)
+    files = list((ROOT / "docs" / "gallery").iterdir())
+    assert sorted(f"gallery/{f.name}" for f in files) == sorted(shown)
+    assert sum(f.stat().st_size for f in files) < 1_500_000
