@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import sys
 import warnings
@@ -26,6 +27,10 @@ def main() -> None:
     """Explain why a photo-geolocation model put a photo where it did."""
     from ..plugins import announce_random_weights
 
+    # Hugging Face's retry chatter ("Retrying in 2s [Retry 2/5]") is not this command's output: the
+    # failure itself reaches the user as one line (PluginBuildError); HF_HUB_VERBOSITY=info brings it back
+    os.environ.setdefault("HF_HUB_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     saved = warnings.formatwarning
     warnings.formatwarning = one_line_warning  # the CLI owns this process's stderr
     announce_random_weights(announce_on_stderr)

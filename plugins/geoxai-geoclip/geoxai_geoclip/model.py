@@ -116,6 +116,8 @@ class GeoCLIPModel(GeoModel):
         self.partitionings = gallery_partitionings(coords, countries=countries)
         for p in self.parameters():  # explanations need input gradients, not weight gradients
             p.requires_grad_(False)
+        # a random tower or random heads: geoxai says so on the CLI, the figures and the reports
+        self.random_weights = isinstance(backbone, dict) or backbone == "tiny" or heads == "random"
         self.eval()
 
     @torch.no_grad()
