@@ -14,7 +14,8 @@ opt-in: ``channels_last`` inputs, ``fold_batchnorm`` (eval BatchNorm folded into
 convolution while explaining: the same function, other rounding) and ``dtype`` autocast.
 
 ``budget=N`` spends N forward+backward passes per image the way the measured frontier says is
-best (more noisy copies, fewer steps, variance-reduced noise; docs/explainers.md); the noise
+best (more noisy copies, fewer steps, variance-reduced noise; docs/explainers.md); ``budget=80`` is
+the default, ``preset="paper"`` (or explicit ``n_samples``/``n_steps``) the paper's 5 x 50; the noise
 schemes are in ``_noise``. After every call, ``last_info`` holds one dict per image: the
 completeness ratio and the noise left in the map (``_ig_diagnostics``).
 """
