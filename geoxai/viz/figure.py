@@ -165,7 +165,7 @@ def explanation_figure(view_uint8, explanation, segmentation, concepts: Sequence
 def _draw(fig, view, expl, top, seg, concepts, scores, prediction, ground_truth, k, world_map, top_cells,
           units="attribution"):
     # the map gets the widest column: a world map is wider than tall
-    grid = fig.add_gridspec(2, 3, left=0.03, right=0.98, top=0.86, bottom=0.05, wspace=0.25, hspace=0.25,
+    grid = fig.add_gridspec(2, 3, left=0.03, right=0.98, top=0.86, bottom=0.07, wspace=0.25, hspace=0.25,
                             width_ratios=[1, 1, 1.5])
     gray = view.mean(axis=2, keepdims=True).repeat(3, axis=2) / 255.0
 
