@@ -47,7 +47,7 @@ def load(name: str, size: int):
     from geoxai.realnet import ImageNetLite0
 
     model = ImageNetLite0()
-    model.input_size, model.resize_size = size, int(round(size * 256 / 224))
+    model.view_config = model.view_config.replace(input_size=size, resize_size=int(round(size * 256 / 224)))
     return model
 
 

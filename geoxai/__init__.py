@@ -21,7 +21,7 @@ _EXPORTS = {
     "MaskSegmenter": "interfaces", "ConceptMasks": "masks",
     "BaseExplainer": "explainers.base", "OptionError": "options",
     "available": "plugins", "load_explainer": "plugins", "load_model": "plugins", "load_segmenter": "plugins",
-    "load_geocoder": "plugins", "load_engine": "plugins",
+    "load_geocoder": "plugins", "load_engine": "plugins", "register": "plugins",
     "BoundTarget": "targets", "Cell": "targets", "Place": "targets", "PredictedCell": "targets", "Region": "targets",
     "Target": "targets", "parse_target": "targets",
     "Attribution": "types", "CellScore": "types", "GeoPrediction": "types", "ImageBatch": "types",
@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # what static tools see; at run time __getattr__ imports on d
     from .masks import ConceptMasks
     from .options import OptionError
     from .pipeline import Explanation, explain
-    from .plugins import available, load_engine, load_explainer, load_geocoder, load_model, load_segmenter
+    from .plugins import available, load_engine, load_explainer, load_geocoder, load_model, load_segmenter, register
     from .targets import BoundTarget, Cell, Place, PredictedCell, Region, Target, parse_target
     from .types import Attribution, CellScore, GeoPrediction, ImageBatch, Partitioning
 

@@ -81,6 +81,8 @@ class Explanation:
     timings: dict[str, float] = field(default_factory=dict)
     #: who made it: model, explainer (with its resolved options), segmenter names
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: the model or the segmenter has random weights (``has_random_weights``): figures say its labels mean nothing
+    random_weights: bool = False
 
     @property
     def gcd_km(self) -> float | None:
@@ -215,6 +217,9 @@ def explain_batch(
         records, tables = _concept_records(maps, masks, list(segmenter.concepts), batch.ids, concepts)
         timings["ci"] = time.perf_counter() - start
 
+    from .plugins import has_random_weights
+
+    random_weights = has_random_weights(model) or has_random_weights(segmenter)
     out = []
     for i in range(count):
         info = infos[i] if infos is not None else None
@@ -233,7 +238,7 @@ def explain_batch(
             concept_table=None if tables is None else tables[i],
             test_time_prediction=None if test_time_predictions is None else test_time_predictions[i],
             ground_truth=None if ground_truth is None else ground_truth[i],
-            timings=own, provenance=dict(provenance or {}),
+            timings=own, provenance=dict(provenance or {}), random_weights=random_weights,
         ))
     return out
 
