@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -182,10 +182,10 @@ class Explainer(abc.ABC):
     name: str = "explainer"
     #: True: ``explain`` takes ``segmentation=`` (LongTensor [B, H, W] of concept indices at the
     #: view's size) and the pipeline passes the segmenter's labels (e.g. concept Shapley values)
-    needs_segmentation: bool = False
+    needs_segmentation: ClassVar[bool] = False
     #: True: the method only calls the model (no gradients, no layers), so it also explains a
     #: black-box ``geoxai.blackbox.Geolocator``
-    model_agnostic: bool = False
+    model_agnostic: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
         self.options = options

@@ -81,6 +81,8 @@ class Explanation:
     timings: dict[str, float] = field(default_factory=dict)
     #: who made it: model, explainer (with its resolved options), segmenter names
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: the model or the segmenter has random weights (``has_random_weights``): figures say its labels mean nothing
+    random_weights: bool = False
 
     @property
     def gcd_km(self) -> float | None:
@@ -125,7 +127,7 @@ def check_pairing(model: Any, explainer: Explainer) -> None:
         raise ValueError(
             f"explainer {explainer.name!r} needs gradients or layers of a geoxai GeoModel, but model "
             f"{getattr(model, 'name', type(model).__name__)!r} is a black-box geolocator: choose a model-agnostic "
-            "explainer")
+            "explainer (occlusion, rise, concept-shap)")
 
 
 def prepare_views(model: Any, images: Sequence[np.ndarray], ids: Sequence[str]) -> ImageBatch:
@@ -192,7 +194,7 @@ def explain_batch(
 
     start = time.perf_counter()
     if is_blackbox(model):
-        predictions, cells = _located(model, batch), None
+        predictions, cells = _located(model, batch, infos), None
     else:
         if logits is None:  # the explainer did not hand back its clean forward: the batch's one forward
             logits = clean_logits(model, batch)
@@ -215,6 +217,9 @@ def explain_batch(
         records, tables = _concept_records(maps, masks, list(segmenter.concepts), batch.ids, concepts)
         timings["ci"] = time.perf_counter() - start
 
+    from .plugins import has_random_weights
+
+    random_weights = has_random_weights(model) or has_random_weights(segmenter)
     out = []
     for i in range(count):
         info = infos[i] if infos is not None else None
@@ -233,7 +238,7 @@ def explain_batch(
             concept_table=None if tables is None else tables[i],
             test_time_prediction=None if test_time_predictions is None else test_time_predictions[i],
             ground_truth=None if ground_truth is None else ground_truth[i],
-            timings=own, provenance=dict(provenance or {}),
+            timings=own, provenance=dict(provenance or {}), random_weights=random_weights,
         ))
     return out
 
@@ -270,15 +275,23 @@ def _explain(model, explainer: Explainer, batch: ImageBatch, target: Target, opt
     return maps, complete_infos, torch.cat(logits) if len(logits) == len(parts) else None, seconds
 
 
-def _located(model, batch: ImageBatch) -> list[GeoPrediction]:
-    """A black-box geolocator's answers as predictions (no cell: ``cell=-1``)."""
-    answers = model.locate(batch)
+def _located(model, batch: ImageBatch, infos: list[dict[str, Any]] | None = None) -> list[GeoPrediction]:
+    """A black-box geolocator's answers as predictions (no cell: ``cell=-1``). A perturbation
+    explainer already asked for the clean answers (``info["answer"]``): no second call for them."""
+    if infos is not None and all(isinstance(i.get("answer"), dict) for i in infos):
+        answers = [(a["lat"], a["lon"], a.get("confidence"), a.get("answer")) for a in (i["answer"] for i in infos)]
+    else:
+        answers = [(a.lat, a.lon, a.confidence, a.answer) for a in model.locate(batch)]
     out = []
-    for image_id, answer in zip(batch.ids, answers):
-        confidence = answer.confidence if answer.confidence is not None else float("nan")
-        label = answer.answer or f"{answer.lat:.4f}, {answer.lon:.4f}"
-        out.append(GeoPrediction(cell=-1, lat=float(answer.lat), lon=float(answer.lon), label=label,
-                                 probability=float(confidence), image_id=image_id, views=SINGLE))
+    for image_id, (lat, lon, confidence, text) in zip(batch.ids, answers):
+        if lat is None or lon is None:
+            from .blackbox import NoCoordinatesError
+
+            raise NoCoordinatesError(f"image {image_id}: the model's answer holds no coordinates: {text!r:.200}")
+        label = text or f"{lat:.4f}, {lon:.4f}"
+        out.append(GeoPrediction(cell=-1, lat=float(lat), lon=float(lon), label=label,
+                                 probability=float("nan") if confidence is None else float(confidence),
+                                 image_id=image_id, views=SINGLE))
     return out
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
+from .cache import WeightsUnavailableError, weights_fix
 from .options import OptionSpec, check_options, option_specs, parse_options
 
 KINDS = ("model", "explainer", "segmenter", "geocoder", "engine")
@@ -39,8 +40,18 @@ class PluginConflictError(RuntimeError):
     pass
 
 
+class PluginBuildError(RuntimeError):
+    """A plugin's factory failed in a way geoxai does not know (a network error, a library's own
+    error): one line naming the plugin and the cause; the original exception is chained."""
+
+
 class NoViewConfigError(ValueError):
     """A model's factory declares no ``view_config_for`` (it is not a GeoModel class)."""
+
+
+#: errors a factory raises that already say what is wrong in one line (bad option or file, missing
+#: weights): passed on as they are; anything else becomes a PluginBuildError
+_EXPECTED_BUILD_ERRORS = (ValueError, LookupError, FileNotFoundError, PluginConflictError)
 
 
 @dataclass
@@ -75,12 +86,28 @@ class Registration:
 
     def build(self, **options: Any) -> Any:
         """Build the object; an unknown option name or a value out of its declared range is a one-line
-        error."""
-        factory = self.resolve_factory()
+        error listing the accepted ones; a model whose built view is not its declared one too.
+        An object with random weights is announced to the listener the CLI installs
+        (``announce_random_weights``)."""
+        try:
+            factory = self.resolve_factory()
+        except _EXPECTED_BUILD_ERRORS:
+            raise
+        except Exception as exc:  # e.g. the plugin's module needs a library that is not installed
+            raise PluginBuildError(f"{self.label} could not be loaded: {one_line(exc)}") from exc
         check_options(self.label, option_specs(factory), options, check_types=False)
-        built = factory(**options)
+        try:
+            built = factory(**options)
+        except WeightsUnavailableError as exc:
+            raise _for_plugin(exc, self.kind, self.name, getattr(factory, "weights_folder", None)) from None
+        except _EXPECTED_BUILD_ERRORS:
+            raise
+        except Exception as exc:
+            raise PluginBuildError(f"{self.label} could not be built: {one_line(exc)}") from exc
         if self.kind == "model":
             check_declared_view(self.label, factory, built, options)
+        if _random_weights_listener is not None and has_random_weights(built):
+            _random_weights_listener(random_weights_notice(self.label))
         return built
 
 
@@ -100,6 +127,76 @@ def check_declared_view(label: str, factory: Any, model: Any, options: dict[str,
             f"{label}: the built model's view differs from the view its class declares for these options "
             f"({view_differences(used, declared)}); declare the view as data: view_config, or "
             "view_config_for(**options) when it depends on the options, must return what the model uses")
+
+
+def _for_plugin(exc: WeightsUnavailableError, kind: str, name: str, folder_files) -> WeightsUnavailableError:
+    """``exc`` with the Python fix for plugin ``name`` of ``kind``; the CLI and the app re-word the
+    fix for their own surface (``geoxai.weights.weights_message``)."""
+    if exc.missing is None:
+        return exc
+    files = None
+    if folder_files:  # file name -> registered weight file -> its URL
+        known = registry().weights
+        files = {filename: getattr(known.get(weight), "url", "see the plugin's documentation")
+                 for filename, weight in folder_files.items()}
+    plugin = (kind, name, files)
+    return WeightsUnavailableError(f"{exc.missing}, {weights_fix(kind, 'python', files)}.", missing=exc.missing,
+                                   plugin=plugin)
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` (a library's multi-line error, or its repr, on one line)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0].strip()}" if lines else type(exc).__name__
+
+
+#: what figures, report.html and quality.html print beside the output of a random-weight plugin
+RANDOM_WEIGHTS_MARK = "random weights: labels mean nothing"
+
+_random_weights_listener: Callable[[str], None] | None = None
+
+
+def has_random_weights(obj: Any) -> bool:
+    """Whether a built model or segmenter declares random weights: its ``random_weights``
+    attribute (True on the ``tiny`` test plugins, and on s2/semp/smp built without weights).
+    A plugin author sets ``random_weights = True`` on an object whose weights are not trained."""
+    return bool(getattr(obj, "random_weights", False))
+
+
+def declares_random_weights(kind: str, name: str, options: dict[str, Any] | None = None) -> bool:
+    """Whether plugin ``name`` of ``kind`` built with ``options`` would have random weights, read
+    from its factory without building it: a ``random_weights_for(**options)`` classmethod, else a
+    ``random_weights`` class attribute. False for an unknown name (nothing to say about it)."""
+    try:
+        factory = registry().get(kind, name).resolve_factory()
+    except (KeyError, ValueError, PluginConflictError, ImportError, AttributeError):
+        return False
+    check = getattr(factory, "random_weights_for", None)
+    if check is not None:
+        return bool(check(**(options or {})))
+    return isinstance(factory, type) and bool(getattr(factory, "random_weights", False))
+
+
+def random_parts(model: str | None = None, model_options: dict[str, Any] | None = None,
+                 segmenter: str | None = None, segmenter_options: dict[str, Any] | None = None) -> list[str]:
+    """The labels ("model 'tiny'", ...) of the named plugins that would have random weights: what a
+    report or quality page marks without building anything."""
+    parts = [("model", model, model_options), ("segmenter", segmenter, segmenter_options)]
+    return [f"{kind} {name!r}" for kind, name, options in parts
+            if name and declares_random_weights(kind, name, options)]
+
+
+def random_weights_notice(label: str) -> str:
+    """The one line the CLI prints on stderr when it builds ``label`` (e.g. "segmenter 'tiny'")."""
+    return (f"note: {label} has random weights, not trained ones: what it outputs means nothing "
+            "(fine for trying geoxai out)")
+
+
+def announce_random_weights(listener: Callable[[str], None] | None) -> None:
+    """Call ``listener(line)`` whenever a plugin with random weights is built (the CLI prints the
+    line on stderr); None stops it."""
+    global _random_weights_listener
+    _random_weights_listener = listener
 
 
 @dataclass
@@ -287,6 +384,55 @@ def _call_hook(impl, register, plugin_name: str) -> None:
     except Exception as exc:
         warnings.warn(f"geoxai plugin {plugin_name!r} failed in {impl.function.__name__}: {exc!r}", PluginWarning,
                       stacklevel=2)
+
+
+#: the distribution recorded for objects registered from the user's own code
+USER_CODE = "user code"
+
+
+def register(kind: str, name: str, factory: Callable[..., Any] | str, description: str = "") -> None:
+    """Make ``factory`` (a class or function building the object, or a lazy ``"module:attr"``)
+    loadable by ``name`` in this process: ``geoxai.register("model", "citynet", CityNet)`` then
+    ``geoxai.load_model("citynet")``, a report or the app. Registering a name again replaces it."""
+    if kind not in KINDS:
+        raise ValueError(f"cannot register a {kind!r}: the kinds are {', '.join(KINDS)}")
+    if not name or not isinstance(name, str):
+        raise ValueError(f"a {kind} needs a non-empty name, got {name!r}")
+    registry().add(Registration(kind, name, factory, USER_CODE, description))
+
+
+def register_import(kind: str, spec: str) -> Registration:
+    """Register ``package.module:Class`` (the user's own code, named on the command line) as the
+    ``kind`` called ``spec``; the current folder is searched first, as ``python -m`` does.
+
+    This imports and so RUNS that module: only for names the user typed; never call it with a
+    name from a web request or a file."""
+    import os
+    import sys
+
+    module, sep, attr = spec.partition(":")
+    if not sep or not all(part.isidentifier() for part in [*module.split("."), *attr.split(".")]):
+        raise ValueError(f"{kind} {spec!r}: a name with ':' must be package.module:Class")
+    existing = registry().entries[kind].get(spec)
+    if existing is not None:
+        return existing
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        target: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"{kind} {spec!r}: cannot import it ({one_line(exc)})") from None
+    finally:
+        if added:
+            sys.path.remove(cwd)
+    if not callable(target):
+        raise ValueError(f"{kind} {spec!r} is not a class or function")
+    registry().add(Registration(kind, spec, target, USER_CODE, f"{attr} from {module}"))
+    return registry().entries[kind][spec]
 
 
 def available() -> dict[str, list[dict[str, str]]]:

@@ -10,12 +10,13 @@ import click
 
 def friendly_errors(func):
     """Turn expected failures (bad input, unknown plugin, missing weights) into one-line errors."""
+    from ..blackbox import GeolocatorError
     from ..io.images import ImageError
-    from ..plugins import PluginConflictError, UnknownPluginError
+    from ..plugins import PluginBuildError, PluginConflictError, UnknownPluginError
     from ..weights import ChecksumError, WeightsUnavailableError
 
-    expected = (ImageError, UnknownPluginError, PluginConflictError, WeightsUnavailableError, ChecksumError,
-                FileNotFoundError, ValueError, KeyError)  # OptionError is a ValueError
+    expected = (ImageError, UnknownPluginError, PluginConflictError, PluginBuildError, WeightsUnavailableError,
+                ChecksumError, FileNotFoundError, ValueError, KeyError, GeolocatorError)  # OptionError is a ValueError
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -25,6 +26,10 @@ def friendly_errors(func):
             raise
         except expected as exc:
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            if isinstance(exc, WeightsUnavailableError):
+                from ..weights import weights_message
+
+                message = weights_message(exc, "cli")
             # one line, whatever a file name in it holds
             raise click.ClickException(str(message).replace("\r", "\\r").replace("\n", "\\n")) from None
 

@@ -71,9 +71,10 @@ def command(images, model_name, weights, model_opts, explainer_name, explainer_o
     unreadable image gets a one-line error; the others are still explained, and the exit status
     is 1 at the end.
     """
+    from ..blackbox import NoCoordinatesError
     from ..io.explanations import write_explanation
     from ..io.images import ImageError, display_path, load_image
-    from ..pipeline import ConceptSettings, check_pairing, explain_batch
+    from ..pipeline import ConceptSettings, check_pairing, explain_batch, is_blackbox
     from ..plugins import load_explainer, load_model
     from ..progress import Progress
     from ..targets import parse_target
@@ -92,6 +93,7 @@ def command(images, model_name, weights, model_opts, explainer_name, explainer_o
     model = load_model(model_name, **model_kwargs)
     explainer = load_explainer(explainer_name)
     check_pairing(model, explainer)
+    black_box = is_blackbox(model)
     segmenter = None
     if segmenter_name is not None:
         from ..plugins import load_segmenter
@@ -120,11 +122,21 @@ def command(images, model_name, weights, model_opts, explainer_name, explainer_o
                 ok_stems.append(stem)
             if not loaded:
                 continue
-            explanations = explain_batch(
-                model, explainer, loaded, parsed_target, segmenter, options=explainer_opts, ids=ok_stems,
-                paths=ok_paths, top_k=25, test_time=test_time, concepts=settings,
-                ground_truth=None if ground_truth is None else [ground_truth] * len(loaded),
-                explain_each=True, on_image=progress.advance, provenance=provenance)
+            # a black box is explained photo by photo: an answer without coordinates stops only its photo
+            groups = [([im], [p], [s]) for im, p, s in zip(loaded, ok_paths, ok_stems)] if black_box \
+                else [(loaded, ok_paths, ok_stems)]
+            explanations = []
+            for group_images, group_paths, group_stems in groups:
+                try:
+                    explanations += explain_batch(
+                        model, explainer, group_images, parsed_target, segmenter, options=explainer_opts,
+                        ids=group_stems, paths=group_paths, top_k=25, test_time=test_time and not black_box,
+                        concepts=settings, explain_each=True, on_image=progress.advance, provenance=provenance,
+                        ground_truth=None if ground_truth is None else [ground_truth] * len(group_images))
+                except NoCoordinatesError as exc:
+                    failures += 1
+                    progress.error(f"error: {exc}")
+                    progress.advance()
             for explanation in explanations:
                 write_explanation(out_dir, explanation, figure=not no_figure, world_map=world_map, meta=meta)
                 written += 1

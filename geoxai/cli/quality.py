@@ -7,6 +7,7 @@ import os
 
 import click
 
+from . import _options as opts
 from ._common import friendly_errors, plugin_options
 
 
@@ -36,7 +37,8 @@ def _seeds(text: str) -> tuple[int, ...]:
 
 @click.command("quality", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("images", nargs=-1, type=click.Path())
-@click.option("--model", "-m", required=True, help="Model name (see `geoxai plugins`).")
+@click.option("--model", "-m", required=True, callback=opts.user_code("model"),
+              help="Model name (see `geoxai plugins`), or your own class as package.module:Class.")
 @click.option("--explainer", "-e", "explainers", multiple=True, required=True,
               help="Explainer name (repeatable): ig-smoothgrad, gradcam, combicam, lrp, ...")
 @click.option("--data", type=click.Path(), help="Dataset CSV/folder (as for `report`) instead of IMAGES; "

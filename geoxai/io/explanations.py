@@ -79,7 +79,7 @@ def write_explanation(out_dir: Path, explanation: Explanation, stem: str | None 
         from ..viz.worldmap import world_map as draw_map
 
         draw_map(explanation.prediction, out_dir / f"{stem}_map.png", ground_truth=explanation.ground_truth,
-                 zoom=world_map == "zoom")
+                 zoom=world_map == "zoom", random_weights=explanation.random_weights)
         files["map"] = f"{stem}_map.png"
     doc = explanation_document(explanation, stem, files, meta)
     write_text_atomic(out_dir / f"{stem}.json", json.dumps(doc, indent=2, default=str))

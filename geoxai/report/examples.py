@@ -160,10 +160,15 @@ def _draw(folder: Path, config: ReportConfig, row, payload: dict) -> None:
                                   dilation=config.dilation, num_concepts=len(concepts))
     doc = dict(payload["prediction"])
     doc["top_k"] = [CellScore(**c) for c in doc.get("top_k", [])]
+    from ..plugins import random_parts
+
     explanation_figure(
         payload["view"].transpose(1, 2, 0), heat[0], segmentation[0], concepts,
         influence.records(concepts, [row.image_id]), GeoPrediction(**doc),
         ground_truth=(row.lat, row.lon), k=config.k, path=folder / figure_name(row.image_id),
+        explainer=config.explainer,
+        random_weights=bool(random_parts(config.model, config.model_options, config.segmenter,
+                                         config.segmenter_options)),
     )
 
 

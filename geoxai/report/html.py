@@ -42,6 +42,7 @@ def render_html(summary: ReportSummary, plots: dict[str, str], examples: list[di
                 "correct_px": round(160 * row.correct / most), "incorrect_px": round(160 * row.incorrect / most),
             })
     return _template().render(
+        random_weights=random_weights_note(summary.config),
         config_items=_config_items(summary.config), counts=summary.counts, radius=f"{summary.radius_km:g}",
         min_images=summary.min_images, views=summary.views,
         accuracy=[{"radius": f"{k:g}", "value": _pct(v)} for k, v in summary.accuracy.items()],
@@ -49,6 +50,17 @@ def render_html(summary: ReportSummary, plots: dict[str, str], examples: list[di
         examples=examples, sections=list(sections),
         failed=[[str(x) for x in row] for row in summary.failed.itertuples(index=False)],
     )
+
+
+def random_weights_note(config: dict | None) -> str:
+    """"random weights: labels mean nothing (model 'tiny', segmenter 'tiny')" where the report's
+    model or segmenter has random weights, else ""."""
+    from ..plugins import RANDOM_WEIGHTS_MARK, random_parts
+
+    config = config or {}
+    parts = random_parts(config.get("model"), config.get("model_options"), config.get("segmenter"),
+                         config.get("segmenter_options"))
+    return f"{RANDOM_WEIGHTS_MARK} ({', '.join(parts)})" if parts else ""
 
 
 def _config_items(config: dict) -> list[tuple[str, str]]:

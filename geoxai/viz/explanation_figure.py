@@ -25,4 +25,6 @@ def figure_of(explanation: Any, path: str | os.PathLike) -> Path:
     k = explanation.ci_settings.k if explanation.ci_settings is not None else 1000
     return explanation_figure(view, explanation.map.float(), segmentation, concepts, explanation.ci or [],
                               explanation.prediction, ground_truth=explanation.ground_truth, k=k, path=path,
-                              world_map=bool(explanation.prediction.top_k), regions=explanation.regions)
+                              world_map=bool(explanation.prediction.top_k), regions=explanation.regions,
+                              explainer=explanation.provenance.get("explainer"),
+                              random_weights=explanation.random_weights)

@@ -62,6 +62,7 @@ class StreetCLIPModel(GeoModel):
         self.partitionings = partitionings(self.countries)
         clip, tokenizer = load_clip(checkpoint, seed, [c.name for c in self.countries], templates)
         self.checkpoint = str(checkpoint)
+        self.random_weights = self.checkpoint == "tiny"  # said on the CLI, the figures and the reports
         from geoxai import hub
 
         spec = self.checkpoint if hub.is_hub(self.checkpoint) else f"hf://{self.checkpoint}"
