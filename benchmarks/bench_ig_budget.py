@@ -117,9 +117,10 @@ def run_row(row: dict, model, batch_i, x_i, cell, seed: int, batch_size: int):
     else:
         opts = {k: row[k] for k in ("n_samples", "n_steps", "sampling", "method")}
     start = time.perf_counter()
-    per_channel = explainer.attribute(model, batch_i, **opts)[0]
+    attributions, info = explainer.attribute_with_info(model, batch_i, **opts)
     seconds = time.perf_counter() - start
-    return per_channel.amax(0), per_channel, explainer.last_info[0].get("completeness"), seconds
+    per_channel = attributions[0]
+    return per_channel.amax(0), per_channel, (info or [{}])[0].get("completeness"), seconds
 
 
 def reference(model, batch, names, args, out: Path) -> dict[str, dict]:
@@ -135,9 +136,10 @@ def reference(model, batch, names, args, out: Path) -> dict[str, dict]:
         for seed in (10_001, 10_002):
             start = time.perf_counter()
             e = IGSmoothGrad(n_samples=half, n_steps=args.ref_steps, seed=seed, batch_size=args.batch_size)
-            halves.append(e.attribute(model, batch[i])[0])
+            attributions, info = e.attribute_with_info(model, batch[i])
+            halves.append(attributions[0])
             print(f"reference {name} half seed {seed}: {time.perf_counter() - start:.0f} s, "
-                  f"completeness {e.last_info[0]['completeness']:.4f}", flush=True)
+                  f"completeness {(info or [{}])[0].get('completeness', float('nan')):.4f}", flush=True)
         refs[name] = {"a": halves[0], "b": halves[1]}
         arrays[f"{name}_a"], arrays[f"{name}_b"] = halves[0].numpy(), halves[1].numpy()
     np.savez_compressed(path, **arrays)
@@ -155,7 +157,7 @@ def load_network(size: int, resnet: bool):
     from geoxai.realnet import ImageNetLite0
 
     model = ImageNetLite0()
-    model.input_size, model.resize_size = size, int(round(size * 256 / 224))
+    model.view_config = model.view_config.replace(input_size=size, resize_size=int(round(size * 256 / 224)))
     return model
 
 
@@ -193,7 +195,7 @@ def main() -> None:
         cells = model(x).argmax(1)
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"threads {torch.get_num_threads()}, device {args.device}; model {type(model).__name__} "
-          f"at {model.input_size} px; photos {names}")
+          f"at {model.view_config.input_size} px; photos {names}")
     rows = goal_rows(budgets) if args.goal or args.resnet_timing else frontier_rows(budgets, args.wide)
     IGSmoothGrad(n_samples=1, n_steps=2).explain(model, batch[0])  # warm-up
     refs = None if args.resnet_timing else reference(model, batch, names, args, args.out)

@@ -25,11 +25,12 @@ from geoxai.explainers.gradient_attention import GradientAttention
 from geoxai.interfaces import GeoModel
 from geoxai.testing import synthetic_photo
 from geoxai.types import Partitioning
+from geoxai.views import ViewConfig
 
 
 class ViTB16Geo(GeoModel):
     name = "vit-b16-random"
-    input_size = 224
+    view_config = ViewConfig(input_size=224)
 
     def __init__(self, cells: int, seed: int = 0):
         super().__init__()

@@ -129,7 +129,7 @@ def bfloat16_fidelity(device: str, size: int, n_steps: int) -> None:
     from geoxai.realnet import ImageNetLite0, real_photos
 
     model = ImageNetLite0().to(device)
-    model.input_size, model.resize_size = size, int(round(size * 256 / 224))
+    model.view_config = model.view_config.replace(input_size=size, resize_size=int(round(size * 256 / 224)))
     photos = real_photos()
     batch = model.prepare(list(photos.values()), ids=list(photos))
     ref = geoxai.load_explainer("ig-smoothgrad", n_steps=n_steps, batch_size=250).explain(model, batch)

@@ -8,6 +8,12 @@ Definition (SemP paper, Sec. 3.2, eq. 1-3), for an image with explanation map e 
 Concepts whose scored mask covers less than ``min_size`` of the image are not scored. ci > 1 means
 the concept holds more of the top-k pixels than its area alone would give it.
 
+The concepts come either as a label map (one concept per pixel) or as ``ConceptMasks`` / bool
+masks [B, K, H, W] that may overlap (``Segmenter.segment_masks``). Each concept is scored on its own
+mask, so a pixel in two masks counts for both: tki then no longer sums to at most 1 over concepts,
+and a top pixel on text written on a building raises the ci of both ``text`` and ``building``.
+For masks that do not overlap the two inputs give identical results.
+
 Everything is computed batched over images and concepts: masks never go through a Python loop.
 """
 from __future__ import annotations
@@ -17,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from .masks import ConceptMasks
 
 __all__ = ["ConceptInfluence", "concept_influence", "topk_mask", "resize_nearest", "dilate"]
 
@@ -165,23 +173,31 @@ def concept_influence(explanations, segmentations, k: int = 1000, min_size: floa
     Args:
         explanations: float [B, H, W] (or [H, W]) explanation maps; higher = more important.
         segmentations: integer [B, h, w] (or [h, w]) concept label maps; negative labels mean
-            "unlabelled" (counted in the image area, never scored). If (h, w) != (H, W) the labels
-            are resized to (H, W) by nearest neighbour (see ``resize_nearest``).
+            "unlabelled" (counted in the image area, never scored). Or possibly overlapping masks:
+            ``ConceptMasks`` or bool [B, K, h, w], each concept scored on its own mask. If
+            (h, w) != (H, W) they are resized to (H, W) by nearest neighbour (see ``resize_nearest``).
         k: number of top pixels; capped at H*W (then every pixel is "top" and each present concept
             gets ci = 1).
         min_size: concepts whose scored mask covers less than this fraction of the image are not scored.
         dilation: beta, the number of pixels by which each concept mask grows (8-neighbourhood,
             i.e. a (2 beta + 1) square); the grown mask is both intersected and used for the size.
-        num_concepts: C; default max label + 1.
+        num_concepts: C; default max label + 1 (for masks: K, which it must equal when given).
     """
     explanations = _as_tensor(explanations, "explanations")
+    if isinstance(segmentations, ConceptMasks):  # the label map where there is one: same counts, less work
+        if num_concepts is not None and int(num_concepts) != len(segmentations.concepts):
+            raise ValueError(f"concept_influence: {len(segmentations.concepts)} masks but num_concepts {num_concepts}")
+        num_concepts = len(segmentations.concepts)
+        segmentations = segmentations.masks if segmentations.label_map is None else segmentations.label_map
     segmentations = _as_tensor(segmentations, "segmentations")
     if explanations.ndim == 2:
         explanations = explanations[None]
     if segmentations.ndim == 2:
         segmentations = segmentations[None]
-    if explanations.ndim != 3 or segmentations.ndim != 3:
-        raise ValueError(f"concept_influence: expected explanations [B,H,W] and segmentations [B,h,w], got "
+    masks_given = segmentations.ndim == 4 and segmentations.dtype == torch.bool
+    if explanations.ndim != 3 or (segmentations.ndim != 3 and not masks_given):
+        raise ValueError(f"concept_influence: expected explanations [B,H,W] and segmentations [B,h,w] "
+                         f"(or bool masks [B,K,h,w]), got "
                          f"{tuple(explanations.shape)} and {tuple(segmentations.shape)}")
     if explanations.shape[0] != segmentations.shape[0]:
         raise ValueError(f"concept_influence: {explanations.shape[0]} explanation maps but "
@@ -201,14 +217,54 @@ def concept_influence(explanations, segmentations, k: int = 1000, min_size: floa
 
     b, h, w = explanations.shape
     n = h * w
-    labels = resize_nearest(segmentations.to(explanations.device).long(), (h, w))
+    top = topk_mask(explanations, k)
+    if masks_given:
+        if num_concepts is not None and int(num_concepts) != segmentations.shape[1]:
+            raise ValueError(f"concept_influence: {segmentations.shape[1]} masks but num_concepts {num_concepts}")
+        concept_pixels, mask_pixels, intersection = _mask_counts(segmentations, top, dilation)
+    else:
+        concept_pixels, mask_pixels, intersection = _label_counts(segmentations, top, dilation, num_concepts)
+    k_eff = torch.full((b,), min(k, n), dtype=torch.long)
+    size = mask_pixels.double() / n
+    tki = intersection.double() / k_eff.double()[:, None].to(intersection.device)
+    valid = (concept_pixels > 0) & (size >= min_size)
+    ci = torch.where(valid, tki / size.clamp_min(1.0 / n), torch.full_like(tki, float("nan")))
+    return ConceptInfluence(
+        ci=ci.cpu(), tki=tki.cpu(), size=size.cpu(), mask_pixels=mask_pixels.cpu(),
+        intersection_pixels=intersection.cpu(), concept_pixels=concept_pixels.cpu(), valid=valid.cpu(),
+        k=k_eff, image_pixels=n, min_size=min_size, dilation=dilation,
+    )
+
+
+def _mask_counts(masks: torch.Tensor, top: torch.Tensor, dilation: int):
+    """(concept, mask, intersection) pixels [B, K] of bool masks [B, K, h, w], each concept on its own
+    mask; images are taken in chunks that bound the memory of the resized and grown masks."""
+    b, k_masks = masks.shape[:2]
+    h, w = top.shape[-2:]
+    counts = [torch.zeros(b, k_masks, dtype=torch.long, device=top.device) for _ in range(3)]
+    chunk = max(1, _MAX_ONE_HOT // max(1, k_masks * h * w))
+    for start in range(0, b, chunk):
+        stop = min(start + chunk, b)
+        part = masks[start:stop].to(top.device)
+        part = resize_nearest(part.flatten(0, 1), (h, w)).view(stop - start, k_masks, h, w)
+        grown = dilate(part, dilation)
+        counts[0][start:stop] = part.flatten(2).sum(-1)
+        counts[1][start:stop] = grown.flatten(2).sum(-1)
+        counts[2][start:stop] = (grown & top[start:stop, None]).flatten(2).sum(-1)
+    return counts[0], counts[1], counts[2]
+
+
+def _label_counts(segmentations: torch.Tensor, top: torch.Tensor, dilation: int, num_concepts: int | None):
+    """(concept, mask, intersection) pixels [B, C] of label maps [B, h, w]."""
+    b, h, w = top.shape
+    n = h * w
+    labels = resize_nearest(segmentations.to(top.device).long(), (h, w))
     max_label = int(labels.max()) if labels.numel() else -1
     num_concepts = max_label + 1 if num_concepts is None else int(num_concepts)
     if max_label >= num_concepts:
         raise ValueError(f"concept_influence: segmentation label {max_label} >= num_concepts {num_concepts}")
     c = max(num_concepts, 0)
 
-    top = topk_mask(explanations, k)
     flat_labels = labels.reshape(b, n)
     labelled = flat_labels >= 0
     offset = torch.arange(b, device=labels.device)[:, None] * c
@@ -221,17 +277,7 @@ def concept_influence(explanations, segmentations, k: int = 1000, min_size: floa
         intersection = torch.bincount(index[hit], minlength=b * c).view(b, c)
     else:
         mask_pixels, intersection = _dilated_counts(labels, top, concept_pixels > 0, dilation)
-
-    k_eff = torch.full((b,), min(k, n), dtype=torch.long)
-    size = mask_pixels.double() / n
-    tki = intersection.double() / k_eff.double()[:, None].to(intersection.device)
-    valid = (concept_pixels > 0) & (size >= min_size)
-    ci = torch.where(valid, tki / size.clamp_min(1.0 / n), torch.full_like(tki, float("nan")))
-    return ConceptInfluence(
-        ci=ci.cpu(), tki=tki.cpu(), size=size.cpu(), mask_pixels=mask_pixels.cpu(),
-        intersection_pixels=intersection.cpu(), concept_pixels=concept_pixels.cpu(), valid=valid.cpu(),
-        k=k_eff, image_pixels=n, min_size=min_size, dilation=dilation,
-    )
+    return concept_pixels, mask_pixels, intersection
 
 
 def _dilated_counts(labels: torch.Tensor, top: torch.Tensor, present: torch.Tensor, beta: int):

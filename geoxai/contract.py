@@ -22,8 +22,10 @@ import torch
 from torch import nn
 
 from .interfaces import Explainer, GeoModel, Segmenter
+from .prediction import predict, test_time_probabilities
 from .targets import PredictedCell, Region, parse_target
 from .types import GeoPrediction, ImageBatch, Partitioning
+from .views import TEST_TIME, ViewConfig, view_differences
 from .vit import cam_tap, find_vit
 
 __all__ = ["ContractError", "check_model", "check_explainer", "check_segmenter", "sample_photos"]
@@ -60,10 +62,13 @@ def _shape(t: Any) -> str:
 
 
 # ---- models --------------------------------------------------------------------------------
-def check_model(model: GeoModel, photos: Sequence[np.ndarray] | None = None, top_k: int = 3) -> None:
-    """Check a GeoModel: partitionings, preprocessing, forward, targets, predict and CAM layers."""
+def check_model(model: GeoModel, photos: Sequence[np.ndarray] | None = None, top_k: int = 3,
+                options: dict[str, Any] | None = None) -> None:
+    """Check a GeoModel: its declared view, partitionings, preprocessing, forward, targets, predict
+    and CAM layers. ``options``: the options it was built with (what ``view_config_for`` reads)."""
     if not isinstance(model, GeoModel):
         _fail(f"a model must subclass geoxai.interfaces.GeoModel, got {type(model).__name__}")
+    _check_declared_view(model, options)
     photos = list(photos) if photos is not None else sample_photos(2)
     was_training = model.training
     model.eval()
@@ -110,16 +115,25 @@ def _check_partitionings(model: GeoModel) -> None:
                       f"partitioning {coarser.name!r} ({len(coarser)} cells)")
 
 
+def _check_declared_view(model: GeoModel, options: dict[str, Any] | None) -> None:
+    """One truth for the view: what the class declares (``view_config_for(**options)``, what a
+    driver decodes with, without the model) is what the model uses. Without ``options`` a class
+    whose view depends on them cannot be checked here (the registry checks it at build)."""
+    if not isinstance(model.view_config, ViewConfig):
+        _fail(f"view_config must be a geoxai.views.ViewConfig, got {type(model.view_config).__name__}")
+    cls = type(model)
+    if options is None and cls.view_config_for.__func__ is not GeoModel.view_config_for.__func__:  # type: ignore[attr-defined]
+        return
+    with _stage("view_config_for(**options)"):
+        declared = cls.view_config_for(**(options or {}))
+    if declared != model.view_config:
+        differences = view_differences(model.view_config, declared)
+        _fail(f"the model uses a view other than the one its class declares ({differences}): declare the view "
+              "as data (view_config, or view_config_for(**options)), not in __init__")
+
+
 def _check_preprocessing(model: GeoModel, photos: Sequence[np.ndarray]) -> ImageBatch:
-    for attr in ("input_size", "resize_size"):
-        value = getattr(model, attr, None)
-        if not isinstance(value, int) or value <= 0:
-            _fail(f"model.{attr} must be a positive int, got {value!r}")
-    for attr in ("mean", "std"):
-        value = getattr(model, attr, None)
-        if value is None or len(value) != 3 or (attr == "std" and min(value) <= 0):
-            _fail(f"model.{attr} must be three numbers (RGB){' > 0' if attr == 'std' else ''}, got {value!r}")
-    size = model.input_size
+    size = model.view_config.input_size
     views = []
     for i, photo in enumerate(photos):
         with _stage(f"view(photo {i} of shape {photo.shape})"):
@@ -166,16 +180,8 @@ def _check_forward(model: GeoModel, x: torch.Tensor) -> torch.Tensor:
         again = model(x)
     if not torch.allclose(scores, again, rtol=1e-4, atol=1e-5):
         _fail("forward must be deterministic in eval mode (two calls on the same input differ)")
-    with _stage("cell_probabilities(x)"), torch.no_grad():
-        probs = model.cell_probabilities(x)
-    if tuple(probs.shape) != (b, c) or (probs < 0).any() or (probs > 1 + 1e-6).any():
-        _fail(f"cell_probabilities must return probabilities [B, {c}] in [0, 1], got {_shape(probs)}")
-    if not torch.allclose(probs.sum(1).double(), torch.ones(b, dtype=torch.float64), atol=1e-4):
-        _fail(f"cell_probabilities must sum to 1 per image, sums are {probs.sum(1).tolist()}")
-    if not torch.allclose(probs, torch.softmax(scores, 1), atol=1e-5):
-        _fail("cell_probabilities must equal softmax(forward(x)): the scores' softmax is the model's distribution")
     _check_gradients(model, x, scores)
-    return probs
+    return torch.softmax(scores, 1)  # the model's distribution over the finest cells
 
 
 def _check_gradients(model: GeoModel, x: torch.Tensor, scores: torch.Tensor) -> None:
@@ -198,7 +204,7 @@ def _check_gradients(model: GeoModel, x: torch.Tensor, scores: torch.Tensor) -> 
 def _check_predict(model: GeoModel, batch: ImageBatch, photos, probs: torch.Tensor, top_k: int) -> None:
     part = model.finest
     with _stage("predict(ImageBatch)"):
-        preds = model.predict(batch, top_k=top_k)
+        preds = predict(model, batch, top_k=top_k)
     if not isinstance(preds, list) or len(preds) != len(batch):
         _fail(f"predict must return a list of {len(batch)} GeoPrediction, got {type(preds).__name__}")
     k = min(top_k, len(part))
@@ -209,7 +215,7 @@ def _check_predict(model: GeoModel, batch: ImageBatch, photos, probs: torch.Tens
         if not math.isclose(p.probability, float(probs[i, p.cell]), rel_tol=1e-4, abs_tol=1e-6) or \
                 not math.isclose(p.probability, float(probs[i, best]), rel_tol=1e-4, abs_tol=1e-6):
             _fail(f"predict must give the most probable cell: image {i} got cell {p.cell} "
-                  f"(p={p.probability:.4g}) but cell_probabilities peak at cell {best} (p={float(probs[i, best]):.4g})")
+                  f"(p={p.probability:.4g}) but softmax(forward) peaks at cell {best} (p={float(probs[i, best]):.4g})")
         if not (math.isclose(p.lat, part.lat[p.cell], abs_tol=1e-4)
                 and math.isclose(p.lon, part.lon[p.cell], abs_tol=1e-4)):
             _fail(f"predict must give the location of the predicted cell {p.cell}: got ({p.lat}, {p.lon}), "
@@ -217,14 +223,13 @@ def _check_predict(model: GeoModel, batch: ImageBatch, photos, probs: torch.Tens
         values = [s.probability for s in p.top_k]
         if len(p.top_k) != k or values != sorted(values, reverse=True) or p.top_k[0].cell != p.cell:
             _fail(f"predict(top_k={top_k}) must list {k} cells by decreasing probability, led by the predicted cell")
-    with _stage("predict(raw images) via test_time_views/predict_views"):
-        raw = model.predict(list(photos), top_k=1)
-        with torch.no_grad():
-            views = model.predict_views(model.as_input(model.test_time_views(photos[0])))
+    with _stage("predict(raw images, views='test-time') via test_time_views"):
+        raw = predict(model, list(photos), top_k=1, views=TEST_TIME)
+        views = test_time_probabilities(model, photos[0])
     if len(raw) != len(photos) or not all(0 <= r.probability <= 1 + 1e-6 for r in raw):
         _fail("predict(raw images) must return one GeoPrediction per image with a probability in [0, 1]")
     if tuple(views.shape) != (len(part),) or not math.isclose(float(views.sum()), 1.0, abs_tol=1e-4):
-        _fail(f"predict_views must return a distribution [{len(part)}] over the finest cells, got {_shape(views)}")
+        _fail(f"the test-time views must give a distribution [{len(part)}] over the finest cells, got {_shape(views)}")
 
 
 def _check_cam_layers(model: GeoModel, x: torch.Tensor) -> None:
@@ -305,8 +310,9 @@ def check_explainer(explainer: Explainer, model: GeoModel, photos: Sequence[np.n
 
 # ---- segmenters ----------------------------------------------------------------------------
 def check_segmenter(segmenter: Segmenter, photos: Sequence[np.ndarray] | None = None) -> torch.Tensor:
-    """Check a Segmenter: LongTensor [B, H, W] at the images' size, indices < len(concepts),
-    the same for an ImageBatch and its pixels. Returns the masks."""
+    """Check a Segmenter: LongTensor [B, H, W] at the images' size, indices < len(concepts) (negative:
+    no concept), the same for an ImageBatch and its pixels; ``segment_masks`` gives bool masks
+    [B, K, H, W] over the concepts. Returns the labels."""
     if not isinstance(segmenter, Segmenter):
         _fail(f"a segmenter must subclass geoxai.interfaces.Segmenter, got {type(segmenter).__name__}")
     concepts = getattr(segmenter, "concepts", None)
@@ -334,9 +340,14 @@ def check_segmenter(segmenter: Segmenter, photos: Sequence[np.ndarray] | None = 
         moved = segmenter.to(segmenter.device)
     if moved is not segmenter:
         _fail("segmenter.to(device) must move the segmenter and return it (like nn.Module.to)")
-    if masks.numel() and (masks.min() < 0 or masks.max() >= len(concepts)):
-        _fail(f"segment must return indices into concepts (0..{len(concepts) - 1}), "
-              f"got values in [{int(masks.min())}, {int(masks.max())}]")
+    if masks.numel() and masks.max() >= len(concepts):
+        _fail(f"segment must return indices into concepts (0..{len(concepts) - 1}, negative: none), "
+              f"got values up to {int(masks.max())}")
+    with _stage(f"{type(segmenter).__name__}.segment_masks(ImageBatch)"):
+        concept_masks = segmenter.segment_masks(batch)
+    if tuple(concept_masks.masks.shape) != (len(batch), len(concepts), h, w) or concept_masks.concepts != concepts:
+        _fail(f"segment_masks must return ConceptMasks [B, K, H, W] = [{len(batch)}, {len(concepts)}, {h}, {w}] "
+              f"over segmenter.concepts, got {_shape(concept_masks.masks)}")
     with _stage(f"{type(segmenter).__name__}.segment(uint8 pixels)"):
         again = segmenter.segment(batch.pixels)
     if not isinstance(again, torch.Tensor) or not torch.equal(again.cpu(), masks.cpu()):

@@ -284,3 +284,31 @@ def top_countries(partitioning: Partitioning, probs, k: int = 10, min_probabilit
     continent_rows = [{"name": n, "probability": p}
                       for n, p in sorted(by_continent.items(), key=lambda kv: (-kv[1], kv[0])) if p >= min_probability]
     return {"countries": listed, "continents": continent_rows, "ocean": float(mass[-1])}
+
+
+def km_outside(lat, lon, kind: str, name: str) -> np.ndarray:
+    """float64 [N]: how far each (lat, lon) lies outside a country (``kind='country'``) or continent,
+    in km (0 inside). The nearest boundary point is found in degree space and measured on the sphere,
+    as in :func:`assign_points`."""
+    import shapely
+
+    from .geodesy import great_circle_km
+
+    lat = np.asarray(lat, dtype=np.float64).ravel()
+    lon = np.asarray(lon, dtype=np.float64).ravel()
+    if kind == "country":
+        members = [find_country(name).index]
+    elif kind == "continent":
+        wanted = find_continent(name)
+        members = [c.index for c in countries() if c.continent == wanted]
+    else:
+        raise ValueError(f"unknown region kind {kind!r}: use country or continent")
+    geometries = _shapes()[0][members]
+    points = shapely.points(lon, lat)
+    out = np.full(len(lat), np.inf)
+    for geometry in geometries:
+        inside = shapely.intersects(geometry, points)
+        near = shapely.get_coordinates(shapely.shortest_line(geometry, points))[0::2]
+        km = np.where(inside, 0.0, great_circle_km(lat, lon, near[:, 1], near[:, 0]))
+        out = np.minimum(out, km)
+    return out

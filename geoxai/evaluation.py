@@ -77,26 +77,27 @@ def evaluate(model, samples: Sequence[Sample], batch_size: int = 16, workers: in
     from dataclasses import replace
 
     check_views(views)
-    from tqdm.auto import tqdm
+    from .prediction import predict
+    from .progress import Progress
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     samples = [s if storable_name(s.id) == s.id else replace(s, id=storable_name(s.id)) for s in samples]
     rows: list[dict[str, Any]] = []
     failed: list[tuple[str, str]] = []
-    bar = tqdm(total=len(samples), desc=f"evaluate {model.name}", unit="img", disable=not progress)
+    bar = Progress(len(samples), f"evaluate {model.name}", enabled=progress)
     for chunk, images in _decoded_batches(samples, batch_size, workers):
-        good = [(s, im) for s, im in zip(chunk, images) if not isinstance(im, Exception)]
-        failed.extend((s.id, str(im)) for s, im in zip(chunk, images) if isinstance(im, Exception))
-        if good:
-            preds = model.predict([im for _, im in good], top_k=top_k, ids=[s.id for s, _ in good], views=views)
-            for (s, _), p in zip(good, preds):
+        for s, image in zip(chunk, images):  # one image at a time: the progress advances per image
+            if isinstance(image, Exception):
+                failed.append((s.id, str(image)))
+            else:
+                (p,) = predict(model, [image], top_k=top_k, ids=[s.id], views=views)
                 rows.append({
                     "id": s.id, "lat": s.lat, "lon": s.lon, "pred_cell": p.cell, "pred_lat": p.lat,
                     "pred_lon": p.lon, "pred_label": p.label, "probability": p.probability,
                     "gcd_km": float(great_circle_km(s.lat, s.lon, p.lat, p.lon)), "views": views,
                 })
-        bar.update(len(chunk))
+            bar.advance()
     bar.close()
     columns = ["id", "lat", "lon", "pred_cell", "pred_lat", "pred_lon", "pred_label", "probability", "gcd_km", "views"]
     return Evaluation(model.name, pd.DataFrame(rows, columns=columns), failed, views=views)

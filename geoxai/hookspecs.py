@@ -40,8 +40,8 @@ def register_geocoders(register):
 
 @hookspec
 def register_engines(register):
-    """Register report engines (``geoxai.report.engines.ReportEngine`` factories): how
-    ``geoxai report --engine NAME`` runs the compute stage."""
+    """Register job engines (``geoxai.jobs.engines.JobEngine`` factories): how
+    ``geoxai report --engine NAME`` and ``geoxai quality --engine NAME`` run the compute stage."""
 
 
 @hookspec

@@ -7,22 +7,23 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from .geodesy import great_circle_km
-from .types import CellScore, GeoPrediction, ImageBatch, Partitioning
+from .masks import ConceptMasks
+from .types import Attribution, GeoPrediction, ImageBatch, Partitioning
 from .views import IMAGENET_MEAN as IMAGENET_MEAN  # re-exported: segmenters and plugins import them from here
 from .views import IMAGENET_STD as IMAGENET_STD
-from .views import SINGLE, TEST_TIME, ViewConfig, check_views, to_chw
+from .views import SINGLE, ViewConfig, to_chw
 
 if TYPE_CHECKING:
     from .targets import Target
 
-#: the preprocessing fields a GeoModel exposes as attributes, backed by its ``view_config``
+#: the fields of ``view_config`` a subclass may not declare as class attributes (the legacy style)
 _VIEW_FIELDS = ("input_size", "resize_size", "mean", "std")
 
 
@@ -34,9 +35,8 @@ class GeoModel(nn.Module, abc.ABC):
     (a ``geoxai.views.ViewConfig``: resize the short side, centre crop, mean/std, test-time
     crops), declared on the class, or computed from the options by the classmethod
     ``view_config_for(**options)`` when it depends on them, so that it can be read without
-    building the model. ``input_size``, ``resize_size``, ``mean`` and ``std`` read and write
-    the matching fields of ``view_config``; a subclass that still sets them as class attributes
-    gets a ``view_config`` made from them.
+    building the model. The registry checks at build that the two agree (one truth for the view:
+    what ``geoxai.plugins.model_view_config`` reports is what the model uses).
     """
 
     name: str = "geomodel"
@@ -49,13 +49,16 @@ class GeoModel(nn.Module, abc.ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        legacy = {f: cls.__dict__[f] for f in _VIEW_FIELDS if f in cls.__dict__
-                  and not isinstance(cls.__dict__[f], property)}
-        if legacy:  # the pre-ViewConfig style: class attributes input_size = 224, ...
-            for f in legacy:
-                delattr(cls, f)
-            if "view_config" not in cls.__dict__:
-                cls.view_config = cls.view_config.replace(**legacy)
+        legacy = sorted(f for f in _VIEW_FIELDS if f in cls.__dict__)
+        if legacy:  # the pre-ViewConfig style (class attributes input_size = 224, ...) is gone
+            raise TypeError(f"{cls.__name__}: declare the view as data, view_config = ViewConfig(...), not as "
+                            f"class attribute(s) {', '.join(legacy)} (geoxai.views.ViewConfig)")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _VIEW_FIELDS[:2]:  # the legacy size properties are gone: setting one would change nothing
+            raise AttributeError(f"{type(self).__name__}.{name}: the view is data; declare view_config (or "
+                                 "view_config_for(**options) when it depends on the options)")
+        super().__setattr__(name, value)
 
     @classmethod
     def view_config_for(cls, **options: Any) -> ViewConfig:
@@ -92,22 +95,6 @@ class GeoModel(nn.Module, abc.ABC):
             return self.normalize(images.to(device))
         return images.to(device)
 
-    # ``input_size`` & co.: views onto ``view_config`` (setting one replaces the instance's config)
-    def _view_field(name: str):  # type: ignore[misc]
-        def get(self):
-            return getattr(self.view_config, name)
-
-        def set_(self, value):
-            object.__setattr__(self, "view_config", self.view_config.replace(**{name: value}))
-
-        return property(get, set_, doc=f"``view_config.{name}``")
-
-    input_size = _view_field("input_size")
-    resize_size = _view_field("resize_size")
-    mean = _view_field("mean")
-    std = _view_field("std")
-    del _view_field
-
     @property
     def device(self) -> torch.device:
         for p in self.parameters():
@@ -124,79 +111,14 @@ class GeoModel(nn.Module, abc.ABC):
         """Differentiable scores [B, C] over the finest cells; ``softmax`` of them is the model's
         distribution over those cells."""
 
-    def cell_probabilities(self, x: torch.Tensor) -> torch.Tensor:
-        """Probabilities [B, C] over the finest cells for a float input batch."""
-        return torch.softmax(self(x), dim=-1)
+    def predict(self, images: ImageBatch | torch.Tensor | Sequence[np.ndarray], top_k: int = 5,
+                ids: Sequence[str] | None = None, views: str = SINGLE) -> list[GeoPrediction]:
+        """A thin alias of ``geoxai.prediction.predict(self, ...)`` (kept for the docs' and plugins'
+        callers): the prediction of the explained view, or of the test-time crops with
+        ``views="test-time"``."""
+        from .prediction import predict
 
-    def predict_views(self, x: torch.Tensor) -> torch.Tensor:
-        """Probabilities [C] for several views [n, 3, S, S] of ONE image (test-time crops).
-        Default: the mean of the views' probabilities."""
-        return self.cell_probabilities(x).mean(0)
-
-    @torch.no_grad()
-    def predict(
-        self,
-        images: ImageBatch | torch.Tensor | Sequence[np.ndarray],
-        top_k: int = 5,
-        ids: Sequence[str] | None = None,
-        views: str | None = None,
-    ) -> list[GeoPrediction]:
-        """Predict the cell and location of each image, by the protocol ``views``.
-
-        ``views="single"``: from the one view that is explained (``view``); ``"test-time"``:
-        from the test-time views (``test_time_views``, aggregated by ``predict_views``), which
-        needs the raw RGB arrays. ``None`` keeps the old rule: ``"test-time"`` for raw arrays,
-        ``"single"`` for an ImageBatch or tensor (already prepared single views). Every
-        prediction records its protocol in ``GeoPrediction.views``.
-        """
-        prepared = isinstance(images, (ImageBatch, torch.Tensor))
-        views = check_views(views) if views is not None else (SINGLE if prepared else TEST_TIME)
-        if prepared and views == TEST_TIME:
-            raise ValueError("predict(views='test-time') needs the raw RGB images: an ImageBatch or tensor "
-                             "holds only the single view")
-        was_training = self.training
-        self.eval()
-        try:
-            if isinstance(images, (ImageBatch, torch.Tensor)):  # prepared
-                probs = self.cell_probabilities(self.as_input(images))
-                if ids is None and isinstance(images, ImageBatch):
-                    ids = images.ids
-            elif views == SINGLE:
-                probs = self.cell_probabilities(self.as_input(self.prepare(images)))
-            else:
-                probs = torch.stack(
-                    [self.predict_views(self.as_input(self.test_time_views(im))) for im in images]
-                )
-        finally:
-            self.train(was_training)
-        predictions = self.predictions_from_probabilities(probs, top_k=top_k, ids=ids)
-        for p in predictions:  # set here, so an override without the ``views`` argument still records it
-            p.views = views
-        return predictions
-
-    def predictions_from_probabilities(
-        self, probs: torch.Tensor, top_k: int = 5, ids: Sequence[str] | None = None, views: str | None = None,
-    ) -> list[GeoPrediction]:
-        """GeoPredictions from probabilities [B, C]; ``views`` records the protocol they came from."""
-        from .countries import top_countries
-
-        part = self.finest
-        k = max(1, min(top_k, probs.shape[-1]))
-        values, cells = probs.float().topk(k, dim=-1)
-        out = []
-        for b in range(probs.shape[0]):
-            top = [
-                CellScore(int(c), float(v), float(part.lat[c]), float(part.lon[c]), part.label(int(c)))
-                for v, c in zip(values[b].tolist(), cells[b].tolist())
-            ]
-            best = top[0]
-            out.append(GeoPrediction(
-                cell=best.cell, lat=best.lat, lon=best.lon, label=best.label,
-                probability=best.probability, top_k=top,
-                image_id=str(ids[b]) if ids is not None else None, views=views,
-                top_countries=top_countries(part, probs[b].detach().double().cpu().numpy()),
-            ))
-        return out
+        return predict(self, images, top_k=top_k, ids=ids, views=views)
 
     # ---- layers and regions --------------------------------------------------------------
     def layer(self, name: str | None = None) -> nn.Module:
@@ -243,7 +165,7 @@ class GeoModel(nn.Module, abc.ABC):
         return {
             "name": self.name,
             "partitionings": {p.name: len(p) for p in self.partitionings},
-            "input_size": self.input_size,
+            "input_size": self.view_config.input_size,
             "view_config": self.view_config.to_dict(),
             "cam_layers": dict(self.cam_layers),
             "default_cam_layer": self.default_cam_layer,
@@ -258,10 +180,12 @@ class Explainer(abc.ABC):
     """
 
     name: str = "explainer"
-    #: optional facts about the last ``explain`` call, one JSON-serialisable dict per image (e.g.
-    #: ig-smoothgrad's completeness ratio and remaining noise); ``geoxai explain`` writes them into
-    #: each image's JSON as ``explainer_info`` and ``geoxai report`` into its image rows. None: nothing.
-    last_info: list[dict[str, Any]] | None = None
+    #: True: ``explain`` takes ``segmentation=`` (LongTensor [B, H, W] of concept indices at the
+    #: view's size) and the pipeline passes the segmenter's labels (e.g. concept Shapley values)
+    needs_segmentation: ClassVar[bool] = False
+    #: True: the method only calls the model (no gradients, no layers), so it also explains a
+    #: black-box ``geoxai.blackbox.Geolocator``
+    model_agnostic: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
         self.options = options
@@ -277,13 +201,17 @@ class Explainer(abc.ABC):
         """Return float32 [B, H, W] maps (on CPU) for ``images`` and ``target`` (default: the
         predicted cell)."""
 
-
-def explanation_info(explainer: Explainer, count: int) -> list[dict[str, Any]] | None:
-    """The explainer's ``last_info`` when it is one dict per image of a ``count``-image call."""
-    infos = getattr(explainer, "last_info", None)
-    if isinstance(infos, list) and len(infos) == count and all(isinstance(i, dict) for i in infos):
-        return infos
-    return None
+    def explain_with_info(
+        self,
+        model: GeoModel,
+        images: ImageBatch | torch.Tensor,
+        target: Target | str | None = None,
+        **options: Any,
+    ) -> Attribution:
+        """The maps with what the call learnt on the way: per-image facts (``info``, e.g.
+        completeness) and the clean logits when the method computed them. Nothing is stored on
+        the explainer, so one instance can serve several threads. The default wraps ``explain``."""
+        return Attribution(self.explain(model, images, target, **options))
 
 
 class Segmenter(abc.ABC):
@@ -296,12 +224,26 @@ class Segmenter(abc.ABC):
 
     name: str = "segmenter"
     concepts: list[str]
+    #: True when ``segment_masks`` is the segmenter's own answer (masks that may overlap, or leave
+    #: pixels without a concept) and ``segment`` only flattens it; callers that score concepts
+    #: should then use ``segment_masks``
+    overlapping_masks: bool = False
+    #: the concepts that are geolocation cues (text, signs, bollards, ...): quality's cue recall
+    #: measures the attribution mass on their union (``geoxai.quality.cue_recall``)
+    cue_concepts: Sequence[str] = ()
     _device: torch.device = torch.device("cpu")
 
     @abc.abstractmethod
     def segment(self, images: ImageBatch | torch.Tensor) -> torch.Tensor:
         """LongTensor [B, H, W] of indices into ``concepts``, at the images' resolution, on the CPU.
-        ``images`` are uint8 RGB [B, 3, H, W] (an ImageBatch or its pixels)."""
+        ``images`` are uint8 RGB [B, 3, H, W] (an ImageBatch or its pixels). Negative values mark
+        pixels without a concept."""
+
+    def segment_masks(self, images: ImageBatch | torch.Tensor) -> ConceptMasks:
+        """One boolean mask per concept (``geoxai.masks.ConceptMasks``, masks [B, K, H, W] on the
+        CPU), possibly overlapping, with the regions the segmenter read where it keeps any. The
+        default is the one-hot of ``segment``'s labels, so every caller can use this method."""
+        return ConceptMasks.from_labels(self.segment(images), self.concepts)
 
     @property
     def device(self) -> torch.device:
@@ -325,6 +267,22 @@ class Segmenter(abc.ABC):
             return self.concepts.index(name)
         except ValueError:
             raise KeyError(f"segmenter {self.name!r} has no concept {name!r}") from None
+
+
+class MaskSegmenter(Segmenter):
+    """Base of segmenters whose answer is a set of possibly overlapping masks (OCR text regions,
+    open-vocabulary prompts): implement ``segment_masks``; ``segment`` is its label map (the last
+    covering concept per pixel, -1 where none). Implementations keep no per-call state, so one
+    instance can serve several threads."""
+
+    overlapping_masks = True
+
+    @abc.abstractmethod
+    def segment_masks(self, images: ImageBatch | torch.Tensor) -> ConceptMasks:
+        """Masks [B, K, H, W] over ``concepts`` at the images' resolution (see ``Segmenter``)."""
+
+    def segment(self, images: ImageBatch | torch.Tensor) -> torch.Tensor:
+        return self.segment_masks(images).labels()
 
 
 _to_chw = to_chw  # the old private name, kept for plugins written against it

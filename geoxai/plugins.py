@@ -1,4 +1,4 @@
-"""The plugin manager: finds models, explainers, segmenters, geocoders, report engines and weight
+"""The plugin manager: finds models, explainers, segmenters, geocoders, job engines and weight
 files through entry points.
 
 Every entry point in group ``geoxai`` is loaded, geoxai's own built-ins included. A plugin that
@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
+from .cache import WeightsUnavailableError, weights_fix
 from .options import OptionSpec, check_options, option_specs, parse_options
 
 KINDS = ("model", "explainer", "segmenter", "geocoder", "engine")
@@ -39,8 +40,18 @@ class PluginConflictError(RuntimeError):
     pass
 
 
+class PluginBuildError(RuntimeError):
+    """A plugin's factory failed in a way geoxai does not know (a network error, a library's own
+    error): one line naming the plugin and the cause; the original exception is chained."""
+
+
 class NoViewConfigError(ValueError):
     """A model's factory declares no ``view_config_for`` (it is not a GeoModel class)."""
+
+
+#: errors a factory raises that already say what is wrong in one line (bad option or file, missing
+#: weights): passed on as they are; anything else becomes a PluginBuildError
+_EXPECTED_BUILD_ERRORS = (ValueError, LookupError, FileNotFoundError, PluginConflictError)
 
 
 @dataclass
@@ -75,10 +86,117 @@ class Registration:
 
     def build(self, **options: Any) -> Any:
         """Build the object; an unknown option name or a value out of its declared range is a one-line
-        error."""
-        factory = self.resolve_factory()
+        error listing the accepted ones; a model whose built view is not its declared one too.
+        An object with random weights is announced to the listener the CLI installs
+        (``announce_random_weights``)."""
+        try:
+            factory = self.resolve_factory()
+        except _EXPECTED_BUILD_ERRORS:
+            raise
+        except Exception as exc:  # e.g. the plugin's module needs a library that is not installed
+            raise PluginBuildError(f"{self.label} could not be loaded: {one_line(exc)}") from exc
         check_options(self.label, option_specs(factory), options, check_types=False)
-        return factory(**options)
+        try:
+            built = factory(**options)
+        except WeightsUnavailableError as exc:
+            raise _for_plugin(exc, self.kind, self.name, getattr(factory, "weights_folder", None)) from None
+        except _EXPECTED_BUILD_ERRORS:
+            raise
+        except Exception as exc:
+            raise PluginBuildError(f"{self.label} could not be built: {one_line(exc)}") from exc
+        if self.kind == "model":
+            check_declared_view(self.label, factory, built, options)
+        if _random_weights_listener is not None and has_random_weights(built):
+            _random_weights_listener(random_weights_notice(self.label))
+        return built
+
+
+def check_declared_view(label: str, factory: Any, model: Any, options: dict[str, Any]) -> None:
+    """One truth for the view: the view a model class declares for ``options`` (``view_config_for``,
+    what drivers decode with without building the model) must be the view the built model uses.
+    A class that sets its view in ``__init__`` but not in ``view_config_for`` fails here, on one line."""
+    read = getattr(factory, "view_config_for", None)
+    used = getattr(model, "view_config", None)
+    if read is None or used is None:  # a factory function, or not a GeoModel: nothing is declared
+        return
+    from .views import view_differences
+
+    declared = read(**options)
+    if declared != used:
+        raise ValueError(
+            f"{label}: the built model's view differs from the view its class declares for these options "
+            f"({view_differences(used, declared)}); declare the view as data: view_config, or "
+            "view_config_for(**options) when it depends on the options, must return what the model uses")
+
+
+def _for_plugin(exc: WeightsUnavailableError, kind: str, name: str, folder_files) -> WeightsUnavailableError:
+    """``exc`` with the Python fix for plugin ``name`` of ``kind``; the CLI and the app re-word the
+    fix for their own surface (``geoxai.weights.weights_message``)."""
+    if exc.missing is None:
+        return exc
+    files = None
+    if folder_files:  # file name -> registered weight file -> its URL
+        known = registry().weights
+        files = {filename: getattr(known.get(weight), "url", "see the plugin's documentation")
+                 for filename, weight in folder_files.items()}
+    plugin = (kind, name, files)
+    return WeightsUnavailableError(f"{exc.missing}, {weights_fix(kind, 'python', files)}.", missing=exc.missing,
+                                   plugin=plugin)
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` (a library's multi-line error, or its repr, on one line)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0].strip()}" if lines else type(exc).__name__
+
+
+#: what figures, report.html and quality.html print beside the output of a random-weight plugin
+RANDOM_WEIGHTS_MARK = "random weights: labels mean nothing"
+
+_random_weights_listener: Callable[[str], None] | None = None
+
+
+def has_random_weights(obj: Any) -> bool:
+    """Whether a built model or segmenter declares random weights: its ``random_weights``
+    attribute (True on the ``tiny`` test plugins, and on s2/semp/smp built without weights).
+    A plugin author sets ``random_weights = True`` on an object whose weights are not trained."""
+    return bool(getattr(obj, "random_weights", False))
+
+
+def declares_random_weights(kind: str, name: str, options: dict[str, Any] | None = None) -> bool:
+    """Whether plugin ``name`` of ``kind`` built with ``options`` would have random weights, read
+    from its factory without building it: a ``random_weights_for(**options)`` classmethod, else a
+    ``random_weights`` class attribute. False for an unknown name (nothing to say about it)."""
+    try:
+        factory = registry().get(kind, name).resolve_factory()
+    except (KeyError, ValueError, PluginConflictError, ImportError, AttributeError):
+        return False
+    check = getattr(factory, "random_weights_for", None)
+    if check is not None:
+        return bool(check(**(options or {})))
+    return isinstance(factory, type) and bool(getattr(factory, "random_weights", False))
+
+
+def random_parts(model: str | None = None, model_options: dict[str, Any] | None = None,
+                 segmenter: str | None = None, segmenter_options: dict[str, Any] | None = None) -> list[str]:
+    """The labels ("model 'tiny'", ...) of the named plugins that would have random weights: what a
+    report or quality page marks without building anything."""
+    parts = [("model", model, model_options), ("segmenter", segmenter, segmenter_options)]
+    return [f"{kind} {name!r}" for kind, name, options in parts
+            if name and declares_random_weights(kind, name, options)]
+
+
+def random_weights_notice(label: str) -> str:
+    """The one line the CLI prints on stderr when it builds ``label`` (e.g. "segmenter 'tiny'")."""
+    return (f"note: {label} has random weights, not trained ones: what it outputs means nothing "
+            "(fine for trying geoxai out)")
+
+
+def announce_random_weights(listener: Callable[[str], None] | None) -> None:
+    """Call ``listener(line)`` whenever a plugin with random weights is built (the CLI prints the
+    line on stderr); None stops it."""
+    global _random_weights_listener
+    _random_weights_listener = listener
 
 
 @dataclass
@@ -114,8 +232,51 @@ class Registry:
         try:
             return self.entries[kind][name]
         except KeyError:
+            if kind == "segmenter" and "+" in name:  # "ade20k-hrnet+text": a combination of registered parts
+                return self._combination(name)
             known = ", ".join(sorted(self.entries[kind])) or "none"
             raise UnknownPluginError(f"unknown {kind} {name!r}; known {kind}s: {known}") from None
+
+    def _combination(self, name: str) -> Registration:
+        """The registration of a combined segmenter ``a+b`` (unknown parts fail here)."""
+        from .combined import segmenter_names
+
+        parts = [self.get("segmenter", n) for n in segmenter_names(name)]
+        return CombinedRegistration("segmenter", name, "geoxai.combined:CombinedSegmenter", "geoxai",
+                                    "combined: " + ", ".join(p.name for p in parts), parts=parts)
+
+
+@dataclass
+class CombinedRegistration(Registration):
+    """Segmenters ``a+b`` built as one ``geoxai.combined.CombinedSegmenter``: each option goes to
+    the parts it names (``text.scripts``) or that declare it, and is typed and checked by them."""
+
+    parts: list[Registration] = field(default_factory=list)
+
+    def _route(self, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        from .combined import route_options
+
+        named = {p.name: p for p in self.parts}
+        return route_options(list(named), lambda n: named[n].options(), options)
+
+    def options(self) -> dict[str, OptionSpec] | None:
+        return None  # any keyword here; the parts check their own
+
+    def parse_options(self, raw: Any) -> dict[str, Any]:
+        from .options import split_pairs
+
+        if not raw:
+            return {}
+        raw = dict(raw) if isinstance(raw, Mapping) else split_pairs(raw)
+        typed = {p.name: p.parse_options(opts) for p, opts in zip(self.parts, self._route(raw).values())}
+        return {key: typed[key.partition(".")[0]][key.partition(".")[2]] if "." in key
+                else next(t[key] for t in typed.values() if key in t) for key in raw}
+
+    def build(self, **options: Any) -> Any:
+        from .combined import CombinedSegmenter
+
+        routed = self._route(options)
+        return CombinedSegmenter([p.build(**routed[p.name]) for p in self.parts])
 
 
 class _PluginManager(pluggy.PluginManager):
@@ -158,7 +319,7 @@ def isolated() -> Iterator[Registry]:
 
 #: geoxai's own plugin modules, as named by its entry points (pyproject.toml, group "geoxai")
 BUILTIN_PLUGINS = {"models": "geoxai.models", "explainers": "geoxai.explainers", "segmenters": "geoxai.segmenters",
-                   "geocoders": "geoxai.geocoders", "engines": "geoxai.report.engines"}
+                   "geocoders": "geoxai.geocoders", "engines": "geoxai.jobs.engines"}
 
 
 def _build_registry() -> Registry:
@@ -177,9 +338,10 @@ def _build_registry() -> Registry:
         register_plugin(plugin, dist, name=f"{dist}:{ep.name}", registry=reg, manager=pm)
     # An editable install made before an entry point was added has stale metadata; the built-ins
     # still register (through the same hooks) so that geoxai works until it is reinstalled.
-    for ep_name, module in BUILTIN_PLUGINS.items():
+    for module in BUILTIN_PLUGINS.values():
         if module not in loaded:
-            register_plugin(importlib.import_module(module), "geoxai", name=f"geoxai:{ep_name}", registry=reg,
+            # named by module: a stale entry point of the same name may be registered already
+            register_plugin(importlib.import_module(module), "geoxai", name=f"geoxai:{module}", registry=reg,
                             manager=pm)
     return reg
 
@@ -222,6 +384,55 @@ def _call_hook(impl, register, plugin_name: str) -> None:
     except Exception as exc:
         warnings.warn(f"geoxai plugin {plugin_name!r} failed in {impl.function.__name__}: {exc!r}", PluginWarning,
                       stacklevel=2)
+
+
+#: the distribution recorded for objects registered from the user's own code
+USER_CODE = "user code"
+
+
+def register(kind: str, name: str, factory: Callable[..., Any] | str, description: str = "") -> None:
+    """Make ``factory`` (a class or function building the object, or a lazy ``"module:attr"``)
+    loadable by ``name`` in this process: ``geoxai.register("model", "citynet", CityNet)`` then
+    ``geoxai.load_model("citynet")``, a report or the app. Registering a name again replaces it."""
+    if kind not in KINDS:
+        raise ValueError(f"cannot register a {kind!r}: the kinds are {', '.join(KINDS)}")
+    if not name or not isinstance(name, str):
+        raise ValueError(f"a {kind} needs a non-empty name, got {name!r}")
+    registry().add(Registration(kind, name, factory, USER_CODE, description))
+
+
+def register_import(kind: str, spec: str) -> Registration:
+    """Register ``package.module:Class`` (the user's own code, named on the command line) as the
+    ``kind`` called ``spec``; the current folder is searched first, as ``python -m`` does.
+
+    This imports and so RUNS that module: only for names the user typed; never call it with a
+    name from a web request or a file."""
+    import os
+    import sys
+
+    module, sep, attr = spec.partition(":")
+    if not sep or not all(part.isidentifier() for part in [*module.split("."), *attr.split(".")]):
+        raise ValueError(f"{kind} {spec!r}: a name with ':' must be package.module:Class")
+    existing = registry().entries[kind].get(spec)
+    if existing is not None:
+        return existing
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        target: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"{kind} {spec!r}: cannot import it ({one_line(exc)})") from None
+    finally:
+        if added:
+            sys.path.remove(cwd)
+    if not callable(target):
+        raise ValueError(f"{kind} {spec!r} is not a class or function")
+    registry().add(Registration(kind, spec, target, USER_CODE, f"{attr} from {module}"))
+    return registry().entries[kind][spec]
 
 
 def available() -> dict[str, list[dict[str, str]]]:
@@ -274,6 +485,8 @@ def load_explainer(name: str, **options: Any):
 
 
 def load_segmenter(name: str, **options: Any):
+    """Build a registered segmenter by name; ``"a+b"`` builds each part and combines them
+    (``geoxai.combined``: options ``part.key=...`` go to one part, plain keys to every part declaring them)."""
     return registry().get("segmenter", name).build(**options)
 
 
@@ -283,11 +496,12 @@ def load_geocoder(name: str, **options: Any):
 
 
 def load_engine(name: str, **options: Any):
-    """Build a registered report engine (``geoxai.report.engines.ReportEngine``) by name."""
+    """Build a registered job engine (``geoxai.jobs.engines.JobEngine``) by name."""
     return registry().get("engine", name).build(**options)
 
 
 def parse_plugin_options(kind: str, name: str, raw: Any) -> dict[str, Any]:
     """What a user typed (``KEY=VALUE`` pairs, a ``"k=v, k=v"`` text or a dict of strings) -> typed,
-    range-checked options for plugin ``name`` of ``kind``."""
+    range-checked options for plugin ``name`` of ``kind`` (for a combined segmenter ``a+b``: each
+    part's options typed by that part, keys kept as given)."""
     return registry().get(kind, name).parse_options(raw)

@@ -96,7 +96,12 @@ class TinyGeoModel(GeoModel):
             from .weights import load_state_dict, local_weights
 
             self.load_state_dict(load_state_dict(local_weights(weights)))
+        self.random_weights = weights is None  # announced by the CLI, marked on figures and reports
         self.eval()
+
+    @classmethod
+    def random_weights_for(cls, weights: str | None = None, **_: object) -> bool:
+        return weights is None
 
     @classmethod
     def view_config_for(cls, input_size: int = TINY_INPUT_SIZE, test_time_crops: str = "center",
@@ -119,6 +124,7 @@ class TinySegmenter(Segmenter):
     """A seeded random 1x1-conv pixel classifier: cheap, deterministic, colour-dependent masks."""
 
     name = "tiny"
+    random_weights = True  # announced by the CLI, marked on figures and reports
 
     def __init__(self, seed: int = 0, num_concepts: PositiveInt = 8, concepts: list[str] | None = None) -> None:
         if concepts is None:

@@ -168,3 +168,24 @@ class GeoPrediction:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class Attribution:
+    """What one ``Explainer.explain_with_info`` call returns (nothing is kept on the explainer).
+
+    ``maps``: float32 [B, H, W] on the CPU (float64 for a float64 model), as ``explain`` returns;
+    ``info``: one JSON-able dict per image (e.g. ig-smoothgrad's completeness and remaining noise),
+    or None; ``logits``: the clean images' scores [B, C] when the method computed them anyway
+    (the pipeline then predicts and binds the target from them instead of another forward pass)."""
+
+    maps: torch.Tensor
+    info: list[dict] | None = None
+    logits: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        count = self.maps.shape[0]
+        if self.info is not None and (len(self.info) != count or not all(isinstance(i, dict) for i in self.info)):
+            raise ValueError(f"Attribution.info must be one dict per image ({count}), got {self.info!r:.80}")
+        if self.logits is not None and (self.logits.ndim != 2 or self.logits.shape[0] != count):
+            raise ValueError(f"Attribution.logits must be [{count}, C], got {tuple(self.logits.shape)}")

@@ -147,6 +147,14 @@ class ViewConfig:
         return np.array(Image.fromarray(image).resize(new, Image.Resampling.BICUBIC))
 
 
+def view_differences(used: Any, declared: Any) -> str:
+    """'input_size: built 96, declared 224; ...' for the fields of two ViewConfigs that differ."""
+    if not (dataclasses.is_dataclass(used) and dataclasses.is_dataclass(declared)):
+        return f"built {used!r}, declared {declared!r}"
+    return "; ".join(f"{f.name}: built {getattr(used, f.name)}, declared {getattr(declared, f.name)}"
+                     for f in dataclasses.fields(used) if getattr(used, f.name) != getattr(declared, f.name))
+
+
 def to_chw(image: np.ndarray) -> torch.Tensor:
     """[H, W, 3] uint8 array -> contiguous uint8 tensor [3, H, W]."""
     import torch
@@ -155,4 +163,4 @@ def to_chw(image: np.ndarray) -> torch.Tensor:
 
 
 __all__ = ["IMAGENET_CROP_PCT", "IMAGENET_MEAN", "IMAGENET_STD", "SINGLE", "TEST_TIME", "VIEWS", "ViewConfig",
-           "check_views", "to_chw"]
+           "check_views", "to_chw", "view_differences"]

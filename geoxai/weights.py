@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cache import WeightsUnavailableError, geoxai_home
+from .cache import weights_fix as weights_fix
+from .cache import weights_message as weights_message
 from .hub import download as hub_download
 from .hub import is_hub
 from .io.atomic import atomic_path
@@ -92,17 +94,25 @@ def download(wf: WeightFile | str, progress: bool = True, force: bool = False, t
     except (urllib.error.URLError, OSError, ValueError) as exc:
         if isinstance(exc, ChecksumError):
             raise
-        raise WeightsUnavailableError(missing_message(wf, reason=str(getattr(exc, "reason", exc)))) from None
+        raise unavailable(wf, reason=str(getattr(exc, "reason", exc))) from None
     return dest
 
 
 def missing_message(wf: WeightFile, reason: str = "") -> str:
+    """What is missing and where it would go; the fix is added per plugin kind and surface."""
     why = f" ({reason})" if reason else ""
     return (
         f"weights {wf.name!r} are not available: {cached_path(wf)} does not exist and the download from "
         f"{wf.url} failed{why}. Download that file on a machine with internet access and place it at "
-        f"{cached_path(wf)}, or pass its path with --weights PATH (weights=PATH in Python)."
+        f"{cached_path(wf)}"
     )
+
+
+def unavailable(wf: WeightFile, reason: str = "") -> WeightsUnavailableError:
+    """The error for a missing registered file, before the plugin that needs it is known."""
+    missing = missing_message(wf, reason)
+    return WeightsUnavailableError(f"{missing}, or give the plugin that needs it its path (weights=PATH).",
+                                   missing=missing)
 
 
 def resolve(name: str, weights: str | os.PathLike | None = None, download_missing: bool = True,
@@ -121,7 +131,7 @@ def resolve(name: str, weights: str | os.PathLike | None = None, download_missin
     if path.exists():
         return path
     if not download_missing:
-        raise WeightsUnavailableError(missing_message(wf, "not downloaded; downloads disabled"))
+        raise unavailable(wf, "not downloaded; downloads disabled")
     return download(wf, progress=progress)
 
 

@@ -111,6 +111,20 @@ def test_geoxai_has_no_import_cycle(local, typing_only):
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
+def test_nothing_outside_the_cli_imports_the_cli():
+    """The CLI is a leaf: the pipeline, the app, report and quality never import ``geoxai.cli``
+    (deferred and typing-only imports included); only ``python -m geoxai`` starts it."""
+    graph = import_graph(local=True, typing_only=True)
+    def in_cli(name: str) -> bool:
+        return name == "geoxai.cli" or name.startswith("geoxai.cli.")
+
+    offenders = sorted(f"{module} -> {target}" for module, targets in graph.items()
+                       if not in_cli(module) and module != "geoxai.__main__"
+                       for target in targets if in_cli(target))
+    assert not offenders, offenders
+    assert "geoxai.cli" in graph["geoxai.__main__"]  # the check sees imports of the CLI where they are
+
+
 def test_the_cycle_finder_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None

@@ -39,9 +39,13 @@ class Quantized(TinyGeoModel):  # round() has a zero gradient everywhere
         return super().forward(torch.round(x * 4) / 4)
 
 
-class SigmoidProbabilities(TinyGeoModel):
-    def cell_probabilities(self, x):
-        return torch.sigmoid(self(x))
+class ViewSetInInit(TinyGeoModel):
+    """The plugin guide's old mistake: the view set in __init__, not declared (the registry and a
+    driver would decode other pixels than the model explains)."""
+
+    def __init__(self):
+        super().__init__()
+        self.view_config = self.view_config.replace(input_size=48, resize_size=55)
 
 
 class FineBeforeCoarse(TinyGeoModel):
@@ -68,15 +72,6 @@ class FloatView(TinyGeoModel):
         return super().view(image).float()
 
 
-class SecondBest(TinyGeoModel):
-    def predictions_from_probabilities(self, probs, top_k=5, ids=None):
-        preds = super().predictions_from_probabilities(probs, top_k=max(top_k, 2), ids=ids)
-        for p in preds:
-            second = p.top_k[1]
-            p.cell, p.probability, p.lat, p.lon = second.cell, second.probability, second.lat, second.lon
-        return preds
-
-
 class MissingCamLayer(TinyGeoModel):
     cam_layers = {**TinyGeoModel.cam_layers, "head": "nonexistent.module"}
 
@@ -100,17 +95,30 @@ class FlatCamLayer(TinyGeoModel):
         return [head(z) for head in self.heads]
 
 
+def test_a_view_set_in_init_is_noticed_by_check_model_and_refused_at_build():
+    message = (r"uses a view other than the one its class declares \(input_size: built 48, declared 64; "
+               r"resize_size: built 55, declared 73\)")
+    with pytest.raises(ContractError, match=message):
+        check_model(ViewSetInInit(), options={})  # the options it was built with: the defaults
+    check_model(TinyGeoModel(input_size=48), options={"input_size": 48})  # declared through view_config_for
+    from geoxai import plugins
+
+    plugins.registry().entries["model"]["view-in-init"] = plugins.Registration("model", "view-in-init",
+                                                                               ViewSetInInit, "test")
+    with pytest.raises(ValueError, match=r"model 'view-in-init': the built model's view differs from the view its "
+                                         r"class declares for these options \(input_size: built 48, declared 64"):
+        plugins.load_model("view-in-init")
+
+
 @pytest.mark.parametrize("broken, message", [
     (SevenScores, r"forward must return \[B, 8\] scores over the finest partitioning 'fine', got \[B, 7\]"),
     (NoGradient, r"forward must be differentiable w.r.t. its input: target predicted score has no gradient"),
     (OneHot, r"forward must be differentiable w.r.t. its input: target predicted score has no gradient"),
     (Quantized, r"forward must be differentiable w.r.t. its input: the gradient of target predicted is zero"),
-    (SigmoidProbabilities, r"cell_probabilities must sum to 1"),
     (FineBeforeCoarse, r"ordered coarse -> fine|coarsest partitioning: its parent links must all be -1"),
     (BadParent, r"partitioning 'fine': parent\[7\] = 3 is not a cell of the next coarser partitioning 'coarse'"),
     (OffTheEarth, r"partitioning 'fine': cell 2 has lat/lon out of range"),
     (FloatView, r"view\(image\) must return uint8 \[3, 64, 64\]"),
-    (SecondBest, r"predict must give the most probable cell"),
     (MissingCamLayer, r"layer\('head'\) raised ValueError: model 'tiny' has no layer 'head'"),
     (UnusedCamLayer, r"CAM layer 'spare' \(spare\) never runs in forward"),
     (FlatCamLayer, r"CAM layer 'pool' must output a \[B, C, h, w\] feature map, got \[2, 32\]"),
@@ -218,7 +226,7 @@ class NoConcepts(Segmenter):
 
 
 @pytest.mark.parametrize("broken, message", [
-    (OutOfRange, r"indices into concepts \(0..7\), got values in \[8, "),
+    (OutOfRange, r"indices into concepts \(0..7, negative: none\), got values up to "),
     (IntMasks, r"LongTensor \[B, H, W\] = \[2, 72, 100\].*got torch.int32"),
     (SquareMasks, r"got torch.int64 \[2, 72, 72\]"),
     (NoConcepts, r"concepts must be a non-empty list"),

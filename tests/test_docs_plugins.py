@@ -15,7 +15,7 @@ import geoxai
 from geoxai import plugins
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
-PUBLIC = {"geoxai", "geoxai.explainers.base", "geoxai.contract"}
+PUBLIC = {"geoxai", "geoxai.explainers.base", "geoxai.contract", "geoxai.views"}
 
 
 def blocks(marker: str) -> list[str]:

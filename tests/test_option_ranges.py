@@ -155,7 +155,7 @@ def test_app_request_options_go_through_the_same_parser(tmp_path, photos):
 
     buf = io.BytesIO()
     Image.fromarray(photos[0]).save(buf, format="PNG")
-    with TestClient(create_app(Explorer(tmp_path / "work"))) as client:
+    with TestClient(create_app(Explorer(tmp_path / "work")), base_url="http://127.0.0.1:8000") as client:
         photo = client.post("/api/photos", files={"photo": ("a.png", buf.getvalue(), "image/png")}).json()["photo"]
         base = {"photo": photo, "model": "tiny", "explainer": "ig-smoothgrad"}
         r = client.post("/api/jobs", json={**base, "explainer_options": "n_samples=2, n_steps=0"})

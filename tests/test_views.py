@@ -47,36 +47,45 @@ def test_view_config_is_frozen_picklable_data_with_checked_fields():
             ViewConfig(**bad)
 
 
-def test_legacy_class_attributes_and_instance_assignment_become_the_view_config():
-    class Legacy(GeoModel):
-        input_size = 32
-        mean = (0.5, 0.5, 0.5)
+def test_the_legacy_size_attributes_are_refused_with_the_fix():
+    with pytest.raises(TypeError, match="declare the view as data, view_config = ViewConfig"):
+        class Legacy(GeoModel):  # noqa: F841 - defining it is the test
+            input_size = 32
+
+            def forward(self, x):
+                return x.mean((2, 3))
+
+    class Modern(GeoModel):
+        view_config = ViewConfig(input_size=32)
 
         def forward(self, x):
             return x.mean((2, 3))
 
-    assert Legacy.view_config == ViewConfig(input_size=32, mean=(0.5, 0.5, 0.5))
-    model = Legacy()
-    assert model.input_size == 32 and model.resize_size == 256
-    model.resize_size = 40
-    assert model.view_config.resize_size == 40 and Legacy.view_config.resize_size == 256
-    assert model.view(synthetic_photo(0, 50, 60)).shape == (3, 32, 32)
+    model = Modern()
+    with pytest.raises(AttributeError, match="the view is data"):
+        model.input_size = 40
+    assert not hasattr(model, "input_size") and model.view_config.input_size == 32
 
 
 def test_predict_protocol_is_explicit_and_recorded():
+    """One behaviour: the explained view unless the test-time crops are asked for (raw arrays too)."""
+    from geoxai.prediction import predict, views_probabilities
+
     model = TinyGeoModel(test_time_crops="five")
     photos = [synthetic_photo(i, 80, 120) for i in range(4)]
     single = model.predict(photos, top_k=3, views="single")
     batch = model.predict(model.prepare(photos), top_k=3)
     test_time = model.predict(photos, top_k=3, views="test-time")
-    default = model.predict(photos, top_k=3)
+    default = predict(model, photos, top_k=3)
     assert [p.views for p in single] == ["single"] * 4 and [p.views for p in batch] == ["single"] * 4
-    assert [p.views for p in test_time] == ["test-time"] * 4 and [p.views for p in default] == ["test-time"] * 4
+    assert [p.views for p in test_time] == ["test-time"] * 4 and [p.views for p in default] == ["single"] * 4
     assert [(p.cell, p.probability) for p in single] == [(p.cell, p.probability) for p in batch]
-    assert [p.probability for p in default] == [p.probability for p in test_time]
+    assert [p.probability for p in default] == [p.probability for p in single]
     assert [p.probability for p in single] != [p.probability for p in test_time]  # five crops differ
     with torch.no_grad():
-        probs = torch.stack([model.predict_views(model.as_input(model.test_time_views(p))) for p in photos])
+        probs = torch.stack([torch.softmax(model(model.as_input(model.test_time_views(p))), 1).mean(0)
+                             for p in photos])
+    torch.testing.assert_close(probs[0], views_probabilities(model, model.test_time_views(photos[0])))
     assert [p.cell for p in test_time] == probs.argmax(1).tolist()
     with pytest.raises(ValueError, match="needs the raw RGB images"):
         model.predict(model.prepare(photos), views="test-time")

@@ -77,7 +77,7 @@ def test_offline_error_names_file_url_and_where_to_put_it(server):
     with pytest.raises(WeightsUnavailableError) as info:
         weights.resolve("t-missing", progress=False)
     message = str(info.value)
-    assert "'t-missing'" in message and url in message and "--weights PATH" in message
+    assert "'t-missing'" in message and url in message and "weights=PATH" in message
     assert str(weights.cached_path(weights.get("t-missing"))) in message and "\n" not in message
 
 
@@ -92,3 +92,50 @@ def test_install_local_checks_before_placing(tmp_path):
     _register(WeightFile("t-local", "http://127.0.0.1:9/x.bin", "x.bin", size=len(PAYLOAD) + 1))
     with pytest.raises(ChecksumError, match="size"):
         weights.install_local("t-local", src)
+
+
+@pytest.fixture
+def offline(tmp_path, monkeypatch):
+    """An empty weights cache and no network: every download fails as it does offline."""
+    monkeypatch.setenv("GEOXAI_HOME", str(tmp_path / "home"))
+
+    def no_network(wf, progress=True, force=False, timeout=60.0):
+        raise weights.unavailable(weights.get(wf) if isinstance(wf, str) else wf, "no network")
+
+    monkeypatch.setattr(weights, "download", no_network)
+
+
+def test_missing_segmenter_weights_name_both_files_and_the_segmenter_option(offline, tmp_path):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from geoxai.cli import main
+    from geoxai.plugins import load_segmenter
+    from geoxai.testing import synthetic_photo
+
+    with pytest.raises(WeightsUnavailableError) as info:
+        load_segmenter("ade20k-hrnet")
+    python = str(info.value)
+    assert "encoder_epoch_30.pth" in python and "decoder_epoch_30.pth (http" in python
+    assert "geoxai.load_segmenter(NAME, weights=DIR)" in python and "--weights" not in python
+    Image.fromarray(synthetic_photo(0)).save(tmp_path / "p.png")
+    result = CliRunner().invoke(main, ["explain", "-m", "tiny", "-e", "gradcam", "--segmenter", "ade20k-hrnet",
+                                       str(tmp_path / "p.png"), "--out", str(tmp_path / "o")])
+    error = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert result.exit_code == 1 and len(error) == 1 and "Traceback" not in result.output
+    assert "--segmenter-option weights=DIR" in error[0] and "--weights PATH" not in error[0]
+    assert "encoder_epoch_30.pth (http" in error[0] and "decoder_epoch_30.pth (http" in error[0]
+    app = weights.weights_message(info.value, "app", field="segmenter weights folder")
+    assert "give it with the segmenter weights folder field" in app and "--" not in app.split("failed")[1]
+
+
+def test_missing_model_weights_give_the_weights_flag_in_the_cli(offline, tmp_path):
+    from click.testing import CliRunner
+
+    from geoxai.cli import main
+
+    (tmp_path / "p.png").write_bytes(b"")
+    result = CliRunner().invoke(main, ["predict", "-m", "s2", str(tmp_path / "p.png")])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    error = result.output.strip().splitlines()[-1]
+    assert error.startswith("Error: weights '") and error.endswith("or give the file's path with --weights PATH.")

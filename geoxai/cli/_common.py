@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,12 +10,13 @@ import click
 
 def friendly_errors(func):
     """Turn expected failures (bad input, unknown plugin, missing weights) into one-line errors."""
+    from ..blackbox import GeolocatorError
     from ..io.images import ImageError
-    from ..plugins import PluginConflictError, UnknownPluginError
+    from ..plugins import PluginBuildError, PluginConflictError, UnknownPluginError
     from ..weights import ChecksumError, WeightsUnavailableError
 
-    expected = (ImageError, UnknownPluginError, PluginConflictError, WeightsUnavailableError, ChecksumError,
-                FileNotFoundError, ValueError, KeyError)  # OptionError is a ValueError
+    expected = (ImageError, UnknownPluginError, PluginConflictError, PluginBuildError, WeightsUnavailableError,
+                ChecksumError, FileNotFoundError, ValueError, KeyError, GeolocatorError)  # OptionError is a ValueError
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -26,33 +26,14 @@ def friendly_errors(func):
             raise
         except expected as exc:
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            if isinstance(exc, WeightsUnavailableError):
+                from ..weights import weights_message
+
+                message = weights_message(exc, "cli")
             # one line, whatever a file name in it holds
             raise click.ClickException(str(message).replace("\r", "\\r").replace("\n", "\\n")) from None
 
     return wrapper
-
-
-def unique_stems(paths: Sequence[Path], separator: str = "_") -> list[str]:
-    """Output stems for ``paths``, unique and stable: a file's own stem (``photo``) when no other
-    file shares it; on a clash its name with the extension (``photo.png``), and where even that
-    repeats (same-named files in different folders) ``<name><separator>2``, ``...3`` in path
-    order, skipping any stem another file already has. The same inputs always give the same
-    stems, and no output overwrites another's."""
-    counts = Counter(p.stem for p in paths)
-    wanted = [p.stem if counts[p.stem] == 1 else p.name for p in paths]
-    taken = set(wanted)
-    seen: set[str] = set()
-    stems = []
-    for stem in wanted:
-        if stem in seen:
-            n = 2
-            while f"{stem}{separator}{n}" in taken:
-                n += 1
-            stem = f"{stem}{separator}{n}"
-            taken.add(stem)
-        seen.add(stem)
-        stems.append(stem)
-    return stems
 
 
 def collect_images(inputs: Sequence) -> list[Path]:
@@ -77,13 +58,26 @@ def plugin_options(kind: str, name: str, pairs: tuple[str, ...], param_hint: str
     return parse_plugin_options(kind, name, pairs)
 
 
-def build_model(model_name: str, weights: str | None, model_opts: tuple[str, ...]):
+def build_model(model_name: str, weights: str | None, model_opts: tuple[str, ...], quiet: bool = True):
+    """The model with its options (checked first: a bad one is one line); unless ``quiet``, says
+    on stderr that it is loading (weights can take a while)."""
     from ..plugins import load_model
 
     options = plugin_options("model", model_name, model_opts)
     if weights is not None:
         options["weights"] = weights
+    announce("model", model_name, quiet)
     return load_model(model_name, **options)
+
+
+def announce(kind: str, name: str, quiet: bool) -> None:
+    """'loading model NAME ...' on stderr (unless ``quiet``), once the name is known to exist (an
+    unknown one stays a one-line error)."""
+    from ..plugins import registry
+    from ..progress import status
+
+    registry().get(kind, name)
+    status(f"loading {kind} {name} ...", enabled=not quiet)
 
 
 def readable_images(paths, failed: list):

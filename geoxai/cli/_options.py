@@ -38,10 +38,43 @@ def _stack(*decorators: Callable) -> Callable:
     return apply
 
 
+def user_code(kind: str) -> Callable:
+    """A click callback: a ``package.module:Class`` value names the user's own class, imported
+    (from the current folder or the installed packages) and registered under that name. Only the
+    command line does this: the app and files never name code to import."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value and ":" in value:
+            from ..plugins import register_import
+
+            try:
+                register_import(kind, value)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+        return value
+
+    return callback
+
+
+def _combined_names(register: Callable, combine: bool) -> Callable:
+    """With ``combine``: repeated ``-s`` names joined by ``+`` (None when none is given); each name (or
+    ``+`` part) that is a ``package.module:Class`` is imported and registered first."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value):
+        names = list(value) if combine else [value]
+        for name in names:
+            for part in (name or "").split("+"):
+                register(ctx, param, part or None)
+        return "+".join(n for n in names if n) or None if combine else value
+
+    return callback
+
+
 def model_options(required: bool = True) -> Callable:
     """``--model/-m``, ``--weights``, ``--model-option`` -> ``model_name``, ``weights``, ``model_opts``."""
     return _stack(
-        click.option("--model", "-m", "model_name", required=required, help="Model name (see `geoxai plugins`)."),
+        click.option("--model", "-m", "model_name", required=required, callback=user_code("model"),
+                     help="Model name (see `geoxai plugins`), or your own class as package.module:Class."),
         click.option("--weights", type=click.Path(), default=None,
                      help="Local weights file (or release archive/folder) instead of the registered ones, "
                           "or hf://ORG/REPO[@REVISION][/FILE] from the Hugging Face Hub."),
@@ -56,20 +89,27 @@ def explainer_options(default: str | None = None, primary: bool = False) -> Call
     names = ["--explainer-option", *(("--option", "-o") if primary else ()), "explainer_opts"]
     return _stack(
         click.option("--explainer", "-e", "explainer_name", default=default, show_default=default is not None,
-                     help="Explainer name, e.g. ig-smoothgrad, gradcam, combicam, lrp."),
+                     callback=user_code("explainer"),
+                     help="Explainer name, e.g. ig-smoothgrad, gradcam, combicam, lrp (or package.module:Class)."),
         click.option(*names, multiple=True, metavar=KEY_VALUE,
                      help="Explainer option, repeatable (e.g. -o n_steps=20 -o layer=stage2)."
                      if primary else "Explainer option, repeatable."),
     )
 
 
-def segmenter_options(default: str | None = None, primary: bool = False, help: str = "Segmenter name.") -> Callable:
+def segmenter_options(default: str | None = None, primary: bool = False, help: str = "Segmenter name.",
+                      combine: bool = False) -> Callable:
     """``--segmenter/-s`` and ``--segmenter-option`` (also ``-o/--option`` where the segmenter
-    is the command's method) -> ``segmenter_name``, ``segmenter_opts``."""
+    is the command's method) -> ``segmenter_name``, ``segmenter_opts``. ``combine``: ``-s`` may be
+    repeated (``-s ade20k-hrnet -s text``), and ``segmenter_name`` is the names joined by ``+``
+    (None when none is given), which ``load_segmenter`` builds as one combined segmenter."""
     names = ["--segmenter-option", *(("--option", "-o") if primary else ()), "segmenter_opts"]
+    if combine:
+        help += " Repeat it (or join names with +) to combine segmenters: -s ade20k-hrnet -s text."
     return _stack(
-        click.option("--segmenter", "-s", "segmenter_name", default=default, show_default=default is not None,
-                     help=help),
+        click.option("--segmenter", "-s", "segmenter_name", default=(default,) if combine and default else default,
+                     show_default=default is not None, help=help, multiple=combine,
+                     callback=_combined_names(user_code("segmenter"), combine)),
         click.option(*names, multiple=True, metavar=KEY_VALUE,
                      help="Segmenter option, repeatable (e.g. -o scales=[300,450])."
                      if primary else "Segmenter option, repeatable."),

@@ -36,7 +36,7 @@ def command(model_name, weights, model_opts, data, out, batch_size, workers, vie
     samples = read_dataset(data)
     if not samples:
         raise click.ClickException(f"no images found in {display_path(data)}")
-    model = build_model(model_name, weights, model_opts)
+    model = build_model(model_name, weights, model_opts, quiet=quiet)
     result = evaluate(model, samples, batch_size=batch_size,
                       workers=default_workers() if workers is None else workers, progress=not quiet, views=views)
     click.echo(format_table(result.table()))

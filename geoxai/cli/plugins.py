@@ -10,7 +10,7 @@ import click
 @click.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def command(as_json: bool) -> None:
-    """List the models, explainers, segmenters, geocoders and report engines and the distribution
+    """List the models, explainers, segmenters, geocoders and job engines and the distribution
     each comes from."""
     from ..plugins import PluginWarning, available
 

@@ -7,6 +7,7 @@ import os
 
 import click
 
+from . import _options as opts
 from ._common import friendly_errors, plugin_options
 
 
@@ -36,7 +37,8 @@ def _seeds(text: str) -> tuple[int, ...]:
 
 @click.command("quality", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("images", nargs=-1, type=click.Path())
-@click.option("--model", "-m", required=True, help="Model name (see `geoxai plugins`).")
+@click.option("--model", "-m", required=True, callback=opts.user_code("model"),
+              help="Model name (see `geoxai plugins`), or your own class as package.module:Class.")
 @click.option("--explainer", "-e", "explainers", multiple=True, required=True,
               help="Explainer name (repeatable): ig-smoothgrad, gradcam, combicam, lrp, ...")
 @click.option("--data", type=click.Path(), help="Dataset CSV/folder (as for `report`) instead of IMAGES; "
@@ -81,8 +83,9 @@ def _seeds(text: str) -> tuple[int, ...]:
 @click.option("--weights", type=click.Path(dir_okay=True), help="Model weights instead of the registered ones.")
 @click.option("--shard", metavar="I/N",
               help="Process only images i with i % N == I [default: $RANK/$WORLD_SIZE or 0/1].")
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="local: this process; ray: a Ray cluster via Ray Data, one model replica per actor.")
+@click.option("--engine", default="local", show_default=True,
+              help="local: this process; ray: a Ray cluster via Ray Data, one model replica per actor; or an "
+                   "engine a plugin registers (see `geoxai plugins`).")
 @click.option("--ray-address", default=None, help="Ray cluster address [default: $RAY_ADDRESS or a local Ray].")
 @click.option("--replicas", default=None, type=click.IntRange(min=1),
               help="Ray: model replicas [default: one per GPU, else CPUs/2].")
@@ -93,7 +96,8 @@ def _seeds(text: str) -> tuple[int, ...]:
               help="Seed of the explainers, baselines and fills.")
 @click.option("--threads", default=None, type=click.IntRange(min=1), help="torch threads [default: torch's choice].")
 @click.option("--device", default=None, help="torch device [default: cuda if available, else cpu].")
-@click.option("--quiet", is_flag=True, help="No progress bar and no table.")
+@click.option("--quiet", is_flag=True, help="No progress and no table (progress: done/total images on stderr, "
+              "updated per image, also into a log file).")
 @friendly_errors
 def command(images, model, explainers, data, out, target, score, steps, fill, unit, order, radius, sanity_stages,
             stability_seeds, segmenter, k, no_baselines, batch_size, forward_batch, memory_format, workers,
@@ -102,7 +106,9 @@ def command(images, model, explainers, data, out, target, score, steps, fill, un
     """Measure how faithful, sane and stable explanation maps are.
 
     Writes per-explainer folders of Parquet rows (per-image AUCs, curves), then summary.{csv,json,md},
-    plots/ and quality.html into --out. Interrupt any time; the same command resumes.
+    plots/ and quality.html into --out. Interrupt any time; the same command resumes. One run at
+    a time per --out: the folder is locked, a second run is refused with the holder's pid, host
+    and start (a killed run's lock is taken over; on NFS see docs/reports.md, GEOXAI_NO_LOCK=1).
 
     \b
     Example:

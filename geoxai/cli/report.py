@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import click
 
@@ -46,7 +45,7 @@ from ._common import friendly_errors, plugin_options
 @click.option("--threads", default=None, type=click.IntRange(min=1),
               help="torch threads for the model [default: torch's choice].")
 @click.option("--device", default=None, help="torch device [default: cuda if available, else cpu].")
-@opts.quiet_option("No progress bar and no table.")
+@opts.quiet_option("No progress and no table (progress: done/total images on stderr, also into a log file).")
 @click.option("--quality", "quality_images", default=None, type=click.IntRange(min=1), is_flag=False, flag_value=50,
               metavar="[N]", help="Add the explainer's faithfulness/sanity/stability table, measured on the first N "
                                   "images [flag alone: 50] (see `geoxai quality`).")
@@ -59,7 +58,9 @@ def command(ctx, model_name, weights, model_opts, explainer_name, explainer_opts
 
     Without a subcommand, runs (or resumes) a report into --out: per-image predictions, GCD errors
     and ci per concept as Parquet parts, then summary.{csv,md,json}, plots/ and report.html.
-    Interrupt it any time; the same command resumes where it stopped.
+    Interrupt it any time; the same command resumes where it stopped. One run at a time per
+    --out: the folder is locked, a second run is refused with the holder's pid, host and start
+    (a killed run's lock is taken over; on NFS see docs/reports.md, GEOXAI_NO_LOCK=1).
 
     \b
     Example:
@@ -89,18 +90,13 @@ def command(ctx, model_name, weights, model_opts, explainer_name, explainer_opts
         ray_address=ray_address, replicas=replicas, threads=threads, retry_failed=retry_failed,
     )
     try:
-        summary = run_report(config, data, out, options, radius_km=radius, min_images=min_images, examples=examples)
+        summary = run_report(config, data, out, options, radius_km=radius, min_images=min_images, examples=examples,
+                             quality_images=quality_images)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: the rows computed so far are saved in {out}; run the same command to resume",
                    err=True)
         sys.exit(130)
     _print_summary(summary, out, quiet)
-    if quality_images:
-        from ..quality.report_section import add_quality_section
-
-        add_quality_section(out, config, data, options, max_images=quality_images)
-        if not quiet:
-            click.echo((Path(out) / "summary.md").read_text(encoding="utf-8").split("# Explanation quality")[-1])
 
 
 @command.command("merge")
@@ -129,6 +125,8 @@ def _print_summary(summary, out, quiet: bool) -> None:
     click.echo(concept_table_text(summary))
     click.echo(f"accuracy ({summary.views} views):")
     click.echo(accuracy_table_text(summary))
+    for section in summary.sections:  # the same data summary.md and report.html were rendered from
+        click.echo(section.markdown())
     click.echo(f"report: {os.path.join(out, 'report.html')}")
 
 

@@ -16,3 +16,9 @@ def register_explainers(register):
              description="attention rollout over a ViT's blocks (Abnar & Zuidema 2020), class-agnostic")
     register("gradient-attention", "geoxai.explainers.gradient_attention:GradientAttention",
              description="gradient-weighted attention relevance of a ViT (Chefer, Gur & Wolf, ICCV 2021)")
+    register("occlusion", "geoxai.explainers.occlusion:Occlusion",
+             description="occlusion: score drop under a sliding window, any model (black boxes too)")
+    register("rise", "geoxai.explainers.rise:RISE",
+             description="RISE: score under random coarse masks, any model (black boxes too)")
+    register("concept-shap", "geoxai.explainers.concept_shap:ConceptShap",
+             description="Shapley values of the segmenter's concepts by perturbation, any model")

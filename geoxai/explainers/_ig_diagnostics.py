@@ -17,7 +17,11 @@ from typing import Any
 
 import torch
 
-COMPLETENESS_TOLERANCE = 0.05
+#: an explicit n_steps split (e.g. preset="paper") is warned about when an image's attributions sum
+#: to more than this far off its score gap: far off, not the 8-20 % the paper's 5 x 50 shows on a real
+#: network. With ``budget`` (the default: 4 steps) the sums are known to be 20-80 % off, even of the
+#: wrong sign, by design (docs/explainers.md): reported per image in the output, never warned about.
+COMPLETENESS_TOLERANCE = 0.25
 
 
 def half_size(n_samples: int, sampling: str) -> int:
@@ -63,26 +67,25 @@ def per_image_info(ig: torch.Tensor, squares: torch.Tensor, gaps: torch.Tensor |
 
 def warn_incomplete(infos: Sequence[dict[str, Any]], ids: Sequence[str] | None, n_steps: int,
                     budget: int | None = None) -> bool:
-    """Warn when an image's completeness ratio is off by more than the tolerance; True if warned."""
+    """Warn when an image's completeness ratio is off by more than the tolerance; never with
+    ``budget``, whose few steps trade completeness by design; True if warned."""
+    if budget is not None:
+        return False
+    tolerance = COMPLETENESS_TOLERANCE
     worst, worst_i = 0.0, None
     for i, info in enumerate(infos):
         ratio = info.get("completeness")
         if ratio is None or ratio != ratio:  # no gap measured, or 0/0
             continue
-        if abs(ratio - 1) > max(worst, COMPLETENESS_TOLERANCE):
+        if abs(ratio - 1) > max(worst, tolerance):
             worst, worst_i = abs(ratio - 1), i
     if worst_i is None:
         return False
     name = ids[worst_i] if ids is not None else f"#{worst_i}"
-    if budget is None:
-        advice = f"{n_steps} integration steps are too few for this model; raise n_steps"
-    else:
-        advice = (f"budget={budget} spends its passes on noisy copies, not on the {n_steps} integration steps: "
-                  "its map is closer to the converged SmoothGrad² map than the paper's 5 x 50, but each copy's "
-                  "attributions do not sum to its score gap; use n_steps=50 without budget where that matters")
+    advice = f"{n_steps} integration steps are too few for this model; raise n_steps"
     warnings.warn(
         f"ig-smoothgrad: the IG attributions of image {name} sum to {infos[worst_i]['completeness']:.3f} x "
-        f"(f(input) - f(baseline)), off by more than {COMPLETENESS_TOLERANCE:.0%}: {advice} "
+        f"(f(input) - f(baseline)), off by more than {tolerance:.0%}: {advice} "
         "(this warning is shown once per explainer)", RuntimeWarning, stacklevel=4)
     return True
 

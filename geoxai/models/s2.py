@@ -72,6 +72,7 @@ class S2Model(MultiPartitionGeoModel):
                             crop_aggregation, init_weights=not strict)
                 self.load_checkpoint(rel.checkpoint, strict=strict)
                 self.weights_source: str | None = str(rel.source)
+                self.random_weights = False
             return
         arch = backbone or "resnet50"
         if weights is not None or pretrained:
@@ -102,9 +103,15 @@ class S2Model(MultiPartitionGeoModel):
             self._build(parts, arch, hierarchical, five_crop_view(input_size or DEFAULT_INPUT_SIZE), crop_aggregation,
                         init_weights=weights is None or not strict)
         self.weights_source = None
+        self.random_weights = weights is None  # pretrained=False without weights=
         if weights is not None:
             self.load_checkpoint(weights, strict=strict)
             self.weights_source = str(weights)
+
+    @classmethod
+    def random_weights_for(cls, pretrained: bool = True, weights: str | os.PathLike | None = None,
+                           **_: object) -> bool:
+        return weights is None and not pretrained
 
     @classmethod
     def view_config_for(cls, pretrained: bool = True, weights: str | os.PathLike | None = None,

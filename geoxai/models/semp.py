@@ -98,7 +98,13 @@ class SemPModel(MultiPartitionGeoModel):
             _label_from_hierarchy(self.partitionings, hierarchy)
         if state is not None:
             self.from_state_dict(state, strict=strict, source=str(checkpoint))
+        self.random_weights = state is None  # pretrained=False without weights=
         self.eval()
+
+    @classmethod
+    def random_weights_for(cls, pretrained: bool = True, weights: str | os.PathLike | None = None,
+                           **_: object) -> bool:
+        return weights is None and not pretrained
 
     @classmethod
     def view_config_for(cls, pretrained: bool = True, weights: str | os.PathLike | None = None,

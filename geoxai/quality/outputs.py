@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 
 from ..io.atomic import atomic_path, write_text_atomic
+from ..jobs.sections import Section, markdown_table
+from ..jobs.sections import html_table as _html_table
 from .sanity import sanity_verdict
 from .store import QualityStore
 
@@ -26,6 +28,7 @@ HEADLINE = [
     ("stability_spearman", "seed Spearman", "higher"),
     ("stability_topk", "seed top-k overlap", "higher"),
     ("stability_ci_difference", "seed ci rel. difference", "lower"),
+    ("cue_recall_ratio", "cue recall (mass on cues / equal area)", "higher"),
 ]
 BOOTSTRAP = 1000
 
@@ -89,12 +92,6 @@ def table_rows(summary: dict) -> tuple[list[str], list[list[str]]]:
     return head, body
 
 
-def markdown_table(head: list[str], body: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(row) + " |" for row in body]
-    return "\n".join(lines) + "\n"
-
-
 def sanity_markdown(summary: dict) -> str:
     parts = []
     for name, e in summary.items():
@@ -124,12 +121,12 @@ def finalize(out: Path) -> dict:
     with atomic_path(out / "summary.csv") as tmp:
         pd.DataFrame(flat).to_csv(tmp, index=False)
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, sort_keys=True, default=float))
-    markdown = (f"# Explanation quality\n\nMeans over images with bootstrap 95 % intervals. AUCs are normalised "
-                f"by the clean score.\n\n{markdown_table(head, body)}\n## Sanity check per stage\n\n"
-                f"{sanity_markdown(summary)}")
-    write_text_atomic(out / "summary.md", markdown)
+    section = Section("Explanation quality", "Means over images with bootstrap 95 % intervals. AUCs are normalised "
+                      "by the clean score.", head, body,
+                      extra_markdown=f"## Sanity check per stage\n\n{sanity_markdown(summary)}")
+    write_text_atomic(out / "summary.md", section.markdown())
     plots = write_plots(out)
-    write_text_atomic(out / "quality.html", render_html(head, body, summary, plots))
+    write_text_atomic(out / "quality.html", render_html(head, body, summary, plots, random_note=_random_note(out)))
     return summary
 
 
@@ -143,6 +140,16 @@ def mean_curves(out: Path) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame()
     return pd.concat(frames, ignore_index=True)
+
+
+#: curves whose values cannot leave a range: their 95 % bands are clipped to it (no band below 0 km)
+CURVE_RANGES = {"km": (0.0, None), "mass_pred": (0.0, 1.0)}
+
+
+def band_limits(column: str, mean, half_width):
+    """(lower, upper) of a curve's band, clipped to the range the quantity can take."""
+    low, high = CURVE_RANGES.get(column, (None, None))
+    return (mean - half_width).clip(lower=low, upper=high), (mean + half_width).clip(lower=low, upper=high)
 
 
 def write_plots(out: Path) -> dict[str, str]:
@@ -164,9 +171,9 @@ def write_plots(out: Path) -> dict[str, str]:
         for ax, (column, label) in zip(axes, panels):
             for name, g in sub.groupby("explainer"):
                 stats = g.groupby("fraction")[column].agg(["mean", "sem"]).reset_index()
-                band = 1.96 * stats["sem"].fillna(0)
+                lower, upper = band_limits(column, stats["mean"], 1.96 * stats["sem"].fillna(0))
                 ax.plot(stats["fraction"], stats["mean"], label=name)
-                ax.fill_between(stats["fraction"], stats["mean"] - band, stats["mean"] + band, alpha=0.2)
+                ax.fill_between(stats["fraction"], lower, upper, alpha=0.2)
             ax.set_xlabel("fraction removed" if kind == "deletion" else "fraction inserted")
             ax.set_ylabel(label)
         axes[0].legend(fontsize=8)
@@ -185,16 +192,42 @@ th:first-child,td:first-child{text-align:left}
 thead th{background:#f2f2f2}
 code{background:#f6f6f6;padding:2px 4px}
 img{max-width:100%}
+.random{color:#b00020;font-weight:bold;border:2px solid #b00020;padding:6px 10px}
+.note{color:#555;font-size:13px}
 """
 
 
-def render_html(head, body, summary: dict, plots: dict[str, str]) -> str:
+def _random_note(out: Path) -> str:
+    """The random-weights mark for the folder's model/segmenter (from its config.json), or ""."""
+    from ..plugins import RANDOM_WEIGHTS_MARK, random_parts
+
+    try:
+        config = json.loads((Path(out) / "config.json").read_text())
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(config, dict):
+        return ""
+    parts = random_parts(config.get("model"), config.get("model_options"), config.get("segmenter"))
+    return f"{RANDOM_WEIGHTS_MARK} ({', '.join(parts)})" if parts else ""
+
+
+#: what the sanity verdicts mean (quality.sanity.sanity_verdict), shown under the table
+SANITY_NOTE = ("Sanity (model-parameter randomisation, Adebayo et al. 2018): <b>pass</b> = the map already "
+               "changes (Spearman below 0.5 against the trained model's map) once the classifier is randomised; "
+               "<b>partial</b> = it changes only by the end of the cascade, once every stage down to the input is "
+               "random (the map depends on the network's weights, but little on its classifier); <b>fail</b> = it "
+               "never changes that much (the map does not depend on what the model learned).")
+
+
+def render_html(head, body, summary: dict, plots: dict[str, str], random_note: str = "") -> str:
     e = html.escape
     parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>geoxai explanation quality</title>",
              f"<style>{STYLE}</style></head><body><h1>Explanation quality</h1>",
+             f"<p class='random'>{e(random_note)}: the scores test the machinery, not the model.</p>"
+             if random_note else "",
              "<p>Means over images with bootstrap 95 % intervals; AUCs normalised by the clean score. "
              "Baselines: smooth random maps (chance level) and a centre-bias map.</p>",
-             _html_table(head, body)]
+             _html_table(head, body), f"<p class='note'>{SANITY_NOTE}</p>"]
     for name, entry in summary.items():
         if entry.get("sanity"):
             rows = [[st, _cell(v["spearman"]), _cell(v["ssim"])] for st, v in entry["sanity"].items()]
@@ -206,10 +239,3 @@ def render_html(head, body, summary: dict, plots: dict[str, str]) -> str:
                  "<a href='summary.csv'>summary.csv</a>, <a href='summary.md'>summary.md</a>, "
                  "<a href='summary.json'>summary.json</a>.</p></body></html>")
     return "\n".join(parts)
-
-
-def _html_table(head, body) -> str:
-    e = html.escape
-    rows = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in body)
-    header = "".join(f"<th>{e(h)}</th>" for h in head)
-    return f"<table><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>"

@@ -2,24 +2,22 @@
 
 Runs the quality measures of the report's own model, explainer (with its options and seed) and
 segmenter on the first ``max_images`` images of the report's dataset into ``OUT/quality`` (a
-complete ``geoxai quality`` folder, resumable like the report), then appends its table to the
-report's ``summary.md`` and ``report.html``.
+complete ``geoxai quality`` folder, resumable like the report) and returns its table as a
+``Section``, which the report renders into its ``summary.md`` and ``report.html``.
 """
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
-from ..io.atomic import write_text_atomic
-from .outputs import _html_table, finalize, markdown_table, table_rows
-
-MARK = "<!-- geoxai-quality -->"
+from ..jobs.sections import Section
 
 
-def add_quality_section(out: str | Path, report_config, data, run_options, max_images: int = 50,
-                        steps: int = 20) -> dict:
+def quality_section(out: str | Path, report_config, data, run_options, max_images: int = 50, components=None,
+                    steps: int = 20) -> Section:
+    """``components``: the report's (model, explainer, segmenter) when it built them in this process."""
     from ..plugins import load_segmenter
     from ..report.worker import report_explainer_options
+    from .outputs import finalize, table_rows
     from .run import ExplainerSpec, QualityOptions, run_quality
     from .store import QualityConfig
 
@@ -30,30 +28,13 @@ def add_quality_section(out: str | Path, report_config, data, run_options, max_i
                            segmenter=report_config.segmenter, k=report_config.k, seed=report_config.seed)
     options = QualityOptions(batch_size=max(1, min(run_options.batch_size, 8)), workers=0, shard=run_options.shard,
                              progress=run_options.progress, device=run_options.device, threads=run_options.threads)
-    segmenter = load_segmenter(report_config.segmenter, **report_config.segmenter_options)
+    model, _, segmenter = components if components is not None else (None, None, None)
+    if segmenter is None:
+        segmenter = load_segmenter(report_config.segmenter, **report_config.segmenter_options)
     run_quality(report_config.model, [ExplainerSpec(report_config.explainer, explainer_options)], out / "quality",
-                data=data, config=config, options=options, segmenter=segmenter, max_images=max_images)
-    summary = finalize(out / "quality")
-    head, body = table_rows(summary)
+                data=data, config=config, options=options, model=model, segmenter=segmenter, max_images=max_images)
+    head, body = table_rows(finalize(out / "quality"))
     intro = (f"Faithfulness (deletion/insertion, most relevant first, AUC normalised by the clean score), "
              f"model-randomisation sanity check and seed stability of the explainer on the first {max_images} "
              f"images; baselines: smooth random maps (chance) and a centre-bias map. Details: quality/quality.html.")
-    _append_markdown(out / "summary.md", f"# Explanation quality\n\n{intro}\n\n{markdown_table(head, body)}")
-    _insert_html(out / "report.html", f"{MARK}<h2>Explanation quality</h2><p>{html.escape(intro)} "
-                 f"<a href='quality/quality.html'>quality report</a></p>{_html_table(head, body)}{MARK}")
-    return summary
-
-
-def _append_markdown(path: Path, section: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    text = text.split("\n# Explanation quality\n")[0].rstrip("\n")
-    write_text_atomic(path, f"{text}\n\n{section}")
-
-
-def _insert_html(path: Path, section: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    if MARK in text:  # a rerun replaces the earlier section
-        before, _, rest = text.partition(MARK)
-        text = before + rest.partition(MARK)[2]
-    anchor = "<p>Raw rows:" if "<p>Raw rows:" in text else "</body>"
-    write_text_atomic(path, text.replace(anchor, section + anchor, 1))
+    return Section("Explanation quality", intro, head, body, link=("quality report", "quality/quality.html"))

@@ -125,7 +125,7 @@ def stability(model: GeoModel, explainer, images, seeds=(0, 1), target=None, k: 
         pixels = images.pixels if hasattr(images, "pixels") else images
         if pixels.dtype != torch.uint8:
             raise ValueError("stability with a segmenter needs uint8 images (an ImageBatch), not a float input")
-        segmentation = segmenter.segment(images).cpu()
+        segmentation = segmenter.segment_masks(images)  # each concept on its own (possibly overlapping) mask
         concepts = list(segmenter.concepts)
         ci = np.stack([concept_influence(m, segmentation, k=ci_k, min_size=min_size,
                                          num_concepts=len(concepts)).ci.numpy() for m in maps])

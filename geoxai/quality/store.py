@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from ..io.atomic import write_text_atomic
-from ..report.store import PartStore
+from ..jobs.store import BASE_IMAGE_FIELDS, PartStore
 
 KINDS = ("deletion", "insertion")
 METRICS = ("auc", "auc_norm", "km_auc", "mass_pred_auc", "mass_truth_auc")
@@ -29,13 +29,14 @@ def metric_columns(orders=("most", "least")) -> list[str]:
 
 
 QUALITY_IMAGE_SCHEMA = pa.schema([
-    ("image_id", pa.string()), ("path", pa.string()), ("lat", pa.float64()), ("lon", pa.float64()),
-    ("status", pa.string()), ("error", pa.string()), ("shard", pa.string()),
+    *BASE_IMAGE_FIELDS, ("shard", pa.string()),
     ("target_cell", pa.int64()), ("clean_score", pa.float64()),
     *[(c, pa.float64()) for c in metric_columns()],
     ("sanity", pa.string()),  # JSON {"stages": [...], "spearman": [...], "ssim": [...]}
     ("stability_spearman", pa.float64()), ("stability_topk", pa.float64()),
     ("stability_ci_difference", pa.float64()),
+    # with a segmenter that has cue concepts (text, cues): mass on the cues vs shifted copies
+    ("cue_recall_ratio", pa.float64()), ("cue_recall_percentile", pa.float64()),
 ])
 
 CURVE_SCHEMA = pa.schema([

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..report.pipeline import RunOptions
+from ..jobs.kind import JobOptions
 from ..types import ImageBatch
 from ._targets import fix_target
 from .baselines import baseline_maps
@@ -34,7 +34,7 @@ class ExplainerSpec:
 
 
 @dataclass
-class QualityOptions(RunOptions):
+class QualityOptions(JobOptions):
     forward_batch: int = 64      # perturbed copies per forward pass
     part_size: int = 16          # images per Parquet part (the unit of resume)
     blur_sigma: float = 5.0
@@ -55,17 +55,28 @@ class QualityWorker:
             self.explainer = load_explainer(spec.name, **spec.options)
         self.stochastic = self.explainer is not None and "seed" in getattr(self.explainer, "defaults", {})
 
-    def process(self, records: list[dict]) -> tuple[list[dict], list[dict]]:
+    def process(self, records: list[dict], on_image=None) -> tuple[list[dict], list[dict]]:
+        """Decoded records -> (image rows, curve rows). Each image is computed on its own, and
+        ``on_image()`` is called as its rows are done: a batch of slow images shows progress
+        image by image, and the rows do not depend on the batch boundaries (the maps, curves,
+        sanity and stability of an image involve that image only)."""
         shard = f"{self.options.shard[0]}/{self.options.shard[1]}"
         base = [{"image_id": r["image_id"], "path": r["path"], "lat": r["lat"], "lon": r["lon"], "shard": shard}
                 for r in records]
         rows = [dict(b, status="failed", error=r.get("error") or "no pixels")
                 for b, r in zip(base, records) if r.get("error") is not None or r.get("pixels") is None]
-        good = [(b, r) for b, r in zip(base, records) if r.get("error") is None and r.get("pixels") is not None]
-        if not good:
-            return rows, []
-        image_rows, curve_rows = self._compute([b for b, _ in good], [r for _, r in good])
-        return rows + image_rows, curve_rows
+        for _ in rows:
+            if on_image is not None:
+                on_image()
+        curve_rows: list[dict] = []
+        for b, r in zip(base, records):
+            if r.get("error") is None and r.get("pixels") is not None:
+                image_rows, curves = self._compute([b], [r])
+                rows.extend(image_rows)
+                curve_rows.extend(curves)
+                if on_image is not None:
+                    on_image()
+        return rows, curve_rows
 
     def _compute(self, base: list[dict], records: list[dict]) -> tuple[list[dict], list[dict]]:
         from .sanity import sanity_check
@@ -84,8 +95,13 @@ class QualityWorker:
             maps = torch.cat([baseline_maps(kind, 1, tuple(x.shape[2:]), seed=zlib.crc32(i.encode()) ^ cfg.seed)
                               for i in batch.ids])
         else:
+            from ..pipeline import explain_batch
+
             torch.manual_seed(cfg.seed)
-            maps = fixed.explain(self.explainer, model, batch)
+            # the target binds once, on the clean images, inside the explainer (Target.bind): the
+            # same cells as ``fixed``
+            explanations = explain_batch(model, self.explainer, batch, fixed.target, top_k=1)
+            maps = torch.stack([e.map for e in explanations]).float()
         truth = np.asarray([[r["lat"], r["lon"]] for r in records], dtype=np.float64)
         rows = [dict(b, status="ok", error=None, clean_score=None) for b in base]
         curve_rows: list[dict] = []
@@ -120,6 +136,14 @@ class QualityWorker:
                 row["stability_spearman"] = float(np.nanmean(result.spearman[:, b]))
                 row["stability_topk"] = float(np.nanmean(result.topk[:, b]))
                 row["stability_ci_difference"] = _nanmean(diff[b]) if diff is not None else None
+        if self.segmenter is not None and self.segmenter.cue_concepts:  # e.g. --segmenter text
+            from .cue_recall import cue_recall, cue_union
+
+            recall = cue_recall(maps, cue_union(self.segmenter.segment_masks(batch), self.segmenter.cue_concepts),
+                                seed=cfg.seed)
+            for b, row in enumerate(rows):
+                row["cue_recall_ratio"] = _float(recall.ratio[b])
+                row["cue_recall_percentile"] = _float(recall.percentile[b])
         return rows, curve_rows
 
 
@@ -133,16 +157,13 @@ def _nanmean(values: np.ndarray) -> float | None:
     return float(values.mean()) if values.size else None
 
 
-def quality_report_config(config: QualityConfig):
-    """The report config of the quality run's model (what the report's model loaders take)."""
-    from ..report.config import ReportConfig
+def quality_model_spec(config: QualityConfig):
+    """The quality run's model: name, options and weights (``geoxai.jobs.models.ModelSpec``)."""
+    from ..jobs.models import ModelSpec
 
-    return ReportConfig(model=config.model, explainer="", segmenter="", model_options=config.model_options,
-                        weights=config.weights)
+    return ModelSpec(config.model, dict(config.model_options), config.weights)
 
 
 def build_quality_model(config: QualityConfig):
     """The quality run's model with its options and weights, as its plugin builds it."""
-    from ..report.worker import load_report_model
-
-    return load_report_model(quality_report_config(config))
+    return quality_model_spec(config).build()

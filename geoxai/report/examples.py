@@ -23,12 +23,12 @@ import pandas as pd
 import torch
 
 from ..io.images import load_image
+from ..jobs.loading import decode, view_function
 from ..types import ImageBatch
 from ..views import TEST_TIME
 from .config import ReportConfig
 from .example_data import example_payload as example_payload  # re-exported: the figure data's public home
 from .example_data import read_payload
-from .loading import decode, view_function
 
 EXAMPLES_DIR = "examples"
 DATA_DIR = "data"  # inside EXAMPLES_DIR: what the compute pass kept for the figures
@@ -160,10 +160,15 @@ def _draw(folder: Path, config: ReportConfig, row, payload: dict) -> None:
                                   dilation=config.dilation, num_concepts=len(concepts))
     doc = dict(payload["prediction"])
     doc["top_k"] = [CellScore(**c) for c in doc.get("top_k", [])]
+    from ..plugins import random_parts
+
     explanation_figure(
         payload["view"].transpose(1, 2, 0), heat[0], segmentation[0], concepts,
         influence.records(concepts, [row.image_id]), GeoPrediction(**doc),
         ground_truth=(row.lat, row.lon), k=config.k, path=folder / figure_name(row.image_id),
+        explainer=config.explainer,
+        random_weights=bool(random_parts(config.model, config.model_options, config.segmenter,
+                                         config.segmenter_options)),
     )
 
 

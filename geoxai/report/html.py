@@ -23,7 +23,7 @@ def _template():
 
 
 def render_html(summary: ReportSummary, plots: dict[str, str], examples: list[dict], countries=None,
-                country_map: str | None = None) -> str:
+                country_map: str | None = None, sections=()) -> str:
     """``plots``: name -> relative PNG path; ``examples``: dicts with ``image_id``, ``figure``
     (relative path) and a ``caption``; ``countries``: the table of ``report.countries.country_table``
     (None or empty: no country view); ``country_map``: relative path of its map."""
@@ -42,12 +42,25 @@ def render_html(summary: ReportSummary, plots: dict[str, str], examples: list[di
                 "correct_px": round(160 * row.correct / most), "incorrect_px": round(160 * row.incorrect / most),
             })
     return _template().render(
+        random_weights=random_weights_note(summary.config),
         config_items=_config_items(summary.config), counts=summary.counts, radius=f"{summary.radius_km:g}",
         min_images=summary.min_images, views=summary.views,
         accuracy=[{"radius": f"{k:g}", "value": _pct(v)} for k, v in summary.accuracy.items()],
         concepts=concepts, plots=list(plots.items()), countries=country_rows, country_map=country_map,
-        examples=examples, failed=[[str(x) for x in row] for row in summary.failed.itertuples(index=False)],
+        examples=examples, sections=list(sections),
+        failed=[[str(x) for x in row] for row in summary.failed.itertuples(index=False)],
     )
+
+
+def random_weights_note(config: dict | None) -> str:
+    """"random weights: labels mean nothing (model 'tiny', segmenter 'tiny')" where the report's
+    model or segmenter has random weights, else ""."""
+    from ..plugins import RANDOM_WEIGHTS_MARK, random_parts
+
+    config = config or {}
+    parts = random_parts(config.get("model"), config.get("model_options"), config.get("segmenter"),
+                         config.get("segmenter_options"))
+    return f"{RANDOM_WEIGHTS_MARK} ({', '.join(parts)})" if parts else ""
 
 
 def _config_items(config: dict) -> list[tuple[str, str]]:

@@ -19,10 +19,16 @@ from .store import CONCEPTS, IMAGES, PartStore
 
 def merge_reports(dirs: Sequence[str | os.PathLike], out: str | os.PathLike, radius_km: float = 750.0,
                   min_images: int = 100):
+    from ..jobs.lock import FolderLock
+
+    with FolderLock(out, "report merge").acquire_if_exists() as lock:
+        return _merge(dirs, Path(out), lock, radius_km, min_images)
+
+
+def _merge(dirs: Sequence[str | os.PathLike], out: Path, lock, radius_km: float, min_images: int):
     from .outputs import finalize
 
     sources = [Path(d) for d in dirs]
-    out = Path(out)
     configs = [read_config(d) for d in sources]
     first = configs[0]
     for d, c in zip(sources[1:], configs[1:]):
@@ -30,6 +36,7 @@ def merge_reports(dirs: Sequence[str | os.PathLike], out: str | os.PathLike, rad
             changed = sorted(k for k, v in c.fingerprint().items() if first.fingerprint().get(k) != v)
             raise ValueError(f"{d} was made with a different configuration than {sources[0]} "
                              f"(differs in {', '.join(changed)}); only shards of one report can be merged")
+    lock.acquire()
     bind_config(out, first)
     target = PartStore(out)
     target.prepare()

@@ -18,13 +18,16 @@ PLOTS_DIR = "plots"
 
 
 def finalize(out: Path, radius_km: float = 750.0, min_images: int = 100, examples: int = 0,
-             components=None, device: str | None = None) -> ReportSummary:
+             components=None, device: str | None = None, sections=()) -> ReportSummary:
+    """Write the summary, plots and HTML page; ``sections`` (``geoxai.jobs.sections.Section``)
+    are further tables, rendered after the report's own in both ``summary.md`` and the page."""
     out = Path(out)
     config = read_config(out)
     store = PartStore(out)
     images = store.read_images()
     concepts = store.read_concepts(columns=["image_id", "concept", "ci", "valid"])
     summary = summarize(images, concepts, radius_km=radius_km, min_images=min_images, config=asdict(config))
+    summary.sections = list(sections)
 
     with atomic_path(out / "summary.csv") as tmp:
         summary.concepts.assign(views=summary.views).to_csv(tmp, index=False)
@@ -32,6 +35,7 @@ def finalize(out: Path, radius_km: float = 750.0, min_images: int = 100, example
     markdown = (f"# Concept influence ({summary.views}-view predictions)\n\n"
                 f"{concept_table_text(summary, markdown=True)}\n"
                 f"# Accuracy ({summary.views}-view predictions)\n\n{accuracy_table_text(summary, markdown=True)}")
+    markdown += "".join(f"\n{section.markdown()}" for section in summary.sections)
     write_text_atomic(out / "summary.md", markdown)
 
     plots = write_plots(out, summary, images, concepts)
@@ -43,7 +47,7 @@ def finalize(out: Path, radius_km: float = 750.0, min_images: int = 100, example
                                       radius_km=radius_km)
     countries, country_map = write_country_view(out, images, radius_km)
     write_html(out / "report.html", render_html(summary, plots, example_rows, countries=countries,
-                                                country_map=country_map))
+                                                country_map=country_map, sections=summary.sections))
     return summary
 
 

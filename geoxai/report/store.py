@@ -1,52 +1,21 @@
-"""Per-image rows on disk: atomic Parquet part files and the manifest derived from them.
-
-Layout of an output folder::
-
-    images/part-*.parquet     one row per image (prediction, error, status)
-    concepts/part-*.parquet   one row per image and concept present in it (ci, tki, size, valid)
-
-A part is a pair of files with the same name. Both are written to hidden temporary files first;
-then the concepts file and finally the images file are renamed into place. The images file is
-the commit record: an image is finished exactly when its id is in an images part. A concepts
-part without its images part (a kill between the two renames) is an orphan, deleted on the next
-run, so no row is lost or duplicated whatever the moment of a ``kill -9``.
-
-Both files are fsynced before the renames and each folder after its rename, so after a power
-loss too the concepts file of a committed part exists. Should it still be missing (a file
-deleted by hand, a file system that reorders), the images part is taken back on the next run and
-its images computed again: a missing concepts file is never read as "no concepts".
-
-Rows are read back sorted (images by id, concepts by id and concept index), whatever the order
-of the part files, so the summary of the same rows is the same to the last bit.
-"""
+"""The report's rows: one image row (prediction, GCD, countries, the explainer's facts) and one
+concept row per image and concept present in it (ci, tki, size, valid), in the job framework's
+atomic Parquet parts (``geoxai.jobs.store``)."""
 from __future__ import annotations
 
-import os
-import sys
-import time
-import uuid
-from collections.abc import Iterable
-from pathlib import Path
-
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from ..io.atomic import atomic_path, fsync_dir, fsync_file, remove_stale_temporaries, write_text_atomic
+from ..jobs.store import BASE_IMAGE_FIELDS, IMAGES, MANIFEST
+from ..jobs.store import PartStore as JobStore
 
-IMAGES = "images"
 CONCEPTS = "concepts"
-MANIFEST = "manifest.txt"
 #: sub-folders of a report besides the parts (outputs.PLOTS_DIR, examples.EXAMPLES_DIR): a killed
 #: run's temporary files are removed from all of them
 OUTPUT_FOLDERS = ("plots", "examples")
+__all__ = ["CONCEPTS", "CONCEPT_SCHEMA", "IMAGES", "IMAGE_SCHEMA", "MANIFEST", "OUTPUT_FOLDERS", "PartStore"]
 
 IMAGE_SCHEMA = pa.schema([
-    ("image_id", pa.string()),
-    ("path", pa.string()),
-    ("lat", pa.float64()),
-    ("lon", pa.float64()),
-    ("status", pa.string()),          # "ok" or "failed"
-    ("error", pa.string()),           # why it failed (null when ok)
+    *BASE_IMAGE_FIELDS,
     ("pred_cell", pa.int64()),
     ("pred_key", pa.string()),
     ("pred_label", pa.string()),
@@ -63,7 +32,7 @@ IMAGE_SCHEMA = pa.schema([
     ("pred_continent", pa.string()),
     ("pred_continent_prob", pa.float64()),
     ("true_country", pa.string()),
-    ("explainer_info", pa.string()),  # JSON of the explainer's per-image facts (Explainer.last_info)
+    ("explainer_info", pa.string()),  # JSON of the explainer's per-image facts (Attribution.info)
 ])
 
 CONCEPT_SCHEMA = pa.schema([
@@ -77,146 +46,10 @@ CONCEPT_SCHEMA = pa.schema([
 ])
 
 
-class PartStore:
-    #: schemas and folder of the two files of a part; ``geoxai.quality`` stores curves the same way
+class PartStore(JobStore):
+    """A report folder's parts."""
+
     image_schema = IMAGE_SCHEMA
     concept_schema = CONCEPT_SCHEMA
     concepts_folder = CONCEPTS
-
-    def __init__(self, out: str | os.PathLike) -> None:
-        self.out = Path(out)
-        self.images_dir = self.out / IMAGES
-        self.concepts_dir = self.out / self.concepts_folder
-
-    def prepare(self) -> None:
-        """Create the folders and clear what a killed run left half-written, in every folder
-        the report owns."""
-        self.images_dir.mkdir(parents=True, exist_ok=True)
-        self.concepts_dir.mkdir(parents=True, exist_ok=True)
-        for folder in (self.out, self.images_dir, self.concepts_dir, *(self.out / f for f in OUTPUT_FOLDERS)):
-            remove_stale_temporaries(folder)
-        for name in self.part_names():
-            if not (self.concepts_dir / name).exists():
-                # committed without its concepts: take the commit back so the images are
-                # computed again instead of being read as images without concepts
-                print(f"warning: {self.concepts_dir / name} is missing; its images are computed again",
-                      file=sys.stderr)
-                (self.images_dir / name).unlink()
-        fsync_dir(self.images_dir)
-        committed = {p.name for p in self.images_dir.glob("part-*.parquet")}
-        for orphan in self.concepts_dir.glob("part-*.parquet"):
-            if orphan.name not in committed:
-                orphan.unlink(missing_ok=True)
-
-    # ---- writing -------------------------------------------------------------------------
-    def write_part(self, image_rows: list[dict], concept_rows: list[dict], tag: str = "") -> str:
-        name = f"part-{tag}{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}.parquet"
-        images = pa.Table.from_pylist(image_rows, schema=self.image_schema)
-        concepts = pa.Table.from_pylist(concept_rows, schema=self.concept_schema)
-        tmp_c = self.concepts_dir / f".{name}.tmp"
-        tmp_i = self.images_dir / f".{name}.tmp"
-        pq.write_table(concepts, tmp_c)
-        pq.write_table(images, tmp_i)
-        fsync_file(tmp_c)
-        fsync_file(tmp_i)
-        os.replace(tmp_c, self.concepts_dir / name)
-        fsync_dir(self.concepts_dir)  # the concepts file is durable before the commit
-        os.replace(tmp_i, self.images_dir / name)  # the commit
-        fsync_dir(self.images_dir)
-        return name
-
-    def forget_failed(self, ids: set[str] | None = None) -> int:
-        """Remove the rows of failed images (of ``ids``, default all) so a resume computes them
-        again; returns how many were removed.
-
-        Each affected part is rewritten atomically, concepts file first, images file last (the
-        images file is the commit record); a part left without rows is deleted, images file
-        first. A kill at any point leaves each image either still failed or not finished at
-        all, which the next run computes: nothing is lost or duplicated."""
-        removed = 0
-        for name in self.part_names():
-            images = pq.read_table(self.images_dir / name)
-            frame = images.select(["image_id", "status"]).to_pandas()
-            forget = frame.status.eq("failed")
-            if ids is not None:
-                forget &= frame.image_id.isin(ids)
-            if not forget.any():
-                continue
-            gone = set(frame.image_id[forget])
-            concepts_path = self.concepts_dir / name
-            if not (~forget).any():
-                (self.images_dir / name).unlink()
-                concepts_path.unlink(missing_ok=True)
-            else:
-                if concepts_path.exists():
-                    concepts = pq.read_table(concepts_path)
-                    keep = ~concepts.column("image_id").to_pandas().isin(gone).to_numpy()
-                    if not keep.all():
-                        _replace_table(concepts.filter(pa.array(keep)), concepts_path)
-                _replace_table(images.filter(pa.array((~forget).to_numpy())), self.images_dir / name)
-            removed += len(gone)
-        return removed
-
-    # ---- reading -------------------------------------------------------------------------
-    def part_names(self) -> list[str]:
-        return sorted(p.name for p in self.images_dir.glob("part-*.parquet"))
-
-    def finished_ids(self) -> set[str]:
-        """Ids of every image with a committed row (ok or failed): what a resume skips."""
-        done: set[str] = set()
-        for name in self.part_names():
-            done.update(pq.read_table(self.images_dir / name, columns=["image_id"]).column(0).to_pylist())
-        return done
-
-    def write_manifest(self) -> set[str]:
-        """Rebuild ``manifest.txt`` (sorted finished ids) from the parts: a convenience for people
-        and scripts; the parts stay the truth."""
-        done = self.finished_ids()
-        write_text_atomic(self.out / MANIFEST, "".join(f"{i}\n" for i in sorted(done)))
-        return done
-
-    def read_images(self, columns: Iterable[str] | None = None):
-        return _read_parts(self.images_dir, self.part_names(), self.image_schema, columns, ["image_id"])
-
-    def read_concepts(self, columns: Iterable[str] | None = None):
-        return _read_parts(self.concepts_dir, self.part_names(), self.concept_schema, columns,
-                           ["image_id", "concept_index", "concept"])
-
-
-def _read_parts(folder: Path, names: list[str], schema: pa.Schema, columns, order: list[str]):
-    """The rows of every part, sorted by ``order`` (the columns of it that are read)."""
-    cols = list(columns) if columns is not None else None
-    missing = [n for n in names if not (folder / n).exists()]
-    if missing:
-        raise FileNotFoundError(f"{folder / missing[0]}: part file missing (run the report again to "
-                                f"compute its images)")
-    tables = [_read_with_schema(folder / n, schema, cols) for n in names]
-    if not tables:
-        empty = schema if cols is None else pa.schema([schema.field(c) for c in cols])
-        return empty.empty_table().to_pandas()
-    # parts from before a column was added lack it: it reads as nulls there (_read_with_schema)
-    frame = pa.concat_tables(tables, promote_options="default").to_pandas()
-    keys = [c for c in order if c in frame.columns]
-    if keys:
-        frame = frame.sort_values(keys, kind="mergesort").reset_index(drop=True)
-    return frame
-
-
-def _read_with_schema(path: Path, schema: pa.Schema, columns: list[str] | None) -> pa.Table:
-    """Read ``columns`` (default all of ``schema``); a part written before a column was added
-    gets that column as nulls, so older folders still resume and summarise."""
-    wanted = columns if columns is not None else schema.names
-    present = set(pq.read_schema(path).names)
-    table = pq.read_table(path, columns=[c for c in wanted if c in present])
-    for name in wanted:
-        if name not in present:
-            field = schema.field(name)
-            table = table.append_column(field, pa.nulls(len(table), field.type))
-    return table.select(wanted)
-
-
-def _replace_table(table: pa.Table, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
-        fsync_file(tmp)
-    fsync_dir(path.parent)
+    output_folders = OUTPUT_FOLDERS

@@ -25,6 +25,8 @@ class ReportSummary:
     counts: dict[str, int]
     failed: pd.DataFrame                # image_id, path, error
     config: dict[str, Any] = field(default_factory=dict)
+    #: further tables (``geoxai.jobs.sections.Section``), e.g. the explainer's quality
+    sections: list[Any] = field(default_factory=list)
 
     @property
     def views(self) -> str:
@@ -63,6 +65,10 @@ def summarize(images: pd.DataFrame, concepts: pd.DataFrame, radius_km: float = 7
     reported only if at least ``min_images`` images back them, and a concept is listed if one of
     its splits qualifies. Sorted by the median ci of correct predictions, as in the paper.
     """
+    duplicated = images["image_id"][images["image_id"].duplicated()]
+    if len(duplicated):  # only a folder two unlocked runs wrote at once; a resume repairs it
+        raise ValueError(f"{len(duplicated)} image rows repeat an id (e.g. {duplicated.iloc[0]!r}); run the "
+                         f"same command on the folder again to keep one row per image")
     ok = images[images["status"] == "ok"]
     correct = ok.set_index("image_id")["gcd_km"] <= radius_km
     rows = split_rows(concepts, correct)

@@ -13,41 +13,31 @@ import numpy as np
 import torch
 
 from ..geodesy import great_circle_km
-from ..interfaces import explanation_info
 from ..types import ImageBatch
 from ..views import TEST_TIME
 from .config import ReportConfig
 
 
+def report_model_spec(config: ReportConfig):
+    """The config's model: name, options and weights (``geoxai.jobs.models.ModelSpec``)."""
+    from ..jobs.models import ModelSpec
+
+    return ModelSpec(config.model, dict(config.model_options), config.weights)
+
+
 def report_model_options(config: ReportConfig) -> dict[str, Any]:
     """The config's model options, with its weights."""
-    model_options = dict(config.model_options)
-    if config.weights:
-        model_options["weights"] = config.weights
-    return model_options
+    return report_model_spec(config).build_options()
 
 
 def report_view_config(config: ReportConfig):
     """The config's model's ``ViewConfig``, read from its class: no model is built, no weights read."""
-    from ..plugins import model_view_config
-
-    return _with_model_options(model_view_config, config)
+    return report_model_spec(config).view_config()
 
 
 def load_report_model(config: ReportConfig):
     """The config's model with its options and weights, as its plugin builds it."""
-    from ..plugins import load_model
-
-    return _with_model_options(load_model, config)
-
-
-def _with_model_options(build, config: ReportConfig):
-    """``build(model name, **its options)``; a factory's TypeError becomes one line naming the options."""
-    model_options = report_model_options(config)
-    try:
-        return build(config.model, **model_options)
-    except TypeError as exc:
-        raise ValueError(f"model {config.model!r} rejected its options {sorted(model_options)}: {exc}") from None
+    return report_model_spec(config).build()
 
 
 def report_explainer_options(config: ReportConfig) -> dict[str, Any]:
@@ -103,21 +93,27 @@ class ReportWorker:
         examples, self._examples = self._examples, {}
         return examples
 
-    def process(self, records: list[dict]) -> tuple[list[dict], list[dict]]:
-        """Decoded records -> (image rows, concept rows) for the store."""
+    def process(self, records: list[dict], on_image=None) -> tuple[list[dict], list[dict]]:
+        """Decoded records -> (image rows, concept rows) for the store; ``on_image()`` once per
+        image as its rows are done (the batch is explained at once: its images end together)."""
         image_rows: list[dict] = []
         concept_rows: list[dict] = []
         good = [r for r in records if r.get("error") is None and r.get("pixels") is not None]
         for r in records:
             if r.get("error") is not None or r.get("pixels") is None:
                 image_rows.append(self._row(r, status="failed", error=r.get("error") or "no pixels"))
+                if on_image is not None:
+                    on_image()
         if good:
             image_rows_ok, concept_rows = self._compute(good)
             image_rows.extend(image_rows_ok)
+            for _ in image_rows_ok:
+                if on_image is not None:
+                    on_image()
         return image_rows, concept_rows
 
     def _compute(self, records: list[dict]) -> tuple[list[dict], list[dict]]:
-        from ..ci import concept_influence
+        from ..pipeline import ConceptSettings, explain_batch
 
         pixels = torch.from_numpy(np.stack([np.asarray(r["pixels"], dtype=np.uint8) for r in records]))
         batch = ImageBatch(pixels, [r["image_id"] for r in records])
@@ -126,55 +122,40 @@ class ReportWorker:
         # in a shard or on a Ray actor. (ig-smoothgrad seeds each image's noise itself, so its
         # rows do not even depend on the batch boundaries.)
         seed_global_torch(self.config.seed, batch.ids[0])
-        model = self.model
-        with torch.no_grad():
-            if self.config.views == TEST_TIME:
-                probs = torch.stack([model.predict_views(model.as_input(torch.from_numpy(
-                    np.asarray(r["test_time_pixels"], dtype=np.uint8)))) for r in records])
-            else:
-                probs = model.cell_probabilities(model.as_input(batch))
-        predictions = model.predictions_from_probabilities(probs, top_k=1, ids=batch.ids)
-        maps = self.explainer.explain(model, batch)
-        infos = explanation_info(self.explainer, len(records))
-        segmentation = self.segmenter.segment(batch)
-        influence = concept_influence(
-            maps.detach().float().cpu(), segmentation.cpu(), k=self.config.k,
-            min_size=self.config.min_size, dilation=self.config.dilation, num_concepts=len(self.concepts),
-        )
-        ci, tki = influence.ci.cpu().numpy(), influence.tki.cpu().numpy()
-        size, valid = influence.size.cpu().numpy(), influence.valid.cpu().numpy()
-        # present = the concept has pixels of its own (a dilated mask may reach beyond them)
-        present = influence.concept_pixels.cpu().numpy() > 0
-        keys = model.finest.keys
+        test_time_views = None
+        if self.config.views == TEST_TIME:
+            test_time_views = [torch.from_numpy(np.asarray(r["test_time_pixels"], dtype=np.uint8)) for r in records]
+        settings = ConceptSettings(k=self.config.k, min_size=self.config.min_size, dilation=self.config.dilation)
+        explanations = explain_batch(self.model, self.explainer, batch, segmenter=self.segmenter, top_k=25,
+                                     test_time_views=test_time_views, concepts=settings)
+        keys = self.model.finest.keys
         true_countries = _countries_of([r["lat"] for r in records], [r["lon"] for r in records])
         image_rows, concept_rows = [], []
-        for b, (record, pred) in enumerate(zip(records, predictions)):
+        for b, (record, explanation) in enumerate(zip(records, explanations)):
+            pred = explanation.test_time_prediction or explanation.prediction  # the config's protocol
             image_rows.append(self._row(
                 record, status="ok", error=None, pred_cell=pred.cell, pred_key=keys[pred.cell],
                 pred_label=pred.label, pred_lat=pred.lat, pred_lon=pred.lon, pred_prob=pred.probability,
                 gcd_km=float(great_circle_km(record["lat"], record["lon"], pred.lat, pred.lon)),
                 true_country=true_countries[b], **_country_columns(pred),
-                explainer_info=None if infos is None else json.dumps(infos[b], sort_keys=True),
+                explainer_info=None if explanation.info is None else json.dumps(explanation.info, sort_keys=True),
             ))
             if self.example_filter is not None and self.example_filter.wants(record["image_id"],
                                                                              image_rows[-1]["gcd_km"]):
-                self._keep_example(record, b, batch, maps, segmentation, probs, image_rows[-1])
-            for c in np.flatnonzero(present[b]):
-                concept_rows.append({
-                    "image_id": record["image_id"], "concept": self.concepts[c], "concept_index": int(c),
-                    "ci": float(ci[b, c]), "tki": float(tki[b, c]), "size": float(size[b, c]),
-                    "valid": bool(valid[b, c]),
-                })
+                self._keep_example(record, explanation, pred, image_rows[-1])
+            for concept in explanation.concept_table or []:
+                concept_rows.append({"image_id": record["image_id"], "concept": concept["concept"],
+                                     "concept_index": concept["concept_index"], "ci": concept["ci"],
+                                     "tki": concept["tki"], "size": concept["size"], "valid": concept["valid"]})
         return image_rows, concept_rows
 
-    def _keep_example(self, record: dict, b: int, batch: ImageBatch, maps, segmentation, probs, row: dict) -> None:
+    def _keep_example(self, record: dict, explanation, prediction, row: dict) -> None:
         from .example_data import example_payload
 
-        (top25,) = self.model.predictions_from_probabilities(probs[b:b + 1], top_k=25, ids=[record["image_id"]])
-        top25.views = self.config.views
-        payload = example_payload(record["image_id"], batch.pixels[b].cpu().numpy(),
-                                  maps[b].detach().float().cpu().numpy(), segmentation[b].cpu().numpy(),
-                                  top25.to_dict(), self.concepts)
+        assert explanation.segmentation is not None  # the report always segments
+        payload = example_payload(record["image_id"], explanation.view.numpy(),
+                                  explanation.map.detach().float().cpu().numpy(), explanation.segmentation.numpy(),
+                                  prediction.to_dict(), self.concepts)
         self._examples[record["image_id"]] = payload
         offer = getattr(self.example_filter, "offer", None)
         if offer is not None and getattr(self.example_filter, "folder", None) is None:

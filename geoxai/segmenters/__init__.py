@@ -15,6 +15,11 @@ def register_segmenters(register):
              description="ADE20k 150 concepts, HRNetV2-W48 + C1 (CSAILVision release, SemP paper)")
     register("smp", "geoxai.segmenters.smp:SmpSegmenter",
              description="your own segmentation-models-pytorch model + class list (default ADE20k 150)")
+    register("text", "geoxai.segmenters.text:TextSegmenter",
+             description="text regions read by OCR (rapidocr PP-OCR ONNX models in its wheel; geoxai[text])")
+    register("cues", "geoxai.segmenters.cues:CuesSegmenter",
+             description="open-vocabulary geolocation cues (bollards, road lines, poles, ...) with CLIPSeg "
+                         "(hf://CIDAS/clipseg-rd64-refined; prompts= for your own)")
     register("tiny", "geoxai.testing:TinySegmenter", description="random per-pixel test segmenter (no download)")
 
 

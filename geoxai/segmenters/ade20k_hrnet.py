@@ -64,6 +64,10 @@ class ADE20kHRNet(ScaledSegmenter):
 
     name = "ade20k-hrnet"
 
+    #: weights= is a folder holding these files (file name -> registered weight file): the
+    #: missing-weights message names both
+    weights_folder = {ENCODER_FILE: ENCODER_WEIGHTS, DECODER_FILE: DECODER_WEIGHTS}
+
     def __init__(self, pretrained: bool = True, weights: str | os.PathLike | None = None,
                  encoder_weights: str | os.PathLike | None = None,
                  decoder_weights: str | os.PathLike | None = None, scales=300,

@@ -5,6 +5,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,21 +33,32 @@ def _labels_array(labels: torch.Tensor | np.ndarray) -> np.ndarray:
     return array
 
 
+#: the PNG value of pixels without a concept (negative labels), drawn black
+UNLABELLED = 255
+
+
 def label_map_image(labels: torch.Tensor | np.ndarray, num_concepts: int = 150) -> Image.Image:
-    """A ``P``-mode image whose pixel values are the concept indices and whose palette is ADE20k's."""
+    """A ``P``-mode image whose pixel values are the concept indices and whose palette is ADE20k's;
+    pixels without a concept (negative labels, e.g. no text) get value 255, drawn black."""
     array = _labels_array(labels)
-    if array.size and (array.min() < 0 or array.max() >= num_concepts):
+    if array.size and array.max() >= num_concepts:
         raise ValueError(f"label map has values outside 0..{num_concepts - 1}")
-    image = Image.fromarray(array.astype(np.uint8), mode="P")
-    image.putpalette(palette(num_concepts).reshape(-1).tolist())
+    unlabelled = array < 0
+    if unlabelled.any() and num_concepts > UNLABELLED:
+        raise ValueError(f"a paletted PNG holds unlabelled pixels only with at most {UNLABELLED} concepts")
+    image = Image.fromarray(np.where(unlabelled, UNLABELLED, array).astype(np.uint8), mode="P")
+    colours = np.zeros((256 if unlabelled.any() else num_concepts, 3), dtype=np.uint8)
+    colours[:num_concepts] = palette(num_concepts)
+    image.putpalette(colours.reshape(-1).tolist())
     return image
 
 
 def concept_fractions(labels: torch.Tensor | np.ndarray, concepts: Sequence[str]) -> dict[str, float]:
-    """Concept name -> share of the pixels it covers, largest first (absent concepts left out)."""
-    array = _labels_array(labels)
-    counts = np.bincount(array.reshape(-1), minlength=len(concepts))[: len(concepts)]
-    total = counts.sum()
+    """Concept name -> share of the pixels it covers, largest first (absent concepts left out;
+    pixels without a concept count in the image, for no concept)."""
+    array = _labels_array(labels).reshape(-1)
+    counts = np.bincount(array[array >= 0], minlength=len(concepts))[: len(concepts)]
+    total = array.size
     if total == 0:
         return {}
     order = sorted(np.flatnonzero(counts).tolist(), key=lambda i: (-counts[i], i))
@@ -62,8 +74,9 @@ def save_label_map(path: str | os.PathLike, labels: torch.Tensor | np.ndarray, n
     return path
 
 
-def save_fractions(path: str | os.PathLike, fractions: dict[str, float]) -> Path:
+def save_fractions(path: str | os.PathLike, fractions: dict[str, Any]) -> Path:
+    """Write a JSON document (the area fractions, or the regions a segmenter read) atomically."""
     path = Path(path)
-    text = json.dumps(fractions, indent=2) + "\n"
+    text = json.dumps(fractions, indent=2, ensure_ascii=False) + "\n"
     write_text_atomic(path, text)
     return path

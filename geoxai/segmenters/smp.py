@@ -56,6 +56,10 @@ class SmpSegmenter(ScaledSegmenter):
 
     name = "smp"
 
+    @classmethod
+    def random_weights_for(cls, weights: str | os.PathLike | None = None, **_: object) -> bool:
+        return weights is None
+
     def __init__(self, arch: str = "FPN", encoder: str = "mobilenet_v2",
                  weights: str | os.PathLike | None = None,
                  classes: str | os.PathLike | Sequence[str] | None = None, scales=300,
@@ -80,5 +84,6 @@ class SmpSegmenter(ScaledSegmenter):
         if weights is not None:
             load_strict(network, weights, f"smp {arch}/{encoder} model with {len(concepts)} classes")
         self.arch, self.encoder = arch, encoder
+        self.random_weights = weights is None
         super().__init__(network, concepts, scales=scales, max_size=max_size, padding=padding,
                          batch_size=batch_size, mean=mean, std=std, device=device)

@@ -24,9 +24,18 @@ from ..ci import resize_nearest, topk_mask  # noqa: E402
 from ..concepts import ade20k_palette, resolve_concept  # noqa: E402
 from ..geodesy import great_circle_km, validate_coordinates  # noqa: E402
 from ..types import GeoPrediction  # noqa: E402
-from .worldmap import draw_world_map, save_figure  # noqa: E402
+from .worldmap import RANDOM_MARK, draw_world_map, format_location, format_probability, save_figure  # noqa: E402
 
-__all__ = ["explanation_figure", "concept_colors", "format_scores"]
+__all__ = ["explanation_figure", "concept_colors", "format_scores", "map_units", "figure_title"]
+
+#: what the colour bar of each built-in explainer's map measures
+MAP_UNITS = {
+    "ig-smoothgrad": "attribution² (IG SmoothGrad², score units squared)",
+    "gradcam": "Grad-CAM activation (relative)",
+    "combicam": "Combi-CAM activation (relative)",
+    "lrp": "relevance (the score shared out over every pixel: each one is tiny)",
+    "lrp-transformer": "relevance (the score shared out over every pixel: each one is tiny)",
+}
 
 MAX_LEGEND = 12
 MAX_BARS = 10
@@ -74,19 +83,35 @@ def _as_numpy(x, name: str, ndim: int) -> np.ndarray:
     return x
 
 
-def _title(prediction: GeoPrediction, ground_truth) -> str:
-    lines = [f"prediction: {prediction.label} ({prediction.lat:.4f}, {prediction.lon:.4f}), "
-             f"p={prediction.probability:.3f}"]
+def map_units(explainer: str | None, explanation=None) -> str:
+    """The colour bar's label: what the map of ``explainer`` measures (with a word on LRP's tiny
+    values, and on any map whose values are all tiny)."""
+    label = MAP_UNITS.get(explainer or "", "attribution" if explainer is None else f"{explainer} map value")
+    if explanation is not None and "tiny" not in label:
+        top = float(np.abs(np.asarray(explanation)).max()) if np.size(explanation) else 0.0
+        if 0 < top < 1e-3:
+            label += " (tiny values: only their relative size matters)"
+    return label
+
+
+def figure_title(prediction: GeoPrediction, ground_truth=None) -> str:
+    """'prediction: LABEL (cell N) at lat .., lon .., p=..' and, where known, the ground truth and error."""
+    lines = [f"prediction: {prediction.label} (cell {prediction.cell}) at "
+             f"{format_location(prediction.lat, prediction.lon)}, p={format_probability(prediction.probability, 3)}"]
     if ground_truth is not None:
         error = great_circle_km(prediction.lat, prediction.lon, ground_truth[0], ground_truth[1])
-        lines.append(f"ground truth: ({ground_truth[0]:.4f}, {ground_truth[1]:.4f}), GCD error {error:,.1f} km")
+        lines.append(f"ground truth: {format_location(ground_truth[0], ground_truth[1])}, "
+                     f"GCD error {error:,.1f} km")
     return "\n".join(lines)
+
 
 
 def explanation_figure(view_uint8, explanation, segmentation, concepts: Sequence[str], ci_scores: Iterable,
                        prediction: GeoPrediction, ground_truth: tuple[float, float] | None = None,
                        k: int = 1000, path: str | os.PathLike = "explanation.png", world_map: bool = True,
-                       top_cells: int = 25, size: tuple[int, int] = (1500, 900)) -> Path:
+                       top_cells: int = 25, size: tuple[int, int] = (1500, 900),
+                       regions: Sequence[dict] | None = None, *, explainer: str | None = None,
+                       random_weights: bool = False) -> Path:
     """Write the explanation figure of one image as a PNG of ``size`` (width, height) pixels.
 
     Args:
@@ -99,6 +124,11 @@ def explanation_figure(view_uint8, explanation, segmentation, concepts: Sequence
         prediction, ground_truth: the model's answer and the true (lat, lon) if known.
         k: the number of top pixels shown (use the k the ci scores were computed with).
         world_map: add the zoomed world-map panel with the top ``top_cells`` cells.
+        regions: what a segmenter read in this view (``ConceptMasks.regions[i]``): each dict's
+            ``polygon`` (view pixels) is outlined on the view and labelled with its ``text``.
+        explainer: the explainer's name: labels the map's colour bar with its units (``map_units``).
+        random_weights: the model or segmenter has random weights: the figure says its labels mean
+            nothing (``geoxai.plugins.has_random_weights``).
     """
     view = _as_numpy(view_uint8, "view", 3)
     if view.dtype != np.uint8 or view.shape[2] != 3:
@@ -125,15 +155,37 @@ def explanation_figure(view_uint8, explanation, segmentation, concepts: Sequence
     fig = plt.figure(figsize=(size[0] / dpi, size[1] / dpi), dpi=dpi)
     try:
         _draw(fig, view, expl, top, seg, list(concepts), _scores(ci_scores), prediction, ground_truth,
-              k_used, world_map, top_cells)
+              k_used, world_map, top_cells, map_units(explainer, expl))
+        if regions:
+            _label_regions(fig.axes[0], regions)
+        if random_weights:
+            fig.text(0.5, 0.005, RANDOM_MARK, ha="center", va="bottom", fontsize=11, color="#b00020",
+                     fontweight="bold")
     except BaseException:
         plt.close(fig)
         raise
     return save_figure(fig, path, dpi=dpi)
 
 
-def _draw(fig, view, expl, top, seg, concepts, scores, prediction, ground_truth, k, world_map, top_cells):
-    grid = fig.add_gridspec(2, 3, left=0.03, right=0.97, top=0.86, bottom=0.05, wspace=0.25, hspace=0.25)
+def _label_regions(ax, regions: Sequence[dict]) -> None:
+    """Outline each region's polygon on the view panel and write what was read beside it."""
+    from matplotlib.patches import Polygon
+
+    for region in regions:
+        corners = np.asarray(region.get("polygon") or [], dtype=float)
+        if corners.ndim != 2 or len(corners) < 3:
+            continue
+        ax.add_patch(Polygon(corners, closed=True, fill=False, edgecolor="yellow", linewidth=1.2))
+        if region.get("text"):
+            ax.text(corners[:, 0].min(), corners[:, 1].min(), str(region["text"]), fontsize=7, color="black",
+                    va="bottom", bbox={"facecolor": "yellow", "alpha": 0.8, "pad": 1, "linewidth": 0})
+
+
+def _draw(fig, view, expl, top, seg, concepts, scores, prediction, ground_truth, k, world_map, top_cells,
+          units="attribution"):
+    # the map gets the widest column: a world map is wider than tall
+    grid = fig.add_gridspec(2, 3, left=0.03, right=0.98, top=0.86, bottom=0.07, wspace=0.25, hspace=0.25,
+                            width_ratios=[1, 1, 1.5])
     gray = view.mean(axis=2, keepdims=True).repeat(3, axis=2) / 255.0
 
     ax = fig.add_subplot(grid[0, 0])
@@ -147,7 +199,9 @@ def _draw(fig, view, expl, top, seg, concepts, scores, prediction, ground_truth,
     ax.imshow(gray * 0.6)
     heat = ax.imshow(expl, cmap="bwr" if signed else "inferno", alpha=0.65,
                      vmin=-limit if signed else float(expl.min()), vmax=limit)
-    fig.colorbar(heat, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=6)
+    bar = fig.colorbar(heat, ax=ax, fraction=0.046, pad=0.02)
+    bar.ax.tick_params(labelsize=6)
+    bar.set_label(units, fontsize=7)
     ax.set_title("explanation map", fontsize=9)
     ax.axis("off")
 
@@ -192,4 +246,4 @@ def _draw(fig, view, expl, top, seg, concepts, scores, prediction, ground_truth,
         draw_world_map(fig.add_subplot(grid[1, 2]), prediction, ground_truth, top_k=top_cells, zoom=True,
                        colorbar=False)
 
-    fig.suptitle(_title(prediction, ground_truth) + "\nci: " + format_scores(scores, limit=8), fontsize=10)
+    fig.suptitle(figure_title(prediction, ground_truth) + "\nci: " + format_scores(scores, limit=8), fontsize=10)

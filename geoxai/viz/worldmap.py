@@ -23,10 +23,12 @@ from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
 
 from ..geodesy import validate_coordinates  # noqa: E402
+from ..plugins import RANDOM_WEIGHTS_MARK as RANDOM_MARK  # noqa: E402
 from ..types import GeoPrediction  # noqa: E402
 from .projection import X_MAX, Y_MAX, equal_earth, graticule, world_outline  # noqa: E402
 
-__all__ = ["country_outlines", "country_paths", "world_map", "map_extent", "projected_extent", "save_figure"]
+__all__ = ["country_outlines", "country_paths", "world_map", "map_extent", "projected_extent", "save_figure",
+           "format_probability", "format_location", "focus_cells"]
 
 LAND = "#e9e5dc"
 BORDER = "#9a9488"
@@ -80,6 +82,28 @@ def country_shares(prediction: GeoPrediction) -> dict[str, float]:
     """Country code -> probability from ``prediction.top_countries`` (empty when absent)."""
     top = prediction.top_countries or {}
     return {row["code"]: float(row["probability"]) for row in top.get("countries", [])}
+
+
+def format_probability(p: float, decimals: int = 2) -> str:
+    """``decimals`` decimals, but never a misleading 0.00: a probability below 10^-decimals keeps two
+    significant digits (0.0014), so a legend beside p=0.953 does not read "0.00"."""
+    p = float(p)
+    return f"{p:.{decimals}f}" if p >= 10 ** -decimals or p == 0 else f"{p:.2g}"
+
+
+def format_location(lat: float, lon: float) -> str:
+    """'lat 41.3900, lon 2.1700': labelled, so nobody has to guess which number is which."""
+    return f"lat {lat:.4f}, lon {lon:.4f}"
+
+
+def focus_cells(prob: np.ndarray, share: float = 0.1, most: int = 5) -> np.ndarray:
+    """Indices of the cells a zoomed map frames: the most probable one and those with at least
+    ``share`` of its probability, at most ``most``. The long tail of the top cells, spread over the
+    world, would otherwise always zoom the map out to the whole world."""
+    if not len(prob):
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(-prob, kind="stable")[:most]
+    return order[prob[order] >= share * prob[order[0]]]
 
 
 def _points(prediction: GeoPrediction, top_k: int):
@@ -177,8 +201,9 @@ def draw_world_map(ax, prediction: GeoPrediction, ground_truth: tuple[float, flo
             bar.set_label("country probability (summed over its cells)", fontsize=7)
             bar.ax.tick_params(labelsize=6)
     if zoom:
-        pts_lat = list(lat) + [prediction.lat] + ([ground_truth[0]] if ground_truth is not None else [])
-        pts_lon = list(lon) + [prediction.lon] + ([ground_truth[1]] if ground_truth is not None else [])
+        focus = focus_cells(prob)
+        pts_lat = list(lat[focus]) + [prediction.lat] + ([ground_truth[0]] if ground_truth is not None else [])
+        pts_lon = list(lon[focus]) + [prediction.lon] + ([ground_truth[1]] if ground_truth is not None else [])
         box = ax.get_position()
         fig_w, fig_h = ax.figure.get_size_inches()
         x0, x1, y0, y1 = projected_extent(pts_lat, pts_lon,
@@ -199,7 +224,8 @@ def draw_world_map(ax, prediction: GeoPrediction, ground_truth: tuple[float, flo
 
             best = max(shares, key=lambda c: shares[c])
             handles.append(Patch(facecolor=cmap(1.0), edgecolor=BORDER,
-                                 label=f"country shading: probability (top {best} {shares[best]:.2f})"))
+                                 label=f"country shading: country probability (top: {best} "
+                                       f"{format_probability(shares[best])})"))
         ax.legend(handles=handles, loc="lower left", fontsize=6, framealpha=0.8)
     return ax
 
@@ -219,11 +245,12 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 100) -> Path:
 
 def world_map(prediction: GeoPrediction, path: str | os.PathLike, ground_truth: tuple[float, float] | None = None,
               top_k: int = 25, zoom: bool = False, size: tuple[int, int] = (1000, 560),
-              title: str | None = None) -> Path:
+              title: str | None = None, *, random_weights: bool = False) -> Path:
     """Write the world-map view of ``prediction`` to ``path`` (PNG of ``size`` = (width, height) pixels).
 
-    ``zoom=True`` frames the region around the top cells, the prediction and the ground truth instead
-    of the whole world. Returns the path written.
+    ``zoom=True`` frames the region around the most probable cells (``focus_cells``), the prediction
+    and the ground truth instead of the whole world. ``random_weights``: the model has random
+    weights, and the map says that its places mean nothing. Returns the path written.
     """
     if top_k < 1:
         raise ValueError(f"world_map: top_k must be >= 1, got {top_k}")
@@ -233,9 +260,13 @@ def world_map(prediction: GeoPrediction, path: str | os.PathLike, ground_truth: 
         ax = fig.add_subplot(1, 1, 1)
         draw_world_map(ax, prediction, ground_truth, top_k=top_k, zoom=zoom)
         label = title if title is not None else (
-            f"{prediction.label} ({prediction.lat:.4f}, {prediction.lon:.4f}), p={prediction.probability:.3f}"
+            f"{prediction.label} ({format_location(prediction.lat, prediction.lon)}), "
+            f"p={format_probability(prediction.probability, 3)}"
         )
         ax.set_title(label, fontsize=9)
+        if random_weights:
+            fig.text(0.5, 0.01, RANDOM_MARK, ha="center", va="bottom", fontsize=10, color="#b00020",
+                     fontweight="bold")
     except BaseException:
         plt.close(fig)
         raise

@@ -1,17 +1,18 @@
 """`geoxai app` in a real headless browser (Debian's chromium driven by Playwright): the page loads
-with no request leaving the machine, a photo is uploaded, the overlay and the map appear, a click
-on a country explains that country, and a screenshot is saved."""
+with no request leaving the machine (and nothing blocked by its Content-Security-Policy), starts on
+an offline model and gradcam, greys out a plugin that cannot load with its reason, a photo is
+uploaded, the overlay and the map appear, a click on a country explains that country and its card
+gives the country's probability, a long error wraps inside its box, and a screenshot is saved."""
 from __future__ import annotations
 
 import os
-import queue
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
+from _app_helpers import start_app
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 
@@ -28,19 +29,9 @@ def _chromium() -> str:
 def app_url(tmp_path):
     """Start `geoxai app` as a user would, read the printed address, stop it afterwards."""
     env = {**os.environ, "GEOXAI_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "geoxai", "app", "--port", "0", "--workdir", str(tmp_path / "work")],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    proc, url, _ = start_app([sys.executable, "-m", "geoxai", "app", "--port", "0", "--workdir",
+                              str(tmp_path / "work")], env, timeout=60)
     try:
-        url = None
-        while url is None:
-            try:
-                line = lines.get(timeout=60)
-            except queue.Empty:
-                pytest.fail("geoxai app printed no address within 60 s")
-            if "serving on " in line:
-                url = line.split("serving on ", 1)[1].split()[0]
         assert url.startswith("http://127.0.0.1:")
         yield url
     finally:
@@ -80,6 +71,14 @@ def test_app_in_a_headless_browser(app_url, photo_files, tmp_path):
             page.goto(app_url)
             page.wait_for_selector("body[data-ready='1']")
             assert page.locator("#map path.country").count() == 241
+            # it starts on a model and an explainer that work offline, not the alphabetical first
+            assert page.input_value("#model") in ("imagenet-lite0", "tiny")
+            assert page.input_value("#explainer") == "gradcam"
+            page.wait_for_selector("body[data-plugins-checked='1']", timeout=120_000)
+            s2 = page.locator("#model option[value='s2']")  # no weights in this GEOXAI_HOME, no network
+            assert s2.is_disabled() and s2.get_attribute("title")  # the one-line reason
+            assert "cannot load" in s2.text_content()
+            assert page.locator("#model").evaluate("s => !s.selectedOptions[0].disabled")
             page.select_option("#model", "tiny")
             page.select_option("#explainer", "gradcam")
             page.select_option("#segmenter", "tiny")
@@ -97,8 +96,17 @@ def test_app_in_a_headless_browser(app_url, photo_files, tmp_path):
             assert page.locator(".card").first.get_attribute("data-target") == "country:BR"
             page.wait_for_function("() => document.querySelector('.card img.overlay').naturalWidth > 0")
             assert page.locator("#map path.country.selected").get_attribute("data-code") == "BR"
+            card_text = page.locator(".card .target-country").first.text_content()
+            assert "Brazil" in card_text and "probability" in card_text and "%" in card_text
             assert page.locator("#error").is_hidden()
             page.screenshot(path=str(screenshot), full_page=True)
+            # a long one-line error wraps inside the error box instead of running past it
+            page.select_option("#explainer", "ig-smoothgrad")
+            page.fill("#explainer-options", "n_samples=60, n_steps=" + "9" * 200)
+            page.click("#explain")
+            page.wait_for_selector("#error:not([hidden])")
+            box = page.locator("#error").evaluate("e => [e.scrollWidth, e.clientWidth, e.textContent.length]")
+            assert box[2] > 200 and box[0] <= box[1], box
         finally:
             browser.close()
     assert screenshot.stat().st_size > 10_000

@@ -45,15 +45,24 @@ def test_explain_with_segmenter_writes_scores_figure_and_map(tmp_path, photo_fil
     assert [(s["concept"], round(s["ci"], 9)) for s in got] == [(r["concept"], round(r["ci"], 9)) for r in expected]
 
 
-def test_explain_map_only_and_bad_truth(tmp_path, photo_files):
+def test_explain_figure_by_default_map_only_and_bad_truth(tmp_path, photo_files):
     out = tmp_path / "o"
     result = CliRunner().invoke(main, ["explain", str(photo_files[2]), "-m", "tiny", "-e", "gradcam",
-                                       "--map", "zoom", "-O", str(out)])
+                                       "--map", "zoom", "--no-figure", "-O", str(out)])
     assert result.exit_code == 0, result.output
     with Image.open(out / "photo2_map.png") as im:
         assert im.format == "PNG" and im.size == (1000, 560)
     assert not (out / "photo2_figure.png").exists()
-    assert "concept_influence" not in json.loads((out / "photo2.json").read_text())
+    doc = json.loads((out / "photo2.json").read_text())
+    assert "concept_influence" not in doc and doc["files"] == {"map": "photo2_map.png"}
+
+    # without a segmenter and without flags: the figure is written all the same
+    result = CliRunner().invoke(main, ["explain", str(photo_files[2]), "-m", "tiny", "-e", "gradcam", "-q",
+                                       "-O", str(tmp_path / "plain")])
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "plain" / "photo2_figure.png") as im:
+        assert im.format == "PNG" and im.size == (1500, 900)
+    assert json.loads((tmp_path / "plain" / "photo2.json").read_text())["files"] == {"figure": "photo2_figure.png"}
 
     result = CliRunner().invoke(main, ["explain", str(photo_files[2]), "-m", "tiny", "--truth", "91,0",
                                        "-O", str(out)])

@@ -89,7 +89,7 @@ def test_help():
 def test_same_named_photos_get_unique_output_stems():
     from pathlib import Path
 
-    from geoxai.cli._common import unique_stems
+    from geoxai.naming import unique_stems
 
     paths = [Path("a/photo.jpg"), Path("b/photo.png"), Path("c/other.jpg"), Path("d/photo.jpg")]
     # a clash keeps the extension; the same name twice (other folders) is numbered

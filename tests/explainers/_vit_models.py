@@ -9,6 +9,7 @@ from torch import nn
 
 from geoxai.interfaces import GeoModel
 from geoxai.testing import tiny_partitionings
+from geoxai.views import ViewConfig
 
 FAMILIES = ("timm", "timm-registers", "clip", "siglip", "torchvision")
 
@@ -38,8 +39,7 @@ def backbone(family: str, depth: int = 2, seed: int = 0) -> tuple[nn.Module, int
 
 
 class ViTGeo(GeoModel):
-    input_size = 32
-    resize_size = 36
+    view_config = ViewConfig(input_size=32, resize_size=36)
 
     def __init__(self, family: str = "timm", depth: int = 2, seed: int = 0) -> None:
         super().__init__()

@@ -7,12 +7,12 @@ import torchvision
 
 from geoxai.interfaces import GeoModel
 from geoxai.testing import tiny_partitionings
+from geoxai.views import ViewConfig
 
 
 class ResNetGeo(GeoModel):
     name = "resnet18-test"
-    input_size = 64
-    resize_size = 73
+    view_config = ViewConfig(input_size=64, resize_size=73)
     cam_layers = {"layer3": "net.layer3", "layer4": "net.layer4"}
     default_cam_layer = "layer4"
 

@@ -158,7 +158,8 @@ def test_bad_options(tiny_model, tiny_batch):
 def test_baselines(tiny_model, tiny_batch):
     x = tiny_model.as_input(tiny_batch)
     black = IGSmoothGrad.baseline(tiny_model, x, "black")
-    torch.testing.assert_close(black[0, :, 0, 0], -torch.tensor(tiny_model.mean) / torch.tensor(tiny_model.std))
+    view = tiny_model.view_config
+    torch.testing.assert_close(black[0, :, 0, 0], -torch.tensor(view.mean) / torch.tensor(view.std))
     assert IGSmoothGrad.baseline(tiny_model, x, 0.5).unique().tolist() == [0.5]
     assert IGSmoothGrad.baseline(tiny_model, x, "zeros").abs().sum() == 0
     custom = torch.rand(3, 64, 64)

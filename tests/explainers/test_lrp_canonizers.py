@@ -13,6 +13,7 @@ from torch import nn
 from geoxai.explainers.lrp import LRP, LRPCoverageWarning
 from geoxai.interfaces import GeoModel
 from geoxai.testing import synthetic_photo, tiny_partitionings
+from geoxai.views import ViewConfig
 
 
 def biases_off(model: nn.Module, bn_scale: float | None = None) -> nn.Module:
@@ -32,7 +33,7 @@ def biases_off(model: nn.Module, bn_scale: float | None = None) -> nn.Module:
 
 class Wrapped(GeoModel):
     name = "wrapped"
-    input_size, resize_size = 64, 73
+    view_config = ViewConfig(input_size=64, resize_size=73)
 
     def __init__(self, net: nn.Module):
         super().__init__()

@@ -26,7 +26,7 @@ def test_model_untouched(name, which, hook_counts, tiny_model, tiny_batch, resne
     before_state = {k: v.clone() for k, v in model.state_dict().items()}
     hooks_before = hook_counts(model)
     maps = geoxai.load_explainer(name, **FAST[name]).explain(model, batch)
-    assert maps.shape == (len(batch), model.input_size, model.input_size)
+    assert maps.shape == (len(batch), model.view_config.input_size, model.view_config.input_size)
     assert maps.dtype == torch.float32 and maps.device.type == "cpu" and torch.isfinite(maps).all()
     assert hook_counts(model) == hooks_before == 0
     assert not model.training

@@ -98,7 +98,7 @@ def test_official_checkpoint_predicts_hand_computed_hierarchy(official_ckpt, par
     with torch.no_grad():
         pc, pm, pf = (torch.softmax(z, 1) for z in release_resnet(x))
         expected = pf * pm[:, mid] * pc[:, coarse]
-        got = model.cell_probabilities(x)
+        got = torch.softmax(model(x), 1)
     torch.testing.assert_close(got, expected / expected.sum(1, keepdim=True), rtol=1e-4, atol=1e-7)
     best = model.predict(x, top_k=3)
     fine_lines = (partition_dir / "cells_50_1000.csv").read_text().splitlines()
@@ -177,7 +177,7 @@ def _write_archive(tmp_path, arch, partition_dir, state_dict, image_size, as_zip
 def test_release_archive_resnet50_zip_and_folder(tmp_path, partition_dir, release_resnet):
     zpath = _write_archive(tmp_path, "resnet50", partition_dir, release_resnet.state_dict(), 64)
     model = geoxai.load_model("s2", weights=zpath)
-    assert model.backbone_name == "resnet50" and model.input_size == 64 and model.tta_resizes == (320, 256)
+    assert model.backbone_name == "resnet50" and model.view_config.input_size == 64 and model.tta_resizes == (320, 256)
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(model.partition_logits(x)[2], release_resnet(x)[2], rtol=1e-4, atol=1e-5)

@@ -113,7 +113,7 @@ def release(request, tmp_path_factory, semp_dir):
 def test_release_archive_loads_strictly_and_predicts_labels(release):
     arch, archive, ref_net, ref_heads = release
     model = geoxai.load_model("semp", weights=archive)
-    assert model.backbone_name == arch.replace("-", "_") and model.input_size == SIZE
+    assert model.backbone_name == arch.replace("-", "_") and model.view_config.input_size == SIZE
     assert [p.name for p in model.partitionings] == ["coarse", "middle", "fine"]
     x = torch.randn(2, 3, SIZE, SIZE)
     with torch.no_grad():

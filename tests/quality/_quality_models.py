@@ -25,7 +25,7 @@ class LinearSumModel(GeoModel):
             self.body.weight.fill_(1.0)
             self.out.weight.fill_(1.0)
         self.rival = rival
-        self.input_size = region.shape[-1]
+        self.view_config = self.view_config.replace(input_size=region.shape[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = (x[:, 0] * self.region).flatten(1).sum(1, keepdim=True)

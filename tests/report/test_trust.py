@@ -5,30 +5,23 @@ import os
 import shutil
 import signal
 import stat
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from _held_run import start_held as _start_held
+from _held_run import wait_until_held as _wait_until_held
 from _report_helpers import BASE_ARGS, assert_same_rows, make_dataset
 from click.testing import CliRunner
 
 from geoxai.cli import main
 from geoxai.report.store import PartStore
 
-ROOT = Path(__file__).parents[2]
-
 
 def _cli(dataset, out, *extra):
     return ["report", *BASE_ARGS, "--data", str(dataset), "--out", str(out), "--workers", "0",
             "--batch-size", "4", "--quiet", *extra]
-
-
-def _env():
-    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-                OMP_NUM_THREADS="1")
 
 
 # ---- validate before binding ------------------------------------------------------------------
@@ -118,7 +111,7 @@ def test_summaries_do_not_depend_on_the_order_of_the_part_files(tmp_path):
 
 
 def test_a_part_is_fsynced_file_and_folder_before_and_after_its_commit(tmp_path, monkeypatch):
-    from geoxai.report import store as store_module
+    from geoxai.jobs import store as store_module  # the part store of every job kind
 
     events = []
     real_replace = os.replace
@@ -149,25 +142,6 @@ def test_a_missing_concepts_part_is_recomputed_never_read_as_no_concepts(referen
 
 
 # ---- Ctrl-C and kill -9 ---------------------------------------------------------------------
-HELD_RUN = Path(__file__).with_name("_held_run.py")
-
-
-def _start_held(args, hold_after: int, marker: Path):
-    """The report in a child process that stops at its explainer call ``hold_after + 1`` and waits
-    there: the signal reaches it at a known point however fast the machine is."""
-    return subprocess.Popen([sys.executable, str(HELD_RUN), str(hold_after), str(marker), *args], env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-
-
-def _wait_until_held(proc, marker: Path, timeout=300.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        if marker.exists():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"the run ended or stalled before it was held: {proc.stderr.read().decode()[-800:]}")
-
-
 def test_ctrl_c_stops_within_a_second_and_loses_nothing(dataset, reference_report, tmp_path):
     out = tmp_path / "interrupted"
     args = _cli(dataset, out, "--part-size", "1")

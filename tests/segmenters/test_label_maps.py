@@ -35,3 +35,14 @@ def test_fractions_sorted_and_sum_to_one(tmp_path):
     assert fractions == {"sky": 0.5, "wall": 0.25, "tree": 0.25}
     path = save_fractions(tmp_path / "f.json", fractions)
     assert json.loads(path.read_text()) == fractions
+
+
+def test_pixels_without_a_concept_are_255_and_black(tmp_path):
+    labels = torch.tensor([[-1, 0], [1, -1]])
+    path = save_label_map(tmp_path / "m.png", labels, num_concepts=2)
+    with Image.open(path) as im:
+        assert np.asarray(im).tolist() == [[255, 0], [1, 255]]
+        assert np.asarray(im.convert("RGB"))[0, 0].tolist() == [0, 0, 0]
+    assert concept_fractions(labels, ["text", "road"]) == {"text": 0.25, "road": 0.25}
+    with pytest.raises(ValueError, match="at most 255"):
+        save_label_map(tmp_path / "n.png", np.full((1, 2), -1), num_concepts=256)

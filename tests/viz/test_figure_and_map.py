@@ -94,3 +94,24 @@ def test_scores_text_and_colours():
     colors = concept_colors(["wall", "building", "not-a-concept"])
     assert np.allclose(colors[0], np.array([120, 120, 120]) / 255)  # ADE20k palette colour of "wall"
     assert colors.shape == (3, 3)
+
+
+def test_explanation_figure_outlines_the_regions_read(tmp_path, tiny_segmenter):
+    view = np.full((64, 64, 3), 128, np.uint8)
+    seg = torch.zeros(64, 64, dtype=torch.long)
+    pred = GeoPrediction(0, 10.0, 20.0, "somewhere", 0.5, [CellScore(0, 0.5, 10.0, 20.0, "somewhere")])
+    common = dict(k=50, world_map=False, size=(900, 600))
+    plain = _png(explanation_figure(view, torch.rand(64, 64, generator=torch.Generator().manual_seed(0)), seg,
+                                    tiny_segmenter.concepts, [], pred, path=tmp_path / "a.png", **common))[2]
+    region = {"text": "EXIT", "polygon": [[10, 20], [50, 20], [50, 34], [10, 34]]}
+    labelled = _png(explanation_figure(view, torch.rand(64, 64, generator=torch.Generator().manual_seed(0)), seg,
+                                       tiny_segmenter.concepts, [], pred, path=tmp_path / "b.png", regions=[region],
+                                       **common))[2]
+    changed = np.argwhere((plain != labelled).any(-1))
+    assert len(changed) and changed[:, 1].max() < 900 / 3  # drawn on the first panel only (the view)
+
+    def yellow_on_view_panel(pixels):
+        panel = pixels[:, : 900 // 3]
+        return int(((panel[..., 0] > 200) & (panel[..., 1] > 200) & (panel[..., 2] < 80)).sum())
+
+    assert yellow_on_view_panel(plain) == 0 and yellow_on_view_panel(labelled) > 50  # outline and label box

@@ -2,7 +2,7 @@
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
-const state = { photo: null, countries: [], paths: {}, busy: false, lastTarget: null };
+const state = { photo: null, countries: [], paths: {}, busy: false, lastTarget: null, touched: {} };
 const $ = (id) => document.getElementById(id);
 
 function showError(message) {
@@ -23,13 +23,39 @@ function option(select, value, text, title) {
   const o = document.createElement("option");
   o.value = value; o.textContent = text; if (title) o.title = title;
   select.appendChild(o);
+  return o;
+}
+
+const PLUGIN_SELECTS = { models: "model", explainers: "explainer", segmenters: "segmenter" };
+
+function shortReason(reason) {
+  return reason.length > 70 ? `${reason.slice(0, 69)}\u2026` : reason;
+}
+
+// One <option> per plugin; one that could not be built here is greyed out with the server's one-line reason.
+function fillPlugins(table) {
+  for (const [kind, id] of Object.entries(PLUGIN_SELECTS)) {
+    const select = $(id);
+    for (const row of table[kind]) {
+      let o = select.querySelector(`option[value="${CSS.escape(row.name)}"]`);
+      if (!o) o = option(select, row.name, row.name, row.description);
+      o.disabled = row.ok === false;
+      o.textContent = row.ok === false ? `${row.name} \u2014 cannot load: ${shortReason(row.reason)}` : row.name;
+      o.title = row.ok === false ? row.reason : row.description;
+      o.classList.toggle("unavailable", row.ok === false);
+    }
+  }
+  for (const kind of ["model", "explainer"]) {  // start on (or move to) a choice that works offline
+    const select = $(kind), wanted = table.defaults[kind];
+    const current = select.selectedOptions[0];
+    if (wanted && (!state.touched[kind] || (current && current.disabled))) select.value = wanted;
+  }
 }
 
 async function loadPlugins() {
   const table = await api("/api/plugins");
-  for (const row of table.models) option($("model"), row.name, row.name, row.description);
-  for (const row of table.explainers) option($("explainer"), row.name, row.name, row.description);
-  for (const row of table.segmenters) option($("segmenter"), row.name, row.name, row.description);
+  fillPlugins(table);
+  for (const kind of ["model", "explainer"]) $(kind).addEventListener("change", () => { state.touched[kind] = true; });
   state.explainers = Object.fromEntries(table.explainers.map((r) => [r.name, r.defaults || {}]));
   const hint = () => {
     const d = state.explainers[$("explainer").value] || {};
@@ -37,6 +63,18 @@ async function loadPlugins() {
   };
   $("explainer").addEventListener("change", hint);
   hint();
+  if (table.checked) document.body.dataset.pluginsChecked = "1"; else pollPlugins(hint);
+}
+
+async function pollPlugins(hint) {  // the server checks which plugins load in the background
+  for (let i = 0; i < 600; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    let table;
+    try { table = await api("/api/plugins"); } catch (e) { return; }
+    fillPlugins(table);
+    hint();
+    if (table.checked) { document.body.dataset.pluginsChecked = "1"; return; }
+  }
 }
 
 async function loadMap() {
@@ -184,8 +222,11 @@ function addCard(status) {
   card.querySelector(".close").addEventListener("click", () => card.remove());
   const country = ((pred.top_countries || {}).countries || [])[0];
   card.querySelector(".prediction").textContent =
-    `${pred.label} (${pred.lat.toFixed(3)}, ${pred.lon.toFixed(3)}) p=${pred.probability.toFixed(3)}` +
-    (country ? ` · ${country.name} ${(100 * country.probability).toFixed(1)} %` : "") + ` · ${status.elapsed_s.toFixed(1)} s`;
+    `${pred.label} (lat ${pred.lat.toFixed(3)}, lon ${pred.lon.toFixed(3)}) p=${pred.probability.toFixed(3)}` +
+    (country ? ` · top country ${country.name} ${(100 * country.probability).toFixed(1)} %` : "") +
+    ` · ${status.elapsed_s.toFixed(1)} s`;
+  const asked = /^country:(.+)$/.exec(doc.target);
+  if (asked) card.querySelector(".target-country").textContent = targetCountryText(asked[1], pred.top_countries || {});
   card.querySelector(".overlay").src = result.files.overlay;
   const ci = card.querySelector(".ci");
   const scores = ((doc.concept_influence || {}).scores || []).slice(0, 8);
@@ -214,6 +255,18 @@ function addCard(status) {
     links.appendChild(a);
   }
   $("results").prepend(card);
+}
+
+// The explained (clicked) country and its probability; the prediction lists the ten most probable
+// countries with at least 0.01 %, so a country not among them is "below" the last one listed.
+function targetCountryText(code, top) {
+  const rows = top.countries || [];
+  const row = rows.find((r) => r.code === code);
+  const known = state.countries.find((c) => c.code === code);
+  const name = row ? row.name : (known ? known.name : code);
+  if (row) return `explained: ${name}, probability ${(100 * row.probability).toFixed(2)} %`;
+  const below = rows.length >= 10 ? rows[rows.length - 1].probability : 1e-4;
+  return `explained: ${name}, probability below ${(100 * below).toFixed(2)} %`;
 }
 
 function setupDrop() {

@@ -86,6 +86,8 @@ class GeoCLIPModel(GeoModel):
             mlp.load_state_dict(_shipped_weights("image_encoder_mlp_weights.pth"))
             logit_scale = _shipped_weights("logit_scale_weights.pth")
         self._assemble(clip, mlp, location_encoder, logit_scale, read_gallery(gallery, gallery_size), countries)
+        # a random tower or random heads: geoxai says so on the CLI, the figures and the reports
+        self.random_weights = isinstance(backbone, dict) or backbone == "tiny" or heads == "random"
 
     @classmethod
     def from_geoclip(cls, geoclip_model: nn.Module, countries: bool = True) -> GeoCLIPModel:

@@ -24,12 +24,14 @@ import torch
 from PIL import Image
 
 from geoxai.interfaces import GeoModel
+from geoxai.views import ViewConfig
 from geoxai.vit import L2Normalize
 
 from .countries import partitionings, read_countries
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+TINY_IMAGE_SIZE = 32
 DEFAULT_CHECKPOINT = "geolocal/StreetCLIP"
 DEFAULT_PROMPT = "A street view photo in {country}."
 LICENCES = {"geolocal/StreetCLIP": "CC-BY-NC-4.0 (non-commercial use only; see huggingface.co/geolocal/StreetCLIP)"}
@@ -41,8 +43,13 @@ class StreetCLIPModel(GeoModel):
     country), ``countries`` (a CSV like the packaged one, e.g. a subset), ``seed`` (tiny only)."""
 
     name = "streetclip"
-    mean = CLIP_MEAN
-    std = CLIP_STD
+    view_config = ViewConfig(input_size=336, resize_size=336, mean=CLIP_MEAN, std=CLIP_STD, interpolation="bicubic")
+
+    @classmethod
+    def view_config_for(cls, checkpoint: str | os.PathLike = DEFAULT_CHECKPOINT, **_: object) -> ViewConfig:
+        """CLIP's view at the checkpoint's image size (read from its config.json only, no weights)."""
+        size = clip_image_size(checkpoint)
+        return cls.view_config.replace(input_size=size, resize_size=size)
 
     def __init__(self, checkpoint: str | os.PathLike = DEFAULT_CHECKPOINT, prompt: str | Sequence[str] = DEFAULT_PROMPT,
                  countries: str | os.PathLike | None = None, seed: int = 0) -> None:
@@ -55,13 +62,14 @@ class StreetCLIPModel(GeoModel):
         self.partitionings = partitionings(self.countries)
         clip, tokenizer = load_clip(checkpoint, seed, [c.name for c in self.countries], templates)
         self.checkpoint = str(checkpoint)
+        self.random_weights = self.checkpoint == "tiny"  # said on the CLI, the figures and the reports
         from geoxai import hub
 
         spec = self.checkpoint if hub.is_hub(self.checkpoint) else f"hf://{self.checkpoint}"
         if hub.provenance(spec):  # loaded from the Hub: outputs record the repo and commit
             self.weights_provenance = hub.provenance(spec)
-        vision = clip.config.vision_config
-        self.input_size = self.resize_size = int(vision.image_size)
+        size = int(clip.config.vision_config.image_size)
+        self.view_config = self.view_config.replace(input_size=size, resize_size=size)
         self.vision = clip.vision_model
         self.projection = clip.visual_projection
         self.unit = L2Normalize(dim=-1)  # a module, so conservative LRP treats the norm as a constant
@@ -75,11 +83,12 @@ class StreetCLIPModel(GeoModel):
     def view(self, image: np.ndarray) -> torch.Tensor:
         """CLIP's evaluation view: bicubic resize of the short side, centre crop."""
         h, w = image.shape[:2]
-        scale = self.resize_size / min(h, w)
-        size = (max(self.resize_size, round(w * scale)), max(self.resize_size, round(h * scale)))
+        resize, crop_size = self.view_config.resize_size, self.view_config.input_size
+        scale = resize / min(h, w)
+        size = (max(resize, round(w * scale)), max(resize, round(h * scale)))
         resized = np.array(Image.fromarray(image).resize(size, Image.BICUBIC))
-        top, left = (resized.shape[0] - self.input_size) // 2, (resized.shape[1] - self.input_size) // 2
-        crop = resized[top:top + self.input_size, left:left + self.input_size]
+        top, left = (resized.shape[0] - crop_size) // 2, (resized.shape[1] - crop_size) // 2
+        crop = resized[top:top + crop_size, left:left + crop_size]
         return torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).contiguous()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -99,6 +108,25 @@ def prompt_features(clip, tokenizer, names: list[str], templates: list[str]) -> 
         feats = torch.nn.functional.normalize(feats, dim=-1)
         total = feats if total is None else total + feats
     return torch.nn.functional.normalize(total, dim=-1)
+
+
+def clip_image_size(checkpoint) -> int:
+    """The vision tower's input size of a checkpoint, from its config.json alone ("tiny": 32)."""
+    import json
+
+    if str(checkpoint) == "tiny":
+        return TINY_IMAGE_SIZE
+    folder = Path(str(checkpoint)).expanduser()
+    if not folder.is_dir():
+        from geoxai import hub
+
+        spec = str(checkpoint) if hub.is_hub(str(checkpoint)) else f"hf://{checkpoint}"
+        folder = Path(hub.snapshot(spec, allow_patterns=["config.json"]).path)
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        return int(config["vision_config"]["image_size"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise OSError(f"{folder}: no CLIP config.json with vision_config.image_size ({exc})") from None
 
 
 def load_clip(checkpoint, seed: int, names: list[str], templates: list[str]):
@@ -154,7 +182,7 @@ def tiny_clip(seed: int, names: list[str], templates: list[str]):
                          num_attention_heads=2, max_position_embeddings=32, pad_token_id=vocab["[PAD]"],
                          bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"]),
         vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                           image_size=32, patch_size=8),
+                           image_size=TINY_IMAGE_SIZE, patch_size=8),
         projection_dim=16)
     state = torch.random.get_rng_state()
     torch.manual_seed(seed)

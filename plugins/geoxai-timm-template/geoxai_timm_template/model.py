@@ -53,6 +53,7 @@ class TimmCellModel(GeoModel):
         self.net = timm.create_model(arch, pretrained=pretrained, num_classes=len(self.finest))
         if checkpoint is not None:
             self.net.load_state_dict(load_state_dict(checkpoint, f"timm {arch}"))
+        self.random_weights = checkpoint is None  # the cell head is untrained without a checkpoint
         self.view_config = self.view_config_for(arch=arch, input_size=input_size, mean=mean, std=std)
         # timm names the module behind each feature stage; CNN stages are [B, C, h, w] maps,
         # which is what CAM explainers hook. (ViT blocks give tokens: see docs/plugins.md.)
@@ -60,6 +61,10 @@ class TimmCellModel(GeoModel):
         self.cam_layers = {f"stage{i + 1}": f"net.{module}" for i, module in enumerate(stages)}
         self.default_cam_layer = f"stage{len(stages)}"
         self.eval()
+
+    @classmethod
+    def random_weights_for(cls, checkpoint: str | Path | None = None, **_: object) -> bool:
+        return checkpoint is None
 
     @classmethod
     def view_config_for(cls, arch: str = "resnet50", input_size: int = 224,

@@ -93,7 +93,7 @@ def test_mean_and_std_options_match_the_real_efficientnet_lite0(cells, tmp_path)
     torch.save(reference.net.state_dict(), tmp_path / "lite0.pt")
     model = geoxai.load_model("timm-cells", cells=csv, arch="tf_efficientnet_lite0", checkpoint=tmp_path / "lite0.pt",
                               mean="0.4980392156862745", std=128 / 255)
-    assert model.mean == reference.mean and model.std == reference.std
+    assert model.view_config.mean == reference.view_config.mean and model.view_config.std == reference.view_config.std
     batch = model.prepare([real_photos(("coffee",))["coffee"]])
     with torch.no_grad():
         torch.testing.assert_close(model(model.as_input(batch)), reference(reference.as_input(batch)))

@@ -1,25 +1,25 @@
-"""The Ray engine: the same pipeline on a Ray cluster with Ray Data.
+"""The ``ray`` engine: any job kind on a Ray cluster with Ray Data.
 
-decode (stateless tasks, CPU) -> ``RayReportWorker`` actors (one model replica each, a GPU each
-when the cluster has GPUs) -> this driver, which writes the same Parquet parts as the local engine,
-so resume, sharding and merge work unchanged. Rows travel back as JSON text: exact for floats
-(``repr`` round-trips), and free of Arrow's trouble with None-heavy mixed columns.
+decode (stateless tasks, CPU) -> ``RayJobWorker`` actors (one model replica each, built by the
+kind's ``build_worker``, a GPU each when the cluster has GPUs) -> this driver, which writes the
+same Parquet parts as the local engine, so resume, sharding and merge work unchanged. Rows travel
+back as JSON text: exact for floats (``repr`` round-trips), and free of Arrow's trouble with
+None-heavy mixed columns. Progress advances as batches come back (the actors run elsewhere).
 """
 from __future__ import annotations
 
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 
-from ..views import TEST_TIME, ViewConfig
-from .config import ReportConfig
-from .engines import ReportEngine
+from ..views import ViewConfig
+from .engines import JobEngine
+from .kind import JobKind, JobOptions
 from .loading import decode
-from .pipeline import RunOptions, example_keeper, write_rows
+from .run import job_progress, write_rows
 from .store import PartStore
 
 
@@ -62,26 +62,24 @@ def _stack(arrays: list, shape: tuple[int, ...]) -> np.ndarray:
     return out
 
 
-class RayReportWorker:
-    """A Ray Data actor: builds one model/explainer/segmenter replica, then scores batches."""
+class RayJobWorker:
+    """A Ray Data actor: one worker (model replica) of the job; decoded batches -> rows."""
 
-    def __init__(self, config: dict[str, Any], shard: str, device: str | None = None, examples: int = 0,
-                 radius_km: float = 750.0) -> None:
-        from .examples import ExampleKeeper
-        from .worker import ReportWorker
+    def __init__(self, job: JobKind, options: JobOptions) -> None:
+        if options.threads:
+            import torch
 
-        self.worker = ReportWorker(ReportConfig.from_dict(config), shard=shard, device=device)
-        if examples > 0:  # ship the figure data of this actor's own example candidates only
-            self.worker.example_filter = ExampleKeeper(None, examples, radius_km)
+            torch.set_num_threads(options.threads)
+        self.job = job
+        self.worker = job.build_worker(options, keeper=job.remote_keeper(options))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if "pixels" not in batch:  # a model with a view of its own: decode here, with the model
             model = self.worker.model
-            batch = decode_batch(batch, model.view_config, self.worker.config.views == TEST_TIME, model=model)
-        image_rows, concept_rows = self.worker.process(batch_records(batch))
-        examples = self.worker.take_examples()
-        out = rows_to_batch(image_rows, concept_rows)
-        out["example"] = np.asarray([examples.get(r["image_id"], b"") for r in image_rows], dtype=object)
+            batch = decode_batch(batch, model.view_config, self.job.test_time, model=model)
+        image_rows, detail_rows, extras = self.job.rows(self.worker, batch_records(batch))
+        out = rows_to_batch(image_rows, detail_rows)
+        out["extra"] = np.asarray([extras.get(r["image_id"], b"") for r in image_rows], dtype=object)
         return out
 
 
@@ -111,16 +109,6 @@ def rows_to_batch(image_rows: list[dict], concept_rows: list[dict]) -> dict[str,
 def batch_rows(batch: dict[str, np.ndarray]) -> tuple[list[dict], list[dict]]:
     """The driver's side of ``rows_to_batch``: (image rows, concept rows)."""
     return [json.loads(t) for t in batch["image"]], [row for t in batch["concepts"] for row in json.loads(t)]
-
-
-def has_custom_view(config: ReportConfig) -> bool:
-    """Whether the config's model class replaces ``view``/``test_time_views`` with code (not data)."""
-    from ..interfaces import GeoModel
-    from ..plugins import registry
-
-    factory = registry().get("model", config.model).resolve_factory()
-    return isinstance(factory, type) and issubclass(factory, GeoModel) and (
-        factory.view is not GeoModel.view or factory.test_time_views is not GeoModel.test_time_views)
 
 
 def connect(address: str | None):
@@ -153,54 +141,37 @@ def decoded_dataset(ray, pending: Sequence[Any], view: ViewConfig | None, batch_
     return ds
 
 
-def driver_view(config: ReportConfig) -> ViewConfig | None:
-    """The view the driver can decode with, read from the model's class (no model built, no
-    weights read); None for a model that replaces ``view`` with code or a factory function:
-    its actors decode with their model."""
-    from ..plugins import NoViewConfigError
-    from .worker import report_view_config
-
-    if has_custom_view(config):
-        return None
-    try:
-        return report_view_config(config)
-    except NoViewConfigError:
-        return None
-
-
-def run_ray(config: ReportConfig, pending: Sequence[Any], store: PartStore, options: RunOptions) -> int:
+def run_ray(job: JobKind, pending: Sequence[Any], store: PartStore, options: JobOptions) -> int:
     if not pending:
         return 0
+    progress = job_progress(job, pending, options)
+    progress.status(f"connecting to Ray ({options.ray_address or os.environ.get('RAY_ADDRESS') or 'a local Ray'})")
     ray = connect(options.ray_address)
     from ray.data import ActorPoolStrategy
 
-    view = driver_view(config)
+    view = job.model_spec.driver_view()
     gpus, replicas = cluster_replicas(ray, options)
-    shard = f"{options.shard[0]}/{options.shard[1]}"
-    ds = decoded_dataset(ray, pending, view, options.batch_size, test_time=config.views == TEST_TIME)
-    ds = (
-        ds.map_batches(
-            RayReportWorker, fn_constructor_kwargs={"config": asdict(config), "shard": shard,
-                                                    "device": options.device, "examples": options.examples,
-                                                    "radius_km": options.radius_km},
-            batch_size=options.batch_size, batch_format="numpy",
-            compute=ActorPoolStrategy(size=replicas), num_gpus=1 if gpus else None,
-        )
+    progress.status(f"starting {replicas} model replicas (each loads the model and its weights)")
+    ds = decoded_dataset(ray, pending, view, options.batch_size, test_time=job.test_time)
+    ds = ds.map_batches(
+        RayJobWorker, fn_constructor_kwargs={"job": job, "options": options},
+        batch_size=options.batch_size, batch_format="numpy",
+        compute=ActorPoolStrategy(size=replicas), num_gpus=1 if gpus else None,
     )
     batches = (
         (*batch_rows(batch),
-         {json.loads(t)["image_id"]: bytes(e) for t, e in zip(batch["image"], batch["example"]) if len(e)})
+         {json.loads(t)["image_id"]: bytes(e) for t, e in zip(batch["image"], batch["extra"]) if len(e)})
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy")
     )
-    return write_rows(store, options, len(pending), batches, keeper=example_keeper(store, options))
+    return write_rows(store, options, batches, progress, keeper=job.keeper(store, options))
 
 
-class RayEngine(ReportEngine):
-    """The report on a Ray cluster (``run_ray``); already built ``components`` are not used
-    (every actor builds its own replica)."""
+class RayEngine(JobEngine):
+    """The job on a Ray cluster (``run_ray``); already built ``components`` are not used (every
+    actor builds its own replica)."""
 
     name = "ray"
 
-    def run(self, config: ReportConfig, pending: Sequence[Any], store: PartStore, options: RunOptions,
+    def run(self, job: JobKind, pending: Sequence[Any], store: PartStore, options: JobOptions,
             components=None) -> int:
-        return run_ray(config, pending, store, options)
+        return run_ray(job, pending, store, options)

@@ -1,4 +1,4 @@
-"""Decoding and preprocessing, run in worker processes ahead of the model.
+"""Decoding and preprocessing of a job's images, run in worker processes ahead of the model.
 
 A broken or missing image never stops a report: decoding returns the error as text, and the
 image becomes a ``failed`` row.
