@@ -38,20 +38,22 @@ def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def per_image_info(ig: torch.Tensor, squares: torch.Tensor, gaps: torch.Tensor | None, *, n_samples: int,
-                   n_steps: int, sampling: str) -> list[dict[str, Any]]:
+                   n_steps: int, sampling: str, copies: int | None = None) -> list[dict[str, Any]]:
     """One dict per image. ``ig`` [B*n, C, H, W] per-copy IG, ``squares`` [B, n, C, H, W] its squares,
-    ``gaps`` [B*n] f(copy) - f(baseline) or None (then no completeness)."""
+    ``gaps`` [B*copies] f(copy) - f(baseline) of each image's first ``copies`` copies (all by default),
+    or None: then completeness was not measured (``completeness_copies`` 0 says so)."""
     b = squares.shape[0]
+    k = n_samples if copies is None else copies
     sums = ig.detach().double().flatten(1).sum(1).view(b, n_samples).cpu()
     h = half_size(n_samples, sampling)
     out = []
     for i in range(b):
         info: dict[str, Any] = {"n_samples": n_samples, "n_steps": n_steps, "sampling": sampling,
-                                "passes": n_samples * n_steps}
+                                "passes": n_samples * n_steps, "completeness_copies": 0 if gaps is None else k}
         if gaps is not None:
-            gap = gaps.detach().double().view(b, n_samples)[i].cpu()
-            ratios = sums[i] / gap
-            info["completeness"] = float(sums[i].sum() / gap.sum())
+            gap = gaps.detach().double().view(b, k)[i].cpu()
+            ratios = sums[i, :k] / gap
+            info["completeness"] = float(sums[i, :k].sum() / gap.sum())
             info["completeness_min"] = float(ratios.min())
             info["completeness_max"] = float(ratios.max())
             info["score_gap"] = float(gap.mean())

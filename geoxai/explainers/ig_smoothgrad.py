@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from ..interfaces import GeoModel
-from ..options import NonNegativeFloat, PositiveInt, Range
+from ..options import NonNegativeFloat, NonNegativeInt, PositiveInt, Range
 from ..targets import parse_target
 from ..types import Attribution, ImageBatch
 from ._ig_diagnostics import per_image_info, warn_incomplete, warn_slow_bfloat16
@@ -116,7 +116,10 @@ class IGSmoothGrad(BaseExplainer):
         #: preset="paper" are given
         budget: Annotated[int, Range(min=2 * BUDGET_STEPS)] | None = 80
         preset: Literal["budget", "paper"] = "budget"  # "paper": the paper's 5 x 50 Gaussian copies
-        diagnostics: bool = True       # completeness + noise per image in Attribution.info (n_samples + 1 forwards)
+        diagnostics: bool = True       # completeness + noise per image in Attribution.info
+        #: noisy copies per image whose completeness is measured (a forward pass each); None: as many
+        #: as fit in 2 % of the integration's work (docs/explainers.md), all of them at the paper's 5 x 50
+        completeness_copies: NonNegativeInt | None = None
 
     # ---- public entry points -------------------------------------------------------------
     def explain(self, model: GeoModel, images: ImageBatch | torch.Tensor, target=None, **options: Any) -> torch.Tensor:
@@ -186,14 +189,19 @@ class IGSmoothGrad(BaseExplainer):
             rows = torch.arange(x.shape[0], device=x.device).repeat_interleave(n)
             with batchnorm_folded(model, x[:1], _flag(opts, "fold_batchnorm")):
                 ig = self._integrate(model, score, noisy, baseline.expand_as(x)[rows], rows, opts)
-                gaps = self._score_gaps(model, score, noisy, baseline.expand_as(x), rows, opts) \
-                    if _flag(opts, "diagnostics") else None
+                copies = completeness_copies(opts["completeness_copies"], n, steps, x.shape[0],
+                                             shared_baseline=baseline.shape[0] == 1)
+                gaps = None
+                if _flag(opts, "diagnostics") and copies:
+                    measured = (rows.view(-1, n)[:, :copies] * n + torch.arange(copies, device=x.device)).flatten()
+                    gaps = self._score_gaps(model, score, noisy[measured], baseline, rows[measured], opts)
         b, c, h, w = x.shape
         squares = ig.pow(2).view(b, n, c, h, w)
         smoothed = squares.sum(1) / n
         info = None
         if _flag(opts, "diagnostics"):
-            info = per_image_info(ig, squares, gaps, n_samples=n, n_steps=steps, sampling=sampling)
+            info = per_image_info(ig, squares, gaps, n_samples=n, n_steps=steps, sampling=sampling,
+                                  copies=copies)
             if not getattr(self, "_warned_incomplete", False):  # a warn-once flag, not a result: races are harmless
                 ids = images.ids if isinstance(images, ImageBatch) else None
                 budget = opts["budget"] if self.uses_budget(**options) else None
@@ -313,18 +321,35 @@ class IGSmoothGrad(BaseExplainer):
     @staticmethod
     def _score_gaps(model: GeoModel, score: ScoreFn, inputs: torch.Tensor, baselines: torch.Tensor,
                     rows: torch.Tensor, opts: dict[str, Any]) -> torch.Tensor:
-        """f(input row) - f(its image's baseline) [N], forward passes only: completeness's right side."""
+        """f(input row) - f(its image's baseline) [N], forward passes only: completeness's right side.
+        ``baselines`` is one per image, or one shared by every image (black, zeros, a number): then
+        it is one forward pass, scored for each image's target."""
         chunk, autocast_dtype, memory_format = _pass_settings(opts)
-        images = torch.arange(baselines.shape[0], device=inputs.device)
-        points, owners = torch.cat([inputs, baselines]), torch.cat([rows, images])
-        values = []
-        with torch.no_grad():
-            for start in range(0, points.shape[0], chunk):
-                part = points[start:start + chunk].contiguous(memory_format=memory_format)
-                with _autocast(inputs.device, autocast_dtype):
-                    values.append(score(model(part), owners[start:start + chunk]).double())
-        values = torch.cat(values)
-        return values[:inputs.shape[0]] - values[inputs.shape[0]:][rows]
+        points = torch.cat([inputs, baselines])
+        with torch.no_grad(), _autocast(inputs.device, autocast_dtype):
+            logits = torch.cat([model(points[start:start + chunk].contiguous(memory_format=memory_format))
+                                for start in range(0, points.shape[0], chunk)])
+            count = int(rows.max()) + 1 if baselines.shape[0] == 1 else baselines.shape[0]
+            base = logits[inputs.shape[0]:].expand(count, -1) if baselines.shape[0] == 1 else logits[inputs.shape[0]:]
+            input_scores = score(logits[:inputs.shape[0]], rows).double()
+            base_scores = score(base, torch.arange(count, device=inputs.device)).double()
+        return input_scores - base_scores[rows]
+
+
+#: the share of the integration's work the completeness check may cost (one forward per measured copy,
+#: a forward+backward pass counted as two forwards): issue 24's bound, so diagnostics stay on by default
+COMPLETENESS_WORK_SHARE = 0.02
+
+
+def completeness_copies(requested: int | None, n_samples: int, n_steps: int, images: int,
+                        shared_baseline: bool) -> int:
+    """How many noisy copies per image get their completeness measured: ``requested``, or as many as
+    fit in ``COMPLETENESS_WORK_SHARE`` of the integration (``2 * n_samples * n_steps`` forward
+    equivalents per image), after the baseline's forward (one per batch when shared)."""
+    if requested is not None:
+        return min(int(requested), n_samples)
+    allowed = COMPLETENESS_WORK_SHARE * 2 * n_samples * n_steps - (1 / images if shared_baseline else 1)
+    return max(0, min(n_samples, int(allowed)))
 
 
 def _pass_settings(opts: dict[str, Any]) -> tuple[int, torch.dtype | None, torch.memory_format]:

@@ -132,7 +132,7 @@ def test_completeness_reported_and_warned_once_when_steps_are_too_few(tiny_model
     reported = torch.tensor([info["completeness"] for info in attribution.info], dtype=torch.float64)
     torch.testing.assert_close(reported, (total / gap).double(), rtol=1e-4, atol=1e-6)
 
-    few = IGSmoothGrad(n_samples=2, n_steps=2)
+    few = IGSmoothGrad(n_samples=2, n_steps=2, completeness_copies=2)  # measured although it costs 50 % more
     with pytest.warns(RuntimeWarning, match="integration steps are too few"):
         info = few.explain_with_info(tiny_model, tiny_batch).info
     assert len(info) == 4 and max(abs(i["completeness"] - 1) for i in info) > _ig_diagnostics.COMPLETENESS_TOLERANCE
@@ -144,6 +144,48 @@ def test_completeness_reported_and_warned_once_when_steps_are_too_few(tiny_model
     quiet = IGSmoothGrad(n_samples=2, n_steps=2, diagnostics=False)
     with _no_warning():
         assert quiet.explain_with_info(tiny_model, tiny_batch).info is None
+
+
+@pytest.mark.parametrize("n_samples,n_steps,images,measured", [
+    (5, 4, 1, 0), (5, 4, 4, 0), (20, 4, 1, 2), (20, 4, 4, 2), (10, 8, 2, 2), (5, 50, 1, 5), (5, 50, 8, 5)])
+def test_completeness_costs_at_most_two_percent_of_the_work(tiny_model, photos, n_samples, n_steps, images,
+                                                             measured, monkeypatch):
+    from geoxai.explainers import ig_smoothgrad as ig_module
+
+    assert ig_module.completeness_copies(None, n_samples, n_steps, images, shared_baseline=True) == measured
+    forwards = []
+    real = IGSmoothGrad._score_gaps
+
+    def counted(model, score, inputs, baselines, rows, opts):
+        forwards.append(inputs.shape[0] + baselines.shape[0])
+        return real(model, score, inputs, baselines, rows, opts)
+
+    monkeypatch.setattr(IGSmoothGrad, "_score_gaps", staticmethod(counted))
+    batch = tiny_model.prepare((photos * 4)[:images])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        info = IGSmoothGrad(n_samples=n_samples, n_steps=n_steps).explain_with_info(
+            tiny_model, batch).info
+    work = 2 * n_samples * n_steps * images  # a forward+backward pass counts as two forwards
+    assert sum(forwards) <= 0.02 * work
+    assert all(i["completeness_copies"] == measured for i in info)
+    assert all(("completeness" in i) == bool(measured) for i in info)
+
+
+def test_a_shared_baseline_is_one_forward_scored_for_each_image(tiny_model, tiny_batch):
+    tiny_model.double()
+    x = tiny_model.as_input(tiny_batch).double()
+    cells = tiny_model(x).argmax(1)
+    explainer = IGSmoothGrad(n_samples=3, n_steps=4, completeness_copies=3, seed=1)
+    info = explainer.explain_with_info(tiny_model, tiny_batch).info
+    with torch.no_grad():
+        black = explainer.baseline(tiny_model, x, "black").expand_as(x)
+        base = tiny_model(black).gather(1, cells[:, None])[:, 0]
+        noisy = IGSmoothGrad.noisy_inputs(x, 3, 0.15, seed=1, keys=IGSmoothGrad.noise_keys(tiny_batch))
+        rows = torch.arange(len(x)).repeat_interleave(3)
+        gaps = tiny_model(noisy).gather(1, cells[rows][:, None])[:, 0] - base[rows]
+    torch.testing.assert_close(torch.tensor([i["score_gap"] for i in info], dtype=torch.float64),
+                               gaps.view(-1, 3).mean(1), rtol=1e-10, atol=1e-12)
 
 
 def test_noise_estimate_shrinks_with_more_copies(tiny_model, tiny_batch):
@@ -213,7 +255,7 @@ def test_the_default_is_budget_80_and_never_warns_about_its_own_completeness(tin
         IGSmoothGrad(budget=80, preset="paper").plan()
     with pytest.raises(ValueError, match="preset must be"):
         IGSmoothGrad(preset="fast").plan()
-    coarse = IGSmoothGrad(budget=8)  # 2 copies x 4 steps: far off on the tiny model
+    coarse = IGSmoothGrad(budget=8, completeness_copies=2)  # 2 copies x 4 steps: far off on the tiny model
     with _no_warning():
         info = coarse.explain_with_info(tiny_model, tiny_batch).info
         IGSmoothGrad().explain(tiny_model, tiny_batch)
