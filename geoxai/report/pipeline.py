@@ -20,6 +20,7 @@ from ..io.images import display_path, storable_name
 from ..views import TEST_TIME
 from .config import ReportConfig, bind_config, check_config, dataset_hash
 from .engines import ReportEngine
+from .image_stamps import forget_changed_images
 from .loading import data_loader, test_time_function, view_function
 from .store import PartStore
 
@@ -71,6 +72,7 @@ def plan(config: ReportConfig, data: str | Path, out: str | Path, shard: tuple[i
     mine = [s for i, s in enumerate(samples) if i % count == index]
     if retry_failed:
         store.forget_failed({s.id for s in mine})
+    forget_changed_images(store, mine)
     done = store.finished_ids()
     return store, [s for s in mine if s.id not in done], len(mine)
 

@@ -64,6 +64,9 @@ IMAGE_SCHEMA = pa.schema([
     ("pred_continent_prob", pa.float64()),
     ("true_country", pa.string()),
     ("explainer_info", pa.string()),  # JSON of the explainer's per-image facts (Explainer.last_info)
+    # the image file's size, mtime and (small files) content hash when planned (report.image_stamps):
+    # a resume computes an image again whose file changed; null in older parts
+    ("image_stamp", pa.string()),
 ])
 
 CONCEPT_SCHEMA = pa.schema([
@@ -87,6 +90,8 @@ class PartStore:
         self.out = Path(out)
         self.images_dir = self.out / IMAGES
         self.concepts_dir = self.out / self.concepts_folder
+        #: image id -> stamp of its file (report.image_stamps), written into its row
+        self.image_stamps: dict[str, str] = {}
 
     def prepare(self) -> None:
         """Create the folders and clear what a killed run left half-written, in every folder
@@ -111,6 +116,8 @@ class PartStore:
     # ---- writing -------------------------------------------------------------------------
     def write_part(self, image_rows: list[dict], concept_rows: list[dict], tag: str = "") -> str:
         name = f"part-{tag}{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}.parquet"
+        if self.image_stamps and "image_stamp" in self.image_schema.names:
+            image_rows = [{**row, "image_stamp": self.image_stamps.get(row["image_id"])} for row in image_rows]
         images = pa.Table.from_pylist(image_rows, schema=self.image_schema)
         concepts = pa.Table.from_pylist(concept_rows, schema=self.concept_schema)
         tmp_c = self.concepts_dir / f".{name}.tmp"
@@ -133,13 +140,21 @@ class PartStore:
         images file is the commit record); a part left without rows is deleted, images file
         first. A kill at any point leaves each image either still failed or not finished at
         all, which the next run computes: nothing is lost or duplicated."""
+        return self._forget(ids, failed_only=True)
+
+    def forget_images(self, ids: set[str]) -> int:
+        """Remove the rows of the images ``ids`` (ok or failed), as ``forget_failed`` does, so
+        a resume computes them again (an image file changed since its row was computed)."""
+        return self._forget(ids, failed_only=False) if ids else 0
+
+    def _forget(self, ids: set[str] | None, failed_only: bool) -> int:
         removed = 0
         for name in self.part_names():
             images = pq.read_table(self.images_dir / name)
             frame = images.select(["image_id", "status"]).to_pandas()
-            forget = frame.status.eq("failed")
-            if ids is not None:
-                forget &= frame.image_id.isin(ids)
+            forget = frame.image_id.isin(ids) if ids is not None else frame.image_id.notna()
+            if failed_only:
+                forget &= frame.status.eq("failed")
             if not forget.any():
                 continue
             gone = set(frame.image_id[forget])
