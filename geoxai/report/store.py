@@ -101,6 +101,8 @@ class PartStore:
         for folder in (self.out, self.images_dir, self.concepts_dir, *(self.out / f for f in OUTPUT_FOLDERS)):
             remove_stale_temporaries(folder)
         for name in self.part_names():
+            self._set_aside_if_damaged(name)
+        for name in self.part_names():
             if not (self.concepts_dir / name).exists():
                 # committed without its concepts: take the commit back so the images are
                 # computed again instead of being read as images without concepts
@@ -112,6 +114,21 @@ class PartStore:
         for orphan in self.concepts_dir.glob("part-*.parquet"):
             if orphan.name not in committed:
                 orphan.unlink(missing_ok=True)
+
+    def _set_aside_if_damaged(self, name: str) -> None:
+        """A part that is not a readable part of this folder (a crafted or corrupt file, a column
+        of another type such as an int ``image_id``) is renamed ``damaged-<name>`` with one line
+        naming it, and its images are computed again; the rest of the report goes on."""
+        for folder, schema in ((self.images_dir, self.image_schema), (self.concepts_dir, self.concept_schema)):
+            path = folder / name
+            problem = part_problem(path, schema) if path.exists() else None
+            if problem is not None:
+                print(f"warning: {path}: not a valid part ({problem}); renamed damaged-{name}, "
+                      f"its images are computed again", file=sys.stderr)
+                for other in (self.images_dir / name, self.concepts_dir / name):
+                    if other.exists():
+                        os.replace(other, other.with_name(f"damaged-{name}"))
+                return
 
     # ---- writing -------------------------------------------------------------------------
     def write_part(self, image_rows: list[dict], concept_rows: list[dict], tag: str = "") -> str:
@@ -196,6 +213,20 @@ class PartStore:
     def read_concepts(self, columns: Iterable[str] | None = None):
         return _read_parts(self.concepts_dir, self.part_names(), self.concept_schema, columns,
                            ["image_id", "concept_index", "concept"])
+
+
+def part_problem(path: Path, schema: pa.Schema) -> str | None:
+    """Why the Parquet file at ``path`` is no part of ``schema`` (None when it is one)."""
+    try:
+        found = pq.read_schema(path)
+    except Exception as exc:  # noqa: BLE001 - whatever pyarrow says about a damaged file
+        return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    if "image_id" not in found.names:
+        return "no image_id column"
+    for field in found:
+        if field.name in schema.names and not field.type.equals(schema.field(field.name).type):
+            return f"column {field.name} is {field.type}, not {schema.field(field.name).type}"
+    return None
 
 
 def _read_parts(folder: Path, names: list[str], schema: pa.Schema, columns, order: list[str]):
