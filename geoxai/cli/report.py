@@ -101,6 +101,11 @@ def command(ctx, model_name, weights, model_opts, explainer_name, explainer_opts
         add_quality_section(out, config, data, options, max_images=quality_images)
         if not quiet:
             click.echo((Path(out) / "summary.md").read_text(encoding="utf-8").split("# Explanation quality")[-1])
+    if summary.counts["failed"]:
+        # every other image is explained and summarised; the status says not all of them were
+        click.echo(f"{summary.counts['failed']} image(s) failed (their reasons: summary.json, report.html); "
+                   f"exit status 1", err=True)
+        sys.exit(1)
 
 
 @command.command("merge")

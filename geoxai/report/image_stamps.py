@@ -26,13 +26,13 @@ HASHED_BYTES = 1 << 20
 def image_stamp(path: str | os.PathLike) -> str | None:
     """``size:mtime_ns:sha256`` of the file at ``path`` (the hash empty for larger files);
     None when it cannot be read (the worker reports why in its row)."""
+    from ..io.images import open_regular_file
+
     try:
-        st = os.stat(path)
-        digest = ""
-        if st.st_size <= HASHED_BYTES and os.path.isfile(path):
-            with open(path, "rb") as fh:
-                digest = hashlib.sha256(fh.read(HASHED_BYTES + 1)).hexdigest()
-    except (OSError, ValueError):
+        with open_regular_file(path) as fh:  # never blocks on a FIFO
+            st = os.fstat(fh.fileno())
+            digest = hashlib.sha256(fh.read(HASHED_BYTES + 1)).hexdigest() if st.st_size <= HASHED_BYTES else ""
+    except (OSError, ValueError):  # ImageError is a ValueError
         return None
     return f"{st.st_size}:{st.st_mtime_ns}:{digest}"
 
