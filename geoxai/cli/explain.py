@@ -102,6 +102,7 @@ class ConceptStage:
     dilation: int = 0
     truth: tuple[float, float] | None = None
     world_map: str = "none"  # none | world | zoom
+    explainer_name: str | None = None  # names the figure's colour bar where the map needs it (lrp)
 
     def apply(self, out_dir: Path, records: list[ImageRecord]) -> None:
         from ..geodesy import great_circle_km
@@ -132,7 +133,7 @@ class ConceptStage:
 
         from ..ci import concept_influence
         from ..types import ImageBatch
-        from ..viz.figure import explanation_figure
+        from ..viz.figure import explanation_figure, map_label
 
         batch = ImageBatch(torch.stack([r.view for r in records]), [r.stem for r in records])
         segmentation = self.segmenter.segment(batch).cpu()
@@ -151,7 +152,8 @@ class ConceptStage:
             }
             explanation_figure(record.view.permute(1, 2, 0).numpy(), record.heat, segmentation[i], concepts, scores,
                                predictions[i], ground_truth=self.truth, k=self.k,
-                               path=out_dir / f"{record.stem}_figure.png")
+                               path=out_dir / f"{record.stem}_figure.png",
+                               colorbar_label=map_label(self.explainer_name))
             record.extra.setdefault("files", {})["figure"] = f"{record.stem}_figure.png"
 
 
@@ -217,7 +219,8 @@ def command(images, model_name, weights, model_opts, explainer_name, explainer_o
     model = load_model(model_name, **model_kwargs)
     explainer_opts = plugin_options("explainer", explainer_name, explainer_opts)
     explainer = load_explainer(explainer_name)
-    stage = ConceptStage(k=k, min_size=min_size, dilation=dilation, truth=parse_truth(truth), world_map=world_map)
+    stage = ConceptStage(k=k, min_size=min_size, dilation=dilation, truth=parse_truth(truth), world_map=world_map,
+                         explainer_name=explainer_name)
     if segmenter_name is not None:
         from ..plugins import load_segmenter
 

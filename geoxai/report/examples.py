@@ -171,7 +171,7 @@ def _draw(folder: Path, config: ReportConfig, row, payload: dict) -> None:
     """One figure from kept data: concept influence is recomputed from map + masks (cheap, CPU)."""
     from ..ci import concept_influence
     from ..types import CellScore, GeoPrediction
-    from ..viz.figure import explanation_figure
+    from ..viz.figure import explanation_figure, map_label
 
     heat = torch.from_numpy(payload["heat"]).float()[None]
     segmentation = torch.from_numpy(payload["segmentation"]).long()[None]
@@ -184,6 +184,7 @@ def _draw(folder: Path, config: ReportConfig, row, payload: dict) -> None:
         payload["view"].transpose(1, 2, 0), heat[0], segmentation[0], concepts,
         influence.records(concepts, [row.image_id]), GeoPrediction(**doc),
         ground_truth=(row.lat, row.lon), k=config.k, path=folder / figure_name(row.image_id),
+        colorbar_label=map_label(config.explainer),
     )
 
 

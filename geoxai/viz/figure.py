@@ -83,10 +83,23 @@ def _title(prediction: GeoPrediction, ground_truth) -> str:
     return "\n".join(lines)
 
 
+#: colour-bar labels of explainers whose map needs a word on its scale
+MAP_LABELS = {
+    # with biases, LRP's epsilon rule lets them absorb most of the score (issue 22 §5, docs/explainers.md)
+    "lrp": "LRP relevance (signed; biases absorb most\nof the score, so it does not sum to it)",
+}
+
+
+def map_label(explainer: str | None) -> str | None:
+    """The colour-bar label of ``explainer``'s map (None: no label)."""
+    return MAP_LABELS.get(explainer or "")
+
+
 def explanation_figure(view_uint8, explanation, segmentation, concepts: Sequence[str], ci_scores: Iterable,
                        prediction: GeoPrediction, ground_truth: tuple[float, float] | None = None,
                        k: int = 1000, path: str | os.PathLike = "explanation.png", world_map: bool = True,
-                       top_cells: int = 25, size: tuple[int, int] = (1500, 900)) -> Path:
+                       top_cells: int = 25, size: tuple[int, int] = (1500, 900),
+                       colorbar_label: str | None = None) -> Path:
     """Write the explanation figure of one image as a PNG of ``size`` (width, height) pixels.
 
     Args:
@@ -99,6 +112,7 @@ def explanation_figure(view_uint8, explanation, segmentation, concepts: Sequence
         prediction, ground_truth: the model's answer and the true (lat, lon) if known.
         k: the number of top pixels shown (use the k the ci scores were computed with).
         world_map: add the zoomed world-map panel with the top ``top_cells`` cells.
+        colorbar_label: what the map's colour bar measures (``map_label(explainer name)``).
     """
     view = _as_numpy(view_uint8, "view", 3)
     if view.dtype != np.uint8 or view.shape[2] != 3:
@@ -125,14 +139,15 @@ def explanation_figure(view_uint8, explanation, segmentation, concepts: Sequence
     fig = plt.figure(figsize=(size[0] / dpi, size[1] / dpi), dpi=dpi)
     try:
         _draw(fig, view, expl, top, seg, list(concepts), _scores(ci_scores), prediction, ground_truth,
-              k_used, world_map, top_cells)
+              k_used, world_map, top_cells, colorbar_label)
     except BaseException:
         plt.close(fig)
         raise
     return save_figure(fig, path, dpi=dpi)
 
 
-def _draw(fig, view, expl, top, seg, concepts, scores, prediction, ground_truth, k, world_map, top_cells):
+def _draw(fig, view, expl, top, seg, concepts, scores, prediction, ground_truth, k, world_map, top_cells,
+          colorbar_label=None):
     grid = fig.add_gridspec(2, 3, left=0.03, right=0.97, top=0.86, bottom=0.05, wspace=0.25, hspace=0.25)
     gray = view.mean(axis=2, keepdims=True).repeat(3, axis=2) / 255.0
 
@@ -147,7 +162,10 @@ def _draw(fig, view, expl, top, seg, concepts, scores, prediction, ground_truth,
     ax.imshow(gray * 0.6)
     heat = ax.imshow(expl, cmap="bwr" if signed else "inferno", alpha=0.65,
                      vmin=-limit if signed else float(expl.min()), vmax=limit)
-    fig.colorbar(heat, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=6)
+    colorbar = fig.colorbar(heat, ax=ax, fraction=0.046, pad=0.02)
+    colorbar.ax.tick_params(labelsize=6)
+    if colorbar_label:
+        colorbar.set_label(colorbar_label, fontsize=6)
     ax.set_title("explanation map", fontsize=9)
     ax.axis("off")
 
