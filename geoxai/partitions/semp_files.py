@@ -84,13 +84,10 @@ def load_semp(directory: str | os.PathLike) -> tuple[list[Partitioning], SemPHie
 def _read_manifest(manifest: Path) -> dict:
     """``semp.json`` as a dict with a non-empty ``partitionings`` list; anything else (bad JSON,
     a list, missing keys) is a one-line ValueError naming the file."""
+    from ..io.json_files import read_json_object
+
     problem = f"{manifest}: not a SemP partitions manifest"
-    try:
-        info = json.loads(manifest.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{problem} ({exc})") from None
-    if not isinstance(info, dict):
-        raise ValueError(f"{problem} (a JSON {type(info).__name__}, not an object)")
+    info = read_json_object(manifest, problem)
     files = info.get("partitionings")
     if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
         raise ValueError(f"{problem} (\"partitionings\" must be a non-empty list of file names)")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io.atomic import write_text_atomic
+from ..io.json_files import read_json_object
 
 CONFIG_FILE = "config.json"
 
@@ -108,12 +109,7 @@ def load_config_file(path: Path) -> ReportConfig:
     list, a dict without model/explainer/segmenter or with values of the wrong type) is a
     one-line ValueError naming it."""
     problem = f"{path}: not a geoxai report configuration"
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{problem} ({exc}); delete it or use another --out") from None
-    if not isinstance(doc, dict):
-        raise ValueError(f"{problem} (a JSON {type(doc).__name__}, not an object); delete it or use another --out")
+    doc = read_json_object(path, problem, "; delete it or use another --out")
     required = [name for name, f in ReportConfig.__dataclass_fields__.items()
                 if f.default is MISSING and f.default_factory is MISSING]
     missing = [name for name in required if name not in doc]
