@@ -13,11 +13,12 @@ from torch import nn
 from geoxai.explainers.lrp import LRP
 from geoxai.interfaces import GeoModel
 from geoxai.testing import synthetic_photo, tiny_partitionings
+from geoxai.views import ViewConfig
 
 
 class SmallNet(GeoModel):
     name = "small-net"
-    input_size, resize_size = 8, 9
+    view_config = ViewConfig(input_size=8, resize_size=9)
 
     def __init__(self) -> None:
         super().__init__()

@@ -88,7 +88,8 @@ def _report(data, out):
 
 def _assert_one_line_naming(result, folder: Path, reason: str = "Read-only file system"):
     assert result.exit_code != 0, result.output
-    lines = result.output.strip().splitlines()
+    # start-up and random-weights notes may precede it; the error itself is one line
+    lines = [line for line in result.output.strip().splitlines() if line.startswith("Error")]
     assert len(lines) == 1 and "Traceback" not in result.output, result.output
     assert str(folder) in lines[0] and reason in lines[0], lines[0]
 

