@@ -272,6 +272,14 @@ def _hook_count(model: nn.Module) -> int:
     return sum(len(getattr(m, k, {})) for m in model.modules() for k in kinds)
 
 
+def quadrant_segmentation(count: int, height: int, width: int) -> torch.Tensor:
+    """Concept labels [count, height, width] of four quadrants (concepts 0-3): the segmentation the
+    contract hands to an explainer that scores concepts (``needs_segmentation``)."""
+    rows = (torch.arange(height) >= height // 2).long()[:, None]
+    cols = (torch.arange(width) >= width // 2).long()[None, :]
+    return (2 * rows + cols).expand(count, height, width).clone()
+
+
 def check_explainer(explainer: Explainer, model: GeoModel, photos: Sequence[np.ndarray] | None = None,
                     target: Any = None, **options: Any) -> torch.Tensor:
     """Check an Explainer on ``model``: float32 [B, H, W] maps at the input size, on CPU, finite,
@@ -282,9 +290,11 @@ def check_explainer(explainer: Explainer, model: GeoModel, photos: Sequence[np.n
     hooks, training, grad_mode = _hook_count(model), model.training, torch.is_grad_enabled()
     flags = [p.requires_grad for p in model.parameters()]
     had_grad = [p.grad is not None for p in model.parameters()]
+    b, (h, w) = len(batch), batch.size
+    if getattr(explainer, "needs_segmentation", False) and "segmentation" not in options:
+        options = {**options, "segmentation": quadrant_segmentation(b, h, w)}  # what a segmenter would give
     with _stage(f"{type(explainer).__name__}.explain(target={parse_target(target)})"):
         maps = explainer.explain(model, batch, target=target, **options)
-    b, (h, w) = len(batch), batch.size
     # float32 maps; float64 ones only for a float64 model (see docs/explainers.md)
     float64_model = any(p.dtype == torch.float64 for p in model.parameters())
     allowed = (torch.float32, torch.float64) if float64_model else (torch.float32,)

@@ -30,10 +30,27 @@ def friendly_errors(func):
                 from ..weights import weights_message
 
                 message = weights_message(exc, "cli")
-            # one line, whatever a file name in it holds
-            raise click.ClickException(str(message).replace("\r", "\\r").replace("\n", "\\n")) from None
+            raise click.ClickException(one_line(str(message))) from None
+        except OSError as exc:
+            # an unwritable (read-only, full, forbidden) output folder or an unreadable input:
+            # the file and the reason, not a traceback
+            raise click.ClickException(one_line(os_error_message(exc))) from None
 
     return wrapper
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line, whatever a file name in it holds."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def os_error_message(exc: OSError) -> str:
+    """``PATH: reason`` for an OSError that names its file (``[Errno 30] ...`` becomes the
+    reason alone); the error's own text otherwise."""
+    if exc.filename is None or not exc.strerror:
+        return str(exc)
+    target = f"{exc.filename} -> {exc.filename2}" if exc.filename2 is not None else f"{exc.filename}"
+    return f"{target}: {exc.strerror}"
 
 
 def collect_images(inputs: Sequence) -> list[Path]:

@@ -30,7 +30,7 @@ def _is_loopback(host: str) -> bool:
                    "localhost, 127.0.0.1 and [::1] (a guard against DNS rebinding).")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Keep uploaded photos and results here (default: a temporary folder removed on exit).")
-@click.option("-m", "--model", default=None, metavar="NAME",
+@click.option("--model", "-m", default=None, metavar="NAME",
               help="The model the page starts on (default: imagenet-lite0 where it loads, else tiny).")
 @click.option("--weights", default=None, metavar="PATH",
               help="Weights of --model (a path or hf://...): set here, never from the page.")

@@ -1,6 +1,8 @@
 """``geoxai evaluate``: the accuracy table at 1/25/200/750/2500 km."""
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ._common import build_model, friendly_errors
@@ -27,7 +29,7 @@ def command(model_name, weights, model_opts, data, out, batch_size, workers, vie
     Predicts with the model's test-time crops by default (--views single: the one explained
     view); the table and every output file name the protocol. An image that cannot be read (or
     whose name cannot be stored) is left out with its reason (in failed.csv with --out); the
-    others are evaluated.
+    others are evaluated, and the exit status is 1.
     """
     from ..evaluation import evaluate, format_table
     from ..io.datasets import read_dataset
@@ -47,3 +49,5 @@ def command(model_name, weights, model_opts, data, out, batch_size, workers, vie
     if out:
         for path in result.write(out):
             click.echo(f"wrote {path}", err=True)
+    if result.failed:
+        sys.exit(1)  # like predict/explain: the others are evaluated and written, but not every image was

@@ -97,6 +97,11 @@ def command(ctx, model_name, weights, model_opts, explainer_name, explainer_opts
                    err=True)
         sys.exit(130)
     _print_summary(summary, out, quiet)
+    if summary.counts["failed"]:
+        # every other image is explained and summarised; the status says not all of them were
+        click.echo(f"{summary.counts['failed']} image(s) failed (their reasons: summary.json, report.html); "
+                   f"exit status 1", err=True)
+        sys.exit(1)
 
 
 @command.command("merge")

@@ -11,9 +11,12 @@ any parameter or buffer changed, and checks that the canonized model computed th
 
 Relevance entering the model output is the gradient of the target score w.r.t. the finest-cell
 scores: one-hot for a cell target (zennit's convention), the softmax derivative for a region
-(positive on the region's cells, negative elsewhere). With ``ignore_bias=True`` the rules leave the
-biases out (zennit's ``zero_params="bias"``), so relevance is conserved: the input relevance of a
-cell target sums to 1.
+(positive on the region's cells, negative elsewhere). The biases absorb their share of the relevance
+(on the real EfficientNet-Lite0 nearly all: the map sums to ~1e-5 of it; docs/explainers.md), so the
+map is relative, not a share of the score. With ``ignore_bias=True`` the rules leave the biases out
+(zennit's ``zero_params="bias"``): conserved where the pre-activations without biases stay away from
+zero, but not on networks whose (BatchNorm-folded) biases dominate them, where relevance explodes
+into huge values of both signs.
 
 Models with a vision transformer use the conservative transformer rules instead
 (``lrp_transformer``: gradient x input with LayerNorm, softmax and GELU gates as constants; the
@@ -53,7 +56,7 @@ class LRP(BaseExplainer):
         epsilon: PositiveFloat = 1e-6          # epsilon rule (linear layers, depthwise convolutions)
         stabilizer: PositiveFloat = 1e-6       # zennit's stabilizer of the z+ and flat rules
         canonize: bool = True                  # BatchNorm merging, explicit residuals, SE gates
-        ignore_bias: bool = False              # zennit's zero_params="bias": relevance is conserved
+        ignore_bias: bool = False              # zennit's zero_params="bias" (see the module doc)
         depthwise_rule: Literal["epsilon", "zplus"] = "epsilon"
 
     def explain(self, model: GeoModel, images: ImageBatch | torch.Tensor, target=None, **options: Any) -> torch.Tensor:

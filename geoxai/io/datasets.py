@@ -19,7 +19,7 @@ from typing import cast
 import numpy as np
 
 from ..geodesy import validate_coordinates
-from .images import IMAGE_SUFFIXES, list_images
+from .images import IMAGE_SUFFIXES, list_images, open_regular_file
 from .tables import COLUMN_ALIASES, TableError, read_table
 
 # kept for callers of the old names: the aliases live in geoxai.io.tables
@@ -151,7 +151,7 @@ def exif_gps(path: str | os.PathLike) -> tuple[float, float] | None:
     from PIL import Image
 
     try:
-        with Image.open(path) as im:
+        with open_regular_file(path) as fh, Image.open(fh) as im:  # a FIFO named x.jpg never blocks
             gps = im.getexif().get_ifd(0x8825)
     except Exception:
         return None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -76,6 +77,8 @@ def check_file_name(path: str | os.PathLike) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise ImageError(f"{display_path(path)}: file name is not valid UTF-8; rename the file") from None
+    if "\0" in text:  # no file can have it: the OS refuses the name ("embedded null byte")
+        raise ImageError(f"{display_path(path)}: file name contains a NUL byte")
     for part in Path(text).parts:
         if len(os.fsencode(part)) > NAME_MAX:
             raise ImageError(f"{display_path(path)[:80]}...: file name longer than {NAME_MAX} bytes")
@@ -86,18 +89,16 @@ def load_image(path: str | os.PathLike, max_side: int = MAX_SIDE) -> np.ndarray:
     path = Path(path)
     check_file_name(path)
     shown = display_path(path)
+    fh = open_regular_file(path)
     try:
-        with open(path, "rb") as fh:
-            is_jpeg = fh.read(len(_JPEG_MAGIC)) == _JPEG_MAGIC
-            data = fh.read() if is_jpeg else b""
-    except FileNotFoundError:
-        raise ImageError(f"{shown}: file not found") from None
-    except IsADirectoryError:
-        raise ImageError(f"{shown}: is a folder, not an image") from None
+        is_jpeg = fh.read(len(_JPEG_MAGIC)) == _JPEG_MAGIC
+        data = fh.read() if is_jpeg else b""
     except OSError as exc:
+        fh.close()
         raise ImageError(f"{shown}: cannot read ({exc.strerror or exc})") from None
     try:
-        im = _decode_jpeg(_JPEG_MAGIC + data, shown, max_side) if is_jpeg else _decode_other(path, shown)
+        with fh:
+            im = _decode_jpeg(_JPEG_MAGIC + data, shown, max_side) if is_jpeg else _decode_other(fh, shown)
         with im:
             return to_rgb_array(im, max_side)
     except ImageError:
@@ -112,6 +113,31 @@ def load_image(path: str | os.PathLike, max_side: int = MAX_SIDE) -> np.ndarray:
         raise ImageError(f"{shown}: unreadable or truncated image ({exc})") from None
     except (ValueError, SyntaxError) as exc:
         raise ImageError(f"{shown}: corrupt image ({exc})") from None
+
+
+def open_regular_file(path: str | os.PathLike) -> io.BufferedReader:
+    """``path`` opened for reading, if it is a regular file; never blocks. A FIFO, device or
+    socket (even named ``x.jpg``) would block or never end, and a folder is no image: each is a
+    one-line ImageError. Opened with O_NONBLOCK and checked with fstat on the open file, so a
+    file swapped for a FIFO after a check cannot block either."""
+    shown = display_path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise ImageError(f"{shown}: file not found") from None
+    except IsADirectoryError:
+        raise ImageError(f"{shown}: is a folder, not an image") from None
+    except OSError as exc:
+        raise ImageError(f"{shown}: cannot read ({exc.strerror or exc})") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise ImageError(f"{shown}: is a folder, not an image")
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+        raise ImageError(f"{shown}: {kind}, not an image file; skipped")
+    return os.fdopen(fd, "rb")
 
 
 def _open_jpeg(data: bytes, max_side: int) -> Image.Image:
@@ -161,11 +187,12 @@ def _scan_incomplete(data: bytes, decoded: Image.Image, max_side: int) -> bool:
         return again.size != decoded.size or not np.array_equal(np.asarray(again), np.asarray(decoded))
 
 
-def _decode_other(path: Path, shown: str) -> Image.Image:
+def _decode_other(fh: io.BufferedReader, shown: str) -> Image.Image:
+    fh.seek(0)
     with warnings.catch_warnings():
         # the size is checked below, against the same limit, with a message naming the file
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        im = Image.open(path)
+        im = Image.open(fh)
     limit = Image.MAX_IMAGE_PIXELS
     if limit is not None and im.width * im.height > limit:
         im.close()

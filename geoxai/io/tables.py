@@ -164,6 +164,11 @@ def _check_rows(body: str, path: Path, what: str, offset: int) -> list[int]:
     """The file line of every data row; a row with fewer or more fields than the header is an
     error naming its line (pandas would pad it silently, or fail without the file's name)."""
     reader = csv.reader(io.StringIO(body))
+    limit = csv.field_size_limit()
+    # no field-size limit (csv's default, 128 KiB, refused the whole file for one long cell): an
+    # over-long value fails only its own row, where it is used (a file name longer than a file
+    # system allows is that image's one-line error)
+    csv.field_size_limit(max(limit, len(body)))
     try:
         header = next(reader, None)
         if header is None:
@@ -178,6 +183,8 @@ def _check_rows(body: str, path: Path, what: str, offset: int) -> list[int]:
             lines.append(reader.line_num + offset)
     except csv.Error as exc:
         raise TableError(f"{path}:{reader.line_num + offset}: malformed {what} ({exc})") from None
+    finally:
+        csv.field_size_limit(limit)
     return lines
 
 

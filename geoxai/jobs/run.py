@@ -36,9 +36,12 @@ def storable_samples(samples: Sequence[Any]) -> list[Any]:
 def open_work(store: PartStore, mine: Sequence[Any], retry_failed: bool = False) -> list[Any]:
     """Prepare ``store`` (clear a killed run's leftovers, repair duplicates) and return the
     samples of ``mine`` without a row (with ``retry_failed``, their failed rows go first)."""
+    from .stamps import forget_changed_images
+
     store.prepare()
     if retry_failed:
         store.forget_failed({s.id for s in mine})
+    forget_changed_images(store, mine)  # an image file changed in place: its rows go, it is computed again
     done = store.finished_ids()
     return [s for s in mine if s.id not in done]
 

@@ -44,6 +44,9 @@ BASE_IMAGE_FIELDS = [
     ("lon", pa.float64()),
     ("status", pa.string()),          # "ok" or "failed"
     ("error", pa.string()),           # why it failed (null when ok)
+    # the image file's size, mtime and (small files) content hash when planned (jobs.stamps): a
+    # resume computes an image again whose file changed; null in older parts
+    ("image_stamp", pa.string()),
 ]
 
 class PartStore:
@@ -60,6 +63,8 @@ class PartStore:
         self.out = Path(out)
         self.images_dir = self.out / IMAGES
         self.concepts_dir = self.out / self.concepts_folder
+        #: image id -> stamp of its file (``geoxai.jobs.stamps``), written into its row
+        self.image_stamps: dict[str, str] = {}
 
     def prepare(self) -> None:
         """Create the folders and clear what a killed run left half-written, in every folder
@@ -68,6 +73,8 @@ class PartStore:
         self.concepts_dir.mkdir(parents=True, exist_ok=True)
         for folder in (self.out, self.images_dir, self.concepts_dir, *(self.out / f for f in self.output_folders)):
             remove_stale_temporaries(folder)
+        for name in self.part_names():
+            self._set_aside_if_damaged(name)
         for name in self.part_names():
             if not (self.concepts_dir / name).exists():
                 # committed without its concepts: take the commit back so the images are
@@ -82,9 +89,26 @@ class PartStore:
                 orphan.unlink(missing_ok=True)
         self.repair_duplicates()
 
+    def _set_aside_if_damaged(self, name: str) -> None:
+        """A part that is not a readable part of this folder (a crafted or corrupt file, a column
+        of another type such as an int ``image_id``) is renamed ``damaged-<name>`` with one line
+        naming it, and its images are computed again; the rest of the job goes on."""
+        for folder, schema in ((self.images_dir, self.image_schema), (self.concepts_dir, self.concept_schema)):
+            path = folder / name
+            problem = part_problem(path, schema) if path.exists() else None
+            if problem is not None:
+                print(f"warning: {path}: not a valid part ({problem}); renamed damaged-{name}, "
+                      f"its images are computed again", file=sys.stderr)
+                for other in (self.images_dir / name, self.concepts_dir / name):
+                    if other.exists():
+                        os.replace(other, other.with_name(f"damaged-{name}"))
+                return
+
     # ---- writing -------------------------------------------------------------------------
     def write_part(self, image_rows: list[dict], concept_rows: list[dict], tag: str = "") -> str:
         name = f"part-{tag}{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}.parquet"
+        if self.image_stamps and "image_stamp" in self.image_schema.names:
+            image_rows = [{**row, "image_stamp": self.image_stamps.get(row["image_id"])} for row in image_rows]
         images = pa.Table.from_pylist(image_rows, schema=self.image_schema)
         concepts = pa.Table.from_pylist(concept_rows, schema=self.concept_schema)
         tmp_c = self.concepts_dir / f".{name}.tmp"
@@ -116,6 +140,17 @@ class PartStore:
                 gone = set(frame.image_id[forget])
                 self._drop_rows(name, gone)
                 removed += len(gone)
+        return removed
+
+    def forget_images(self, ids: set[str]) -> int:
+        """Remove the rows of the images ``ids`` (ok or failed), as ``forget_failed`` does, so a
+        resume computes them again (an image file changed since its row was computed)."""
+        removed = 0
+        for name in self.part_names():
+            found = set(pq.read_table(self.images_dir / name, columns=["image_id"]).column(0).to_pylist()) & ids
+            if found:
+                self._drop_rows(name, found)
+                removed += len(found)
         return removed
 
     def repair_duplicates(self) -> int:
@@ -188,6 +223,20 @@ class PartStore:
     def read_concepts(self, columns: Iterable[str] | None = None):
         return _read_parts(self.concepts_dir, self.part_names(), self.concept_schema, columns,
                            ["image_id", "concept_index", "concept"])
+
+
+def part_problem(path: Path, schema: pa.Schema) -> str | None:
+    """Why the Parquet file at ``path`` is no part of ``schema`` (None when it is one)."""
+    try:
+        found = pq.read_schema(path)
+    except Exception as exc:  # noqa: BLE001 - whatever pyarrow says about a damaged file
+        return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    if "image_id" not in found.names:
+        return "no image_id column"
+    for field in found:
+        if field.name in schema.names and not field.type.equals(schema.field(field.name).type):
+            return f"column {field.name} is {field.type}, not {schema.field(field.name).type}"
+    return None
 
 
 def _read_parts(folder: Path, names: list[str], schema: pa.Schema, columns, order: list[str]):

@@ -28,6 +28,16 @@ from ..views import ViewConfig
 DEFAULT_IMAGE_SIZE = 224
 CHECKPOINT_NAMES = ("base.ckpt",)
 
+#: limits a zip's directory is checked against before anything is read or extracted (a release
+#: holds a checkpoint of a few hundred MB, an hparams.yaml of a few KB and small CSV files)
+MAX_MEMBER_BYTES = 4 << 30
+MAX_TOTAL_BYTES = 8 << 30
+MAX_MEMBERS = 10_000
+MAX_HPARAMS_BYTES = 1 << 20
+#: a member over 1 MiB that expands more than this many times is taken for a zip bomb
+#: (checkpoints barely compress; CSV files about 5x)
+MAX_RATIO = 200
+
 
 #: the public evaluation code resizes the short side to 320, and for crops below 250 px to 256 after
 RELEASE_RESIZE, RELEASE_SMALL_RESIZE, RELEASE_SMALL_CROP = 320, 256, 250
@@ -62,11 +72,13 @@ def release_image_size(source: str | os.PathLike) -> int:
     else:
         try:
             with zipfile.ZipFile(source) as zf:
-                names = [n for n in zf.namelist() if PurePosixPath(n).name == "hparams.yaml"
-                         and "__MACOSX" not in PurePosixPath(n).parts]
-                if len(names) != 1:
-                    raise ValueError(f"{source}: expected one hparams.yaml in the archive, found {len(names)}")
-                hparams = parse_hparams(zf.read(names[0]).decode("utf-8"), f"{source}:{names[0]}")
+                infos = [i for i in zf.infolist() if PurePosixPath(i.filename).name == "hparams.yaml"
+                         and "__MACOSX" not in PurePosixPath(i.filename).parts]
+                if len(infos) != 1:
+                    raise ValueError(f"{source}: expected one hparams.yaml in the archive, found {len(infos)}")
+                check_zip_limits(source, infos)
+                where = f"{source}:{infos[0].filename}"
+                hparams = parse_hparams(_utf8(zf.read(infos[0]), where), where)
         except (zipfile.BadZipFile, OSError) as exc:
             raise ValueError(f"{source}: unreadable zip archive ({exc})") from None
     return int(hparams.get("image_size") or DEFAULT_IMAGE_SIZE)
@@ -89,9 +101,43 @@ _LenientLoader.add_multi_constructor("tag:yaml.org,2002:python/", _construct_pla
 _LenientLoader.add_multi_constructor("!", _construct_plain)
 
 
-def read_hparams(path: str | os.PathLike) -> dict[str, Any]:
+def check_zip_limits(source: str | os.PathLike, infos: list[zipfile.ZipInfo]) -> None:
+    """Refuse, with one line naming the zip and the member, an archive whose directory declares
+    too many members, a member too large (or an hparams.yaml over ``MAX_HPARAMS_BYTES``), a
+    member that expands like a zip bomb, or too many bytes in all. Extraction never writes more
+    than the declared sizes (zipfile stops there and checks the CRC)."""
+    if len(infos) > MAX_MEMBERS:
+        raise ValueError(f"{source}: {len(infos):,} members; a release has at most {MAX_MEMBERS:,}")
+    total = 0
+    for info in infos:
+        size, name = info.file_size, info.filename
+        if PurePosixPath(name).name == "hparams.yaml" and size > MAX_HPARAMS_BYTES:
+            raise ValueError(f"{source}: member {name} is {size:,} bytes; an hparams.yaml is at most "
+                             f"{MAX_HPARAMS_BYTES:,}")
+        if size > MAX_MEMBER_BYTES:
+            raise ValueError(f"{source}: member {name} is {size:,} bytes; the limit is {MAX_MEMBER_BYTES:,}")
+        if size > 1 << 20 and size > MAX_RATIO * max(info.compress_size, 1):
+            raise ValueError(f"{source}: member {name} expands {size / max(info.compress_size, 1):,.0f}x "
+                             f"(to {size:,} bytes); refused as a zip bomb (limit {MAX_RATIO}x)")
+        total += size
+    if total > MAX_TOTAL_BYTES:
+        raise ValueError(f"{source}: {total:,} bytes unpacked; the limit is {MAX_TOTAL_BYTES:,}")
+
+
+def _utf8(data: bytes, where: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{where}: not a UTF-8 text file") from None
+
+
+def read_hparams(path: str | os.PathLike, where: str | None = None) -> dict[str, Any]:
+    """The hyper-parameters of the hparams.yaml at ``path`` (``where`` names it in errors)."""
     path = Path(path)
-    return parse_hparams(path.read_text(encoding="utf-8"), str(path))
+    where = where or str(path)
+    if path.stat().st_size > MAX_HPARAMS_BYTES:
+        raise ValueError(f"{where}: {path.stat().st_size:,} bytes; an hparams.yaml is at most {MAX_HPARAMS_BYTES:,}")
+    return parse_hparams(_utf8(path.read_bytes(), where), where)
 
 
 def parse_hparams(text: str, where: str) -> dict[str, Any]:
@@ -195,11 +241,7 @@ def open_release(source: str | os.PathLike) -> Iterator[Release]:
             if not zipfile.is_zipfile(source):
                 raise ValueError(f"{source}: not a zip archive or folder")
             root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="geoxai-release-")))
-            try:
-                with zipfile.ZipFile(source) as zf:
-                    zf.extractall(root)  # ZipFile sanitises absolute and '..' member names
-            except (zipfile.BadZipFile, OSError) as exc:
-                raise ValueError(f"{source}: unreadable zip archive ({exc})") from None
+            _extract(source, root)
         index = _index_files(root)
         hparams_files = index.get("hparams.yaml", [])
         if len(hparams_files) != 1:
@@ -208,5 +250,35 @@ def open_release(source: str | os.PathLike) -> Iterator[Release]:
             [p for name, ps in index.items() if name.endswith(".ckpt") for p in ps]
         if len(ckpts) != 1:
             raise ValueError(f"{source}: expected one checkpoint (base.ckpt) in the archive, found {len(ckpts)}")
-        yield Release(source=source, root=root, hparams=read_hparams(hparams_files[0]),
-                      checkpoint=ckpts[0], _index=index)
+        hparams_name = hparams_files[0].relative_to(root).as_posix()
+        release = Release(source=source, root=root, hparams=read_hparams(hparams_files[0], f"{source}:{hparams_name}"),
+                          checkpoint=ckpts[0], _index=index)
+        if root == source:
+            yield release
+            return
+        try:
+            yield release
+        except (ValueError, FileNotFoundError) as exc:
+            # a member's error (a refused checkpoint, a bad partition file) names the zip and the
+            # member, not the temporary folder that is about to be deleted
+            text = str(exc.args[0]) if exc.args else str(exc)
+            if str(root) in text:
+                raise type(exc)(text.replace(f"{root}{os.sep}", f"{source}:").replace(str(root), str(source))) from None
+            raise
+
+
+def _extract(source: Path, root: Path) -> None:
+    """Unpack the zip ``source`` into ``root`` after checking its directory against the limits;
+    errors name the zip and the member, never the temporary folder."""
+    try:
+        with zipfile.ZipFile(source) as zf:
+            infos = zf.infolist()
+            check_zip_limits(source, infos)
+            for info in infos:
+                try:
+                    zf.extract(info, root)  # ZipFile sanitises absolute and '..' member names
+                except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                    raise ValueError(f"{source}: member {info.filename}: cannot unpack ({reason})") from None
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ValueError(f"{source}: unreadable zip archive ({exc})") from None

@@ -67,9 +67,9 @@ def load_semp(directory: str | os.PathLike) -> tuple[list[Partitioning], SemPHie
         raise FileNotFoundError(f"{d}: partition directory does not exist")
     manifest = d / MANIFEST
     if manifest.exists():
-        info = json.loads(manifest.read_text(encoding="utf-8"))
-        parts = [Partitioning.from_csv(d / f) for f in info["partitionings"]]
-        hierarchy = read_hierarchy(d / info["hierarchy"]) if info.get("hierarchy") else None
+        info = _read_manifest(manifest)
+        parts = [Partitioning.from_csv(_member(manifest, f)) for f in info["partitionings"]]
+        hierarchy = read_hierarchy(_member(manifest, info["hierarchy"])) if info.get("hierarchy") else None
         return parts, hierarchy
     files = sorted(d.glob("m_*.csv"), key=lambda p: _public_size(p))
     if not files:
@@ -79,6 +79,32 @@ def load_semp(directory: str | os.PathLike) -> tuple[list[Partitioning], SemPHie
     parts = read_public_partitionings(files, parents)
     hierarchy = read_hierarchy(d / HIERARCHY) if (d / HIERARCHY).exists() else None
     return parts, hierarchy
+
+
+def _read_manifest(manifest: Path) -> dict:
+    """``semp.json`` as a dict with a non-empty ``partitionings`` list; anything else (bad JSON,
+    a list, missing keys) is a one-line ValueError naming the file."""
+    from ..io.json_files import read_json_object
+
+    problem = f"{manifest}: not a SemP partitions manifest"
+    info = read_json_object(manifest, problem)
+    files = info.get("partitionings")
+    if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
+        raise ValueError(f"{problem} (\"partitionings\" must be a non-empty list of file names)")
+    if info.get("hierarchy") is not None and not isinstance(info["hierarchy"], str):
+        raise ValueError(f"{problem} (\"hierarchy\" must be a file name)")
+    return info
+
+
+def _member(manifest: Path, name: str) -> Path:
+    """The file ``name`` of the manifest's folder: only a plain name inside it (no absolute path,
+    no ``..``, no link leading out), so a crafted manifest cannot read, or echo, outside files."""
+    folder = manifest.parent
+    path = folder / name
+    inside = not Path(name).is_absolute() and ".." not in Path(name).parts
+    if not inside or not path.resolve().is_relative_to(folder.resolve()):
+        raise ValueError(f"{manifest}: {name!r} is not a file inside {folder} (only names inside the folder)")
+    return path
 
 
 def read_public_partitioning(path: str | os.PathLike, name: str | None = None, index_col: str = "class_index",

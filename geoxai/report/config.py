@@ -11,11 +11,12 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..io.atomic import write_text_atomic
+from ..io.json_files import read_json_object
 
 CONFIG_FILE = "config.json"
 
@@ -76,7 +77,7 @@ def check_config(out: Path, config: ReportConfig) -> bool:
     path = Path(out) / CONFIG_FILE
     if not path.exists():
         return False
-    existing = ReportConfig.from_dict(json.loads(path.read_text())).fingerprint()
+    existing = load_config_file(path).fingerprint()
     wanted = config.fingerprint()
     changed = sorted(k for k in set(existing) | set(wanted) if existing.get(k) != wanted.get(k))
     if changed:
@@ -100,7 +101,24 @@ def read_config(out: Path) -> ReportConfig:
     path = Path(out) / CONFIG_FILE
     if not path.exists():
         raise FileNotFoundError(f"{out}: not a geoxai report folder (no {CONFIG_FILE})")
-    return ReportConfig.from_dict(json.loads(path.read_text()))
+    return load_config_file(path)
+
+
+def load_config_file(path: Path) -> ReportConfig:
+    """``config.json`` -> ReportConfig; a file that is not a report configuration (bad JSON, a
+    list, a dict without model/explainer/segmenter or with values of the wrong type) is a
+    one-line ValueError naming it."""
+    problem = f"{path}: not a geoxai report configuration"
+    doc = read_json_object(path, problem, "; delete it or use another --out")
+    required = [name for name, f in ReportConfig.__dataclass_fields__.items()
+                if f.default is MISSING and f.default_factory is MISSING]
+    missing = [name for name in required if name not in doc]
+    wrong = [name for name in required if name in doc and not isinstance(doc[name], str)]
+    if missing or wrong:
+        what = (f"missing {', '.join(missing)}" if missing else "") + ("; " if missing and wrong else "") + \
+               (f"{', '.join(wrong)} not text" if wrong else "")
+        raise ValueError(f"{problem} ({what}); delete it or use another --out")
+    return ReportConfig.from_dict(doc)
 
 
 def parse_shard(spec: str | None, env: dict[str, str] | None = None) -> tuple[int, int]:

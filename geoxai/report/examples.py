@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import re
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -77,10 +78,15 @@ class ExampleKeeper:
                     with np.load(path, allow_pickle=False) as data:
                         meta = json.loads(str(data["meta"]))
                     split = bool(meta["gcd_km"] <= self.radius_km)
-                except Exception:  # noqa: BLE001 - an unreadable leftover is recomputed if needed
+                    image_id = meta["image_id"]
+                    if not isinstance(image_id, str) or path.name != data_name(image_id):
+                        raise ValueError(f"image_id {image_id!r} does not match the file name")
+                except Exception as exc:  # noqa: BLE001 - an unreadable leftover is recomputed if needed
+                    print(f"warning: {path}: unreadable example data ({one_line_reason(exc)}); removed",
+                          file=sys.stderr)
                     path.unlink(missing_ok=True)
                     continue
-                self.kept[split][meta["image_id"]] = path
+                self.kept[split][image_id] = path
                 self._trim(split)
 
     def wants(self, image_id: str, gcd_km: float) -> bool:
@@ -111,6 +117,12 @@ class ExampleKeeper:
                 path.unlink(missing_ok=True)
 
 
+def one_line_reason(exc: BaseException) -> str:
+    """The gist of ``exc`` on one line (its type when it says nothing)."""
+    text = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
+
+
 def _with_gcd(payload: bytes, gcd_km: float) -> bytes:
     """Add the row's GCD to the payload's meta (the keeper sorts files into splits by it)."""
     with np.load(io.BytesIO(payload), allow_pickle=False) as data:
@@ -133,10 +145,18 @@ def write_examples(out: Path, config: ReportConfig, images: pd.DataFrame, n: int
     missing = []
     for row in todo:
         data = folder / DATA_DIR / data_name(row.image_id)
-        if data.exists():
-            _draw(folder, config, row, read_payload(data))
-        else:
+        if not data.exists():
             missing.append(row)
+            continue
+        try:
+            payload = read_payload(data)
+        except Exception as exc:  # noqa: BLE001 - damaged kept data is computed again, not fatal
+            print(f"warning: {data}: unreadable example data ({one_line_reason(exc)}); computing it again",
+                  file=sys.stderr)
+            data.unlink(missing_ok=True)
+            missing.append(row)
+            continue
+        _draw(folder, config, row, payload)
     if missing:
         _recompute(folder, config, missing, components, device)
     return [

@@ -33,7 +33,8 @@ MAP_UNITS = {
     "ig-smoothgrad": "attribution² (IG SmoothGrad², score units squared)",
     "gradcam": "Grad-CAM activation (relative)",
     "combicam": "Combi-CAM activation (relative)",
-    "lrp": "relevance (the score shared out over every pixel: each one is tiny)",
+    # with biases, LRP's epsilon rule lets them absorb most of the score (issue 22 §5, docs/explainers.md)
+    "lrp": "LRP relevance (signed; biases absorb most\nof the score, so it does not sum to it)",
     "lrp-transformer": "relevance (the score shared out over every pixel: each one is tiny)",
 }
 

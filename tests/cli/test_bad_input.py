@@ -97,7 +97,8 @@ def test_a_non_utf8_name_is_one_escaped_line_and_the_rest_is_kept(mixed_folder, 
 def test_evaluate_keeps_every_other_result_of_a_non_utf8_name(mixed_folder, tmp_path):
     out = tmp_path / "eval"
     result = run("evaluate", "-m", "tiny", "--data", mixed_folder, "-O", out, "--quiet", "--workers", "0")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # refused images make the status non-zero
+    assert json.loads((out / "accuracy.json").read_text())["failed"] == 1
     with open(out / "predictions.csv", encoding="utf-8") as fh:
         assert sorted(r["id"] for r in csv.DictReader(fh)) == ["good1.jpg", "good2.jpg"]
     with open(out / "failed.csv", encoding="utf-8") as fh:
@@ -111,7 +112,9 @@ def test_report_keeps_every_other_row_of_a_non_utf8_name(mixed_folder, tmp_path)
     out = tmp_path / "rep"
     result = run("report", "-m", "tiny", "-e", "gradcam", "-s", "tiny", "--data", mixed_folder, "-O", out,
                  "--k", "50", "--min-images", "1", "--workers", "0", "--quiet")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # refused images make the status non-zero
+    assert "1 image(s) failed" in result.output
+    assert json.loads((out / "summary.json").read_text())["counts"]["failed"] == 1
     rows = PartStore(out).read_images().set_index("image_id")
     assert rows.loc["good1.jpg", "status"] == rows.loc["good2.jpg", "status"] == "ok"
     assert rows.loc[ESCAPED, "status"] == "failed" and "not valid UTF-8" in rows.loc[ESCAPED, "error"]
@@ -139,7 +142,7 @@ def test_evaluate_goes_on_when_a_csv_names_an_overlong_file(photo_files, tmp_pat
     data.write_text("image,lat,lon\n" + "".join(f"{p},{a},{b}\n" for p, a, b in rows))
     out = tmp_path / "eval"
     result = run("evaluate", "-m", "tiny", "--data", data, "-O", out, "--quiet")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     assert len((out / "predictions.csv").read_text().splitlines()) == 3  # header + 2
     assert "file name longer than 255 bytes" in (out / "failed.csv").read_text()
 

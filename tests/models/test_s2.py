@@ -121,7 +121,7 @@ def test_raw_images_use_five_crops_max_then_product(official_ckpt, partition_dir
     with torch.no_grad():
         pc, pm, pf = (torch.softmax(z, 1).max(0).values for z in release_resnet(model.normalize(views)))
     expected = pf * pm[mid] * pc[coarse]
-    pred = model.predict([photo], top_k=12)[0]
+    pred = model.predict([photo], top_k=12, views="test-time")[0]  # multi-crop on request
     probs = np.zeros(12)
     for s in pred.top_k:
         probs[s.cell] = s.probability

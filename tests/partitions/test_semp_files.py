@@ -48,3 +48,31 @@ def test_bad_public_files_are_one_line_errors(tmp_path):
         read_public_partitioning(bad)
     with pytest.raises(FileNotFoundError, match="neither semp.json nor public"):
         load_semp(tmp_path / "..")
+
+
+@pytest.mark.parametrize("manifest", ["[1, 2]", '{"kind": "semp"}', '{"partitionings": "a.csv"}', "{not json",
+                                      '{"partitionings": ["a.csv"], "hierarchy": 3}'],
+                         ids=["list", "no-partitionings", "not-a-list", "bad-json", "bad-hierarchy"])
+def test_a_crafted_manifest_is_one_line_naming_it(tmp_path, manifest):
+    (tmp_path / "semp.json").write_text(manifest)
+    with pytest.raises(ValueError, match="semp.json: not a SemP partitions manifest") as info:
+        load_semp(tmp_path)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("entry", ["/etc/passwd", "../secret.csv", "sub/../../secret.csv", "link.csv"])
+@pytest.mark.parametrize("key", ["partitionings", "hierarchy"])
+def test_manifest_entries_outside_the_folder_are_refused_unread(tmp_path, entry, key):
+    folder = tmp_path / "semp"
+    folder.mkdir()
+    secret = tmp_path / "secret.csv"
+    secret.write_text("TOP-SECRET-BYTES\n")
+    (folder / "link.csv").symlink_to(secret)
+    result = _result()
+    write_semp(result, folder)
+    info = json.loads((folder / "semp.json").read_text())
+    info[key] = [entry] if key == "partitionings" else entry
+    (folder / "semp.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="not a file inside") as raised:
+        load_semp(folder)
+    assert "TOP-SECRET" not in str(raised.value)

@@ -50,7 +50,7 @@ def read_rows(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     from geoxai.report.store import PartStore
 
     store = PartStore(out)
-    images = store.read_images().drop(columns=["shard"]).sort_values("image_id").reset_index(drop=True)
+    images = store.read_images().drop(columns=["shard", "image_stamp"]).sort_values("image_id").reset_index(drop=True)
     # the explainer's per-image facts (JSON) become numeric columns, compared with a tolerance like the rest
     info = pd.json_normalize([json.loads(i) if isinstance(i, str) else {} for i in images.pop("explainer_info")])
     images = pd.concat([images, info.add_prefix("info_")], axis=1)

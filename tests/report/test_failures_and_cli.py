@@ -13,7 +13,7 @@ def test_corrupt_and_missing_images_are_recorded_as_failed(tmp_path):
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["report", *BASE_ARGS, "--data", str(data), "--out", str(out),
                                        "--workers", "2", "--batch-size", "3"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # some images failed: exit status 1
     assert "11 images (8 explained, 3 failed)" in result.output
     images, concepts = read_rows(out)
     failed = images[images.status == "failed"].set_index("image_id")
@@ -33,24 +33,25 @@ def test_retry_failed_recomputes_fixed_images_only_when_asked(tmp_path):
     out = tmp_path / "out"
     args = ["report", *BASE_ARGS, "--data", str(data), "--out", str(out), "--workers", "0",
             "--batch-size", "3", "--part-size", "2", "--quiet"]
-    assert CliRunner().invoke(main, args).exit_code == 0
-    # the corrupt file gets fixed; the missing and the truncated ones stay broken
-    (data.parent / "garbage.jpg").write_bytes((data.parent / "p1.jpg").read_bytes())
-    assert CliRunner().invoke(main, args).exit_code == 0
+    assert CliRunner().invoke(main, args).exit_code == 1
+    # the missing file appears; the corrupt and the truncated ones stay broken (a failed image
+    # whose file changed is computed again by a plain resume: test_changed_images.py)
+    (data.parent / "missing.jpg").write_bytes((data.parent / "p1.jpg").read_bytes())
+    assert CliRunner().invoke(main, args).exit_code == 1
     images, _ = read_rows(out)
-    assert images.set_index("image_id").loc["garbage", "status"] == "failed"  # a plain resume skips it
+    assert images.set_index("image_id").loc["missing", "status"] == "failed"  # a plain resume skips it
 
     result = CliRunner().invoke(main, [*args, "--retry-failed"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     images, concepts = read_rows(out)
     assert not images.image_id.duplicated().any() and len(images) == 7
     status = images.set_index("image_id").status
-    assert status["garbage"] == "ok" and status["missing"] == status["truncated"] == "failed"
-    assert concepts.image_id.eq("garbage").any()
+    assert status["missing"] == "ok" and status["garbage"] == status["truncated"] == "failed"
+    assert concepts.image_id.eq("missing").any()
     assert not list(out.rglob("*.tmp"))
     # the fixed image's rows equal those of the image whose bytes it now has
     ok = concepts.set_index("image_id")
-    pd.testing.assert_frame_equal(ok.loc[["garbage"]].reset_index(drop=True), ok.loc[["img001"]].reset_index(drop=True))
+    pd.testing.assert_frame_equal(ok.loc[["missing"]].reset_index(drop=True), ok.loc[["img001"]].reset_index(drop=True))
     summary = json.loads((out / "summary.json").read_text())
     assert summary["counts"]["failed"] == 2
 

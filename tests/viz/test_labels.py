@@ -62,7 +62,7 @@ def test_zoom_frames_the_likely_cells_not_the_long_tail():
 
 
 def test_colour_bar_units_say_what_the_map_measures():
-    assert map_units("lrp").startswith("relevance") and "tiny" in map_units("lrp")
+    assert map_units("lrp").startswith("LRP relevance") and "biases absorb" in map_units("lrp")
     assert map_units("ig-smoothgrad").startswith("attribution²")
     assert "tiny values" in map_units("my-method", np.full((4, 4), 1e-8))
     assert map_units(None) == "attribution"

@@ -16,6 +16,7 @@ Pieces and where they come from:
 from __future__ import annotations
 
 import os
+import pickle
 from typing import Any
 
 import numpy as np
@@ -165,6 +166,10 @@ def _from_hub(read, backbone, local_files_only: bool, what: str):
     """``read.from_pretrained(backbone)``; a failure is one line naming the backbone."""
     try:
         return read.from_pretrained(str(backbone), local_files_only=local_files_only)
+    except pickle.UnpicklingError:
+        # torch.load(weights_only=True) met something other than tensors: it could run code
+        raise OSError(f"CLIP backbone {backbone!r}{what}: refused: its pickled weights hold more than tensors "
+                      f"(loading them could run code); use a safetensors checkpoint") from None
     except OSError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise OSError(f"CLIP backbone {backbone!r}{what} (Hugging Face hub or local folder): {first}") from None

@@ -200,3 +200,45 @@ def test_view_config_matches_the_built_model_and_needs_no_weights(geoclip_model,
     cfg = model_view_config("geoclip", backbone="tiny")
     assert cfg == geoclip_model.view_config
     assert (cfg.input_size, cfg.resize_size, cfg.interpolation) == (32, 32, "bicubic")
+
+
+class _RunsCode:
+    """A pickle that would run a command when loaded unsafely."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo should-never-run",))
+
+
+def test_a_backbone_folder_with_a_code_running_pickle_is_one_line(tmp_path):
+    """A CLIP folder whose pytorch_model.bin is a crafted pickle (issue 22 §3): refused safely by
+    torch.load(weights_only=True), and reported on one line naming it, not a traceback."""
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    CLIPVisionModelWithProjection(CLIPVisionConfig(**TINY_BACKBONE)).save_pretrained(tmp_path)
+    for weights in tmp_path.glob("*.safetensors"):
+        weights.unlink()
+    torch.save({"weight": _RunsCode()}, tmp_path / "pytorch_model.bin")
+    with pytest.raises(OSError) as info:
+        GeoCLIPModel(backbone=str(tmp_path), local_files_only=True, gallery_size=10, countries=False)
+    message = str(info.value)
+    assert str(tmp_path) in message and "refused" in message and "\n" not in message
+
+
+def test_an_offline_backbone_is_one_line_from_the_cli(tmp_path):
+    """GeoCLIP offline (issue 26 §7): the missing backbone is one line, not a traceback."""
+    from click.testing import CliRunner
+
+    from geoxai.cli import main
+
+    photo = tmp_path / "p.png"
+    from PIL import Image
+
+    Image.fromarray(synthetic_photo(seed=1, height=64, width=64)).save(photo)
+    result = CliRunner().invoke(main, ["predict", str(photo), "--model", "geoclip", "--model-option",
+                                       f"backbone={tmp_path / 'no-such-clip'}", "--model-option",
+                                       "local_files_only=true"])
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and "CLIP backbone" in errors[0] and "Traceback" not in result.output

@@ -15,6 +15,7 @@ word-level tokenizer for tests.
 from __future__ import annotations
 
 import os
+import pickle
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -152,6 +153,10 @@ def load_clip(checkpoint, seed: int, names: list[str], templates: list[str]):
             folder = Path(found.path)
     try:
         return CLIPModel.from_pretrained(str(folder)).eval(), AutoTokenizer.from_pretrained(str(folder))
+    except pickle.UnpicklingError:
+        # torch.load(weights_only=True) met something other than tensors: it could run code
+        raise OSError(f"{folder}: refused: its pickled weights hold more than tensors (loading them could "
+                      f"run code); use a safetensors checkpoint") from None
     except (OSError, ValueError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise OSError(f"{folder}: not a CLIP checkpoint with its tokenizer ({first})") from None

@@ -127,3 +127,29 @@ def test_streetclip_from_a_cached_hub_snapshot(tmp_path, photos, monkeypatch):
     x = model.as_input(model.prepare(photos))
     with torch.no_grad():
         torch.testing.assert_close(model(x), StreetCLIPModel(checkpoint="tiny", seed=4)(x))
+
+
+class _RunsCode:
+    """A pickle that would run a command when loaded unsafely."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo should-never-run",))
+
+
+def test_a_checkpoint_folder_with_a_code_running_pickle_is_one_line(tmp_path):
+    """A folder whose pytorch_model.bin is a crafted pickle (issue 22 §3): refused safely by
+    torch.load(weights_only=True), and reported on one line naming the folder, not a traceback."""
+    from geoxai_streetclip.model import tiny_clip
+
+    clip, tokenizer = tiny_clip(3, [c.name for c in read_countries()], ["A street view photo in {country}."])
+    clip.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    for weights in tmp_path.glob("*.safetensors"):
+        weights.unlink()
+    torch.save({"weight": _RunsCode()}, tmp_path / "pytorch_model.bin")
+    with pytest.raises(OSError) as info:
+        StreetCLIPModel(checkpoint=str(tmp_path))
+    message = str(info.value)
+    assert str(tmp_path) in message and "refused" in message and "\n" not in message
