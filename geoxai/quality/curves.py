@@ -24,6 +24,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..geodesy import great_circle_km
+from ..layout import MEMORY_FORMATS as MEMORY_FORMATS
+from ..layout import input_layout
 from .fills import check_fill, road_impute, static_fill
 
 KINDS = ("deletion", "insertion")
@@ -245,20 +247,10 @@ def run_curves(model, x: torch.Tensor, maps: torch.Tensor, fixed, kinds=KINDS, o
     return out
 
 
-MEMORY_FORMATS = ("auto", "contiguous", "channels_last")
-
-
 def forward_layout(model, x: torch.Tensor, memory_format: str = "auto") -> torch.memory_format:
-    """The memory layout the perturbed copies are fed in. ``auto``: channels_last for a model with
-    2-D convolutions on the CPU, where oneDNN's convolutions run 1.5-2x faster on it (EfficientNet-
-    Lite0, one thread); else contiguous. Only float rounding depends on it, never which copies
-    run. The model's weights are not touched."""
-    if memory_format not in MEMORY_FORMATS:
-        raise ValueError(f"memory_format {memory_format!r}: use one of {', '.join(MEMORY_FORMATS)}")
-    if memory_format == "auto":
-        convolutional = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
-        memory_format = "channels_last" if convolutional and x.device.type == "cpu" and x.dim() == 4 else "contiguous"
-    return torch.channels_last if memory_format == "channels_last" else torch.contiguous_format
+    """The memory layout the perturbed copies are fed in (``geoxai.layout.input_layout``): only float
+    rounding depends on it, never which copies run."""
+    return input_layout(model, x, memory_format)
 
 
 def _job_key(kind: str, count: int, positions: int) -> tuple[str, int] | None:

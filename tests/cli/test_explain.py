@@ -71,7 +71,7 @@ def test_bad_arguments(tmp_path, photo_files):
 def test_explain_json_holds_the_explainers_per_image_info(tmp_path, photo_files):
     out = tmp_path / "out"
     result = _run([*map(str, photo_files[:2]), "-m", "tiny", "-e", "ig-smoothgrad", "-o", "n_steps=2",
-                   "-o", "n_samples=2", "--out", str(out)])
+                   "-o", "n_samples=2", "-o", "completeness_copies=2", "--out", str(out)])
     assert result.exit_code == 0, result.output
     for path in photo_files[:2]:
         info = json.loads((out / f"{path.stem}.json").read_text())["explainer_info"]
