@@ -34,7 +34,7 @@ def command(images, model_name, weights, model_opts, top_k, as_json, views, quie
     paths = collect_images(images)
     model = build_model(model_name, weights, model_opts, quiet=quiet)
     failures: list = []
-    progress = Progress(len(paths), "predict", enabled=not quiet)
+    progress = Progress(len(paths), "predict", enabled=not quiet, bare_counts=True)
     for index, path, image in readable_images(paths, failures):
         (pred,) = predict(model, [image], top_k=top_k, ids=[str(path)], views=views)
         if as_json:

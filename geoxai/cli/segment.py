@@ -48,7 +48,7 @@ def command(images: tuple[Path, ...], segmenter_name: str, segmenter_opts: tuple
     out_dir.mkdir(parents=True, exist_ok=True)
     failures: list = []
     stems = unique_stems(paths, separator="-")
-    progress = Progress(len(paths), "segment", enabled=not quiet)
+    progress = Progress(len(paths), "segment", enabled=not quiet, bare_counts=True)
     for index, path, image in readable_images(paths, failures):
         stem = stems[index]
         pixels = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).contiguous()
