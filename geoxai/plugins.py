@@ -18,6 +18,7 @@ import pluggy
 
 from . import hookspecs
 from .cache import WeightsUnavailableError, weights_fix
+from .messages import typed_line
 from .options import OptionSpec, check_options, option_specs, parse_options
 
 KINDS = ("model", "explainer", "segmenter", "geocoder", "engine")
@@ -94,7 +95,7 @@ class Registration:
         except _EXPECTED_BUILD_ERRORS:
             raise
         except Exception as exc:  # e.g. the plugin's module needs a library that is not installed
-            raise PluginBuildError(f"{self.label} could not be loaded: {one_line(exc)}") from exc
+            raise PluginBuildError(f"{self.label} could not be loaded: {typed_line(exc)}") from exc
         check_options(self.label, option_specs(factory), options, check_types=False)
         try:
             built = factory(**options)
@@ -103,7 +104,7 @@ class Registration:
         except _EXPECTED_BUILD_ERRORS:
             raise
         except Exception as exc:
-            raise PluginBuildError(f"{self.label} could not be built: {one_line(exc)}") from exc
+            raise PluginBuildError(f"{self.label} could not be built: {typed_line(exc)}") from exc
         if self.kind == "model":
             check_declared_view(self.label, factory, built, options)
         if _random_weights_listener is not None and has_random_weights(built):
@@ -142,12 +143,6 @@ def _for_plugin(exc: WeightsUnavailableError, kind: str, name: str, folder_files
     plugin = (kind, name, files)
     return WeightsUnavailableError(f"{exc.missing}, {weights_fix(kind, 'python', files)}.", missing=exc.missing,
                                    plugin=plugin)
-
-
-def one_line(exc: BaseException) -> str:
-    """``Type: first line of the message`` (a library's multi-line error, or its repr, on one line)."""
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0].strip()}" if lines else type(exc).__name__
 
 
 #: what figures, report.html and quality.html print beside the output of a random-weight plugin
@@ -425,7 +420,7 @@ def register_import(kind: str, spec: str) -> Registration:
         for part in attr.split("."):
             target = getattr(target, part)
     except (ImportError, AttributeError) as exc:
-        raise ValueError(f"{kind} {spec!r}: cannot import it ({one_line(exc)})") from None
+        raise ValueError(f"{kind} {spec!r}: cannot import it ({typed_line(exc)})") from None
     finally:
         if added:
             sys.path.remove(cwd)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from ..messages import escaped
+
 
 def friendly_errors(func):
     """Turn expected failures (bad input, unknown plugin, missing weights) into one-line errors."""
@@ -30,18 +32,13 @@ def friendly_errors(func):
                 from ..weights import weights_message
 
                 message = weights_message(exc, "cli")
-            raise click.ClickException(one_line(str(message))) from None
+            raise click.ClickException(escaped(str(message))) from None
         except OSError as exc:
             # an unwritable (read-only, full, forbidden) output folder or an unreadable input:
             # the file and the reason, not a traceback
-            raise click.ClickException(one_line(os_error_message(exc))) from None
+            raise click.ClickException(escaped(os_error_message(exc))) from None
 
     return wrapper
-
-
-def one_line(text: str) -> str:
-    """``text`` on one line, whatever a file name in it holds."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def os_error_message(exc: OSError) -> str:
