@@ -317,6 +317,15 @@ BUILTIN_PLUGINS = {"models": "geoxai.models", "explainers": "geoxai.explainers",
                    "geocoders": "geoxai.geocoders", "engines": "geoxai.jobs.engines"}
 
 
+def _builtin_module(ep: Any) -> str | None:
+    """The module geoxai declares now for its own entry point ``ep`` (one naming a module of the
+    ``geoxai`` package), else None: metadata of an install made before a built-in module moved
+    (``engines`` once named ``geoxai.report.engines``) still registers the built-ins, warning-free."""
+    module = ep.value.partition(":")[0].strip()
+    own = module == "geoxai" or module.startswith("geoxai.")
+    return BUILTIN_PLUGINS.get(ep.name) if own else None
+
+
 def _build_registry() -> Registry:
     reg = Registry()
     pm = _PluginManager()
@@ -324,7 +333,7 @@ def _build_registry() -> Registry:
     for ep in sorted(entry_points(group="geoxai"), key=lambda e: (e.dist.name if e.dist else "", e.name)):
         dist = ep.dist.name if ep.dist is not None else "?"
         try:
-            plugin = ep.load()
+            plugin = importlib.import_module(own) if (own := _builtin_module(ep)) else ep.load()
         except Exception as exc:  # a broken third-party plugin must not take geoxai down
             warnings.warn(f"geoxai plugin {ep.name!r} from {dist!r} failed to load: {exc!r}", PluginWarning,
                           stacklevel=2)
