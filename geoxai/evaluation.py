@@ -85,7 +85,7 @@ def evaluate(model, samples: Sequence[Sample], batch_size: int = 16, workers: in
     samples = [s if storable_name(s.id) == s.id else replace(s, id=storable_name(s.id)) for s in samples]
     rows: list[dict[str, Any]] = []
     failed: list[tuple[str, str]] = []
-    bar = Progress(len(samples), f"evaluate {model.name}", enabled=progress)
+    bar = Progress(len(samples), f"evaluate {model.name}", enabled=progress, bare_counts=True)
     for chunk, images in _decoded_batches(samples, batch_size, workers):
         for s, image in zip(chunk, images):  # one image at a time: the progress advances per image
             if isinstance(image, Exception):

@@ -18,6 +18,7 @@ import pluggy
 
 from . import hookspecs
 from .cache import WeightsUnavailableError, weights_fix
+from .messages import typed_line
 from .options import OptionSpec, check_options, option_specs, parse_options
 
 KINDS = ("model", "explainer", "segmenter", "geocoder", "engine")
@@ -94,7 +95,7 @@ class Registration:
         except _EXPECTED_BUILD_ERRORS:
             raise
         except Exception as exc:  # e.g. the plugin's module needs a library that is not installed
-            raise PluginBuildError(f"{self.label} could not be loaded: {one_line(exc)}") from exc
+            raise PluginBuildError(f"{self.label} could not be loaded: {typed_line(exc)}") from exc
         check_options(self.label, option_specs(factory), options, check_types=False)
         try:
             built = factory(**options)
@@ -103,7 +104,7 @@ class Registration:
         except _EXPECTED_BUILD_ERRORS:
             raise
         except Exception as exc:
-            raise PluginBuildError(f"{self.label} could not be built: {one_line(exc)}") from exc
+            raise PluginBuildError(f"{self.label} could not be built: {typed_line(exc)}") from exc
         if self.kind == "model":
             check_declared_view(self.label, factory, built, options)
         if _random_weights_listener is not None and has_random_weights(built):
@@ -142,12 +143,6 @@ def _for_plugin(exc: WeightsUnavailableError, kind: str, name: str, folder_files
     plugin = (kind, name, files)
     return WeightsUnavailableError(f"{exc.missing}, {weights_fix(kind, 'python', files)}.", missing=exc.missing,
                                    plugin=plugin)
-
-
-def one_line(exc: BaseException) -> str:
-    """``Type: first line of the message`` (a library's multi-line error, or its repr, on one line)."""
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0].strip()}" if lines else type(exc).__name__
 
 
 #: what figures, report.html and quality.html print beside the output of a random-weight plugin
@@ -322,6 +317,15 @@ BUILTIN_PLUGINS = {"models": "geoxai.models", "explainers": "geoxai.explainers",
                    "geocoders": "geoxai.geocoders", "engines": "geoxai.jobs.engines"}
 
 
+def _builtin_module(ep: Any) -> str | None:
+    """The module geoxai declares now for its own entry point ``ep`` (one naming a module of the
+    ``geoxai`` package), else None: metadata of an install made before a built-in module moved
+    (``engines`` once named ``geoxai.report.engines``) still registers the built-ins, warning-free."""
+    module = ep.value.partition(":")[0].strip()
+    own = module == "geoxai" or module.startswith("geoxai.")
+    return BUILTIN_PLUGINS.get(ep.name) if own else None
+
+
 def _build_registry() -> Registry:
     reg = Registry()
     pm = _PluginManager()
@@ -329,7 +333,7 @@ def _build_registry() -> Registry:
     for ep in sorted(entry_points(group="geoxai"), key=lambda e: (e.dist.name if e.dist else "", e.name)):
         dist = ep.dist.name if ep.dist is not None else "?"
         try:
-            plugin = ep.load()
+            plugin = importlib.import_module(own) if (own := _builtin_module(ep)) else ep.load()
         except Exception as exc:  # a broken third-party plugin must not take geoxai down
             warnings.warn(f"geoxai plugin {ep.name!r} from {dist!r} failed to load: {exc!r}", PluginWarning,
                           stacklevel=2)
@@ -425,7 +429,7 @@ def register_import(kind: str, spec: str) -> Registration:
         for part in attr.split("."):
             target = getattr(target, part)
     except (ImportError, AttributeError) as exc:
-        raise ValueError(f"{kind} {spec!r}: cannot import it ({one_line(exc)})") from None
+        raise ValueError(f"{kind} {spec!r}: cannot import it ({typed_line(exc)})") from None
     finally:
         if added:
             sys.path.remove(cwd)

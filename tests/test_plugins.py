@@ -167,3 +167,24 @@ def test_builtins_register_even_when_the_install_metadata_is_stale(monkeypatch):
     reg = plugins._build_registry()
     assert {"tiny", "s2"} <= set(reg.entries["model"]) and "local" in reg.entries["engine"]
     assert reg.get("geocoder", "offline").distribution == "geoxai"
+
+
+def test_builtins_register_from_the_declared_modules_when_the_metadata_names_a_moved_one(monkeypatch):
+    # an install made before the engines moved to geoxai.jobs.engines names geoxai.report.engines, now gone
+    import importlib
+    from importlib.metadata import EntryPoint
+
+    stale = [EntryPoint(name, module, "geoxai") for name, module in plugins.BUILTIN_PLUGINS.items()]
+    stale = [EntryPoint("engines", "geoxai.report.engines", "geoxai") if ep.name == "engines" else ep for ep in stale]
+    monkeypatch.setattr(plugins, "entry_points", lambda group: stale)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", plugins.PluginWarning)
+        reg = plugins._build_registry()
+    assert {"local", "ray"} <= set(reg.entries["engine"]) and {"tiny", "s2"} <= set(reg.entries["model"])
+    with pytest.raises(ImportError):
+        importlib.import_module("geoxai.report.engines")  # the stub is gone: the name alone is resolved
+    monkeypatch.undo()  # this environment's own metadata, stale or fresh: the built-ins are geoxai's, no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", plugins.PluginWarning)
+        reg = plugins._build_registry()
+    assert reg.get("engine", "local").distribution == "geoxai"

@@ -69,8 +69,11 @@ class Catalog:
 
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", PluginWarning)
+                    # user code registered in this process (package.module:Class) is not offered: the
+                    # page may not name it (limits.check_plugin_name)
                     table: dict[str, list[dict[str, Any]]] = {
-                        kind: [dict(row) for row in rows] for kind, rows in available().items()}
+                        kind: [dict(row) for row in rows if ":" not in row["name"]]
+                        for kind, rows in available().items()}
                 for entry in table["explainers"]:
                     entry["defaults"] = _explainer_defaults(entry["name"])
                 self._rows = table

@@ -22,7 +22,7 @@ from typing import Any
 
 from .catalog import Catalog
 from .errors import one_line
-from .limits import RequestRefused, check_web_options
+from .limits import RequestRefused, check_plugin_name, check_web_options
 from .storage import DEFAULT_MAX_STORAGE, DEFAULT_TTL_S, PhotoStore
 
 STAGES = ("loading model", "reading photo", "explaining", "concept influence", "writing files")
@@ -190,6 +190,9 @@ class Explorer:
                 raise JobError(f"choose a {key}")
         if request.get("segmenter") is not None and not isinstance(request["segmenter"], str):
             raise JobError("segmenter must be a name")
+        for key in ("model", "explainer", "segmenter"):
+            if request.get(key):
+                check_plugin_name(key, request[key])  # before any look-up: nothing is imported or registered
         request = {key: request.get(key) for key in REQUEST_FIELDS}
         request["target"] = str(parse_target(str(request.get("target") or "predicted")))
         for kind in ("model", "explainer", "segmenter"):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+from ..messages import first_line
+
 MAX_MESSAGE = 600
 # an absolute POSIX or Windows path (not a URL's "//host/..." part): shown by its last part only
 _ABSOLUTE_PATH = re.compile(r"(?<![\w:/.~-])(?:/|[A-Za-z]:\\)[^\s'\"(),;]+")
@@ -18,13 +20,6 @@ def scrub_paths(text: str) -> str:
 
 
 def one_line(error: BaseException | str) -> str:
-    """The first line of an error (a KeyError without its quotes), paths scrubbed, at most MAX_MESSAGE chars."""
-    if isinstance(error, KeyError) and error.args:
-        text = str(error.args[0])
-    else:
-        text = str(error)
-    if isinstance(error, BaseException) and not text.strip():
-        text = type(error).__name__
-    lines = [line for line in text.splitlines() if line.strip()]
-    line = scrub_paths(lines[0].strip() if lines else "")
+    """The first line of an error (``geoxai.messages.first_line``), paths scrubbed, at most MAX_MESSAGE chars."""
+    line = scrub_paths(first_line(error))
     return line if len(line) <= MAX_MESSAGE else line[:MAX_MESSAGE - 1] + "…"

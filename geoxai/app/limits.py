@@ -55,6 +55,14 @@ class RequestRefused(ValueError):
         self.status = status
 
 
+def check_plugin_name(kind: str, name: str) -> None:
+    """Refuse a plugin name that names code to import (the command line's ``package.module:Class``):
+    a web request only picks installed plugins, so the app never imports a module a page names."""
+    if ":" in name:
+        raise RequestRefused(f"{kind} {name!r}: the app runs installed plugins only; a name with ':' "
+                             "(package.module:Class, code to import) is accepted on the command line only")
+
+
 def _is_path_type(annotation: Any) -> bool:
     if annotation in (Path, PurePath, os.PathLike) or (isinstance(annotation, type)
                                                        and issubclass(annotation, (PurePath, os.PathLike))):

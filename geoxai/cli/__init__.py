@@ -9,12 +9,13 @@ import warnings
 
 import click
 
+from ..messages import squeezed
+
 
 def one_line_warning(message, category, filename, lineno, line=None) -> str:
     """A warning as the CLI prints it: ``warning: <message>`` on one line, without the source file
     and code line Python's default format adds (which mean nothing to a command-line user)."""
-    text = " ".join(str(message).split())
-    return f"warning: {text}\n"
+    return f"warning: {squeezed(str(message))}\n"
 
 
 def announce_on_stderr(line: str) -> None:

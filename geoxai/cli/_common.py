@@ -4,8 +4,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+from ..messages import escaped
+
+if TYPE_CHECKING:
+    from ..progress import Progress
 
 
 def friendly_errors(func):
@@ -30,18 +36,13 @@ def friendly_errors(func):
                 from ..weights import weights_message
 
                 message = weights_message(exc, "cli")
-            raise click.ClickException(one_line(str(message))) from None
+            raise click.ClickException(escaped(str(message))) from None
         except OSError as exc:
             # an unwritable (read-only, full, forbidden) output folder or an unreadable input:
             # the file and the reason, not a traceback
-            raise click.ClickException(one_line(os_error_message(exc))) from None
+            raise click.ClickException(escaped(os_error_message(exc))) from None
 
     return wrapper
-
-
-def one_line(text: str) -> str:
-    """``text`` on one line, whatever a file name in it holds."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def os_error_message(exc: OSError) -> str:
@@ -97,16 +98,25 @@ def announce(kind: str, name: str, quiet: bool) -> None:
     status(f"loading {kind} {name} ...", enabled=not quiet)
 
 
-def readable_images(paths, failed: list):
+def readable_images(paths, failed: list, progress: Progress | None = None):
     """Yield (index, path, RGB array) for each readable image; report each unreadable one on one line
-    and append it to ``failed`` so the command can exit non-zero after finishing the rest."""
+    and append it to ``failed`` so the command can exit non-zero after finishing the rest.
+
+    With ``progress``: one count per path once the command is done with it (an unreadable one
+    included), and the progress closed at the end."""
     from ..io.images import ImageError, load_image
 
-    for index, path in enumerate(paths):
-        try:
-            image = load_image(path)
-        except ImageError as exc:
-            click.echo(f"error: {exc}", err=True)
-            failed.append(path)
-            continue
-        yield index, path, image
+    try:
+        for index, path in enumerate(paths):
+            try:
+                image = load_image(path)
+            except ImageError as exc:
+                (progress.error if progress is not None else functools.partial(click.echo, err=True))(f"error: {exc}")
+                failed.append(path)
+            else:
+                yield index, path, image
+            if progress is not None:
+                progress.advance()
+    finally:
+        if progress is not None:
+            progress.close()

@@ -107,7 +107,7 @@ def command(images, model_name, weights, model_opts, explainer_name, explainer_o
     out_dir.mkdir(parents=True, exist_ok=True)
     stems = unique_stems(paths, separator="_")
     failures = written = 0
-    with Progress(len(paths), "explain", enabled=not quiet) as progress:
+    with Progress(len(paths), "explain", enabled=not quiet, bare_counts=True) as progress:
         for start in range(0, len(paths), batch_size):
             loaded, ok_paths, ok_stems = [], [], []
             for path, stem in zip(paths[start:start + batch_size], stems[start:start + batch_size]):

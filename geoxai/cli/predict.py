@@ -34,8 +34,8 @@ def command(images, model_name, weights, model_opts, top_k, as_json, views, quie
     paths = collect_images(images)
     model = build_model(model_name, weights, model_opts, quiet=quiet)
     failures: list = []
-    progress = Progress(len(paths), "predict", enabled=not quiet)
-    for index, path, image in readable_images(paths, failures):
+    progress = Progress(len(paths), "predict", enabled=not quiet, bare_counts=True)
+    for _, path, image in readable_images(paths, failures, progress):
         (pred,) = predict(model, [image], top_k=top_k, ids=[str(path)], views=views)
         if as_json:
             record = pred.to_dict()
@@ -47,8 +47,5 @@ def command(images, model_name, weights, model_opts, top_k, as_json, views, quie
                        f"p={pred.probability:.3f} [{views} views]")
             for rank, cell in enumerate(pred.top_k[1:], start=2):
                 click.echo(f"  {rank}. {cell.label} ({cell.lat:.4f}, {cell.lon:.4f}) p={cell.probability:.3f}")
-        progress.advance(index + 1 - progress.done)  # unreadable files before this one count as done
-    progress.advance(len(paths) - progress.done)
-    progress.close()
     if failures:
         raise SystemExit(1)

@@ -48,8 +48,8 @@ def command(images: tuple[Path, ...], segmenter_name: str, segmenter_opts: tuple
     out_dir.mkdir(parents=True, exist_ok=True)
     failures: list = []
     stems = unique_stems(paths, separator="-")
-    progress = Progress(len(paths), "segment", enabled=not quiet)
-    for index, path, image in readable_images(paths, failures):
+    progress = Progress(len(paths), "segment", enabled=not quiet, bare_counts=True)
+    for index, path, image in readable_images(paths, failures, progress):
         stem = stems[index]
         pixels = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).contiguous()
         if segmenter.overlapping_masks:  # each concept's own mask; the PNG draws the last one on top
@@ -65,9 +65,6 @@ def command(images: tuple[Path, ...], segmenter_name: str, segmenter_opts: tuple
         save_fractions(out_dir / f"{stem}.json", fractions)
         top = ", ".join(f"{name} {share:.0%}" for name, share in list(fractions.items())[:3])
         click.echo(f"{display_path(path)}: {top}")
-        progress.advance(index + 1 - progress.done)  # unreadable files before this one count as done
-    progress.advance(len(paths) - progress.done)
-    progress.close()
     if failures:
         click.echo(f"{len(failures)} of {len(paths)} images failed", err=True)
         raise SystemExit(1)

@@ -22,8 +22,7 @@ image: the completeness ratio and the noise left in the map (``_ig_diagnostics``
 from __future__ import annotations
 
 import contextlib
-import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -38,7 +37,7 @@ from ..types import Attribution, ImageBatch
 from ._ig_diagnostics import per_image_info, warn_incomplete, warn_slow_bfloat16
 from .base import BaseExplainer, clean_logits, map_dtype, model_input, to_maps, untouched
 from .batchnorm import batchnorm_folded
-from .noise import check_sampling, standard_normal
+from .noise import check_sampling, noise_keys, noisy_inputs
 
 #: (scores [N, C], rows [N] = which image of the batch each row belongs to) -> [N] scalars
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -252,48 +251,9 @@ class IGSmoothGrad(BaseExplainer):
             return torch.full((1,) + tuple(x.shape[1:]), float(spec), dtype=x.dtype, device=x.device)
         raise ValueError(f"invalid baseline {spec!r}: use 'black', 'zeros', a number or a tensor")
 
-    @staticmethod
-    def noise_keys(images: ImageBatch | torch.Tensor) -> list[int]:
-        """One key per image that, with the seed, fixes the image's noise: a hash of its content.
-
-        Hashing the uint8 pixels (an ImageBatch or a uint8 tensor) gives the same key on every
-        device; a float input is hashed as it is (so the key follows its exact bytes)."""
-        data = images.pixels if isinstance(images, ImageBatch) else images
-        data = data.detach().cpu().contiguous()
-        return [int.from_bytes(hashlib.blake2b(item.numpy().tobytes(), digest_size=8).digest(), "little")
-                for item in data]
-
-    @staticmethod
-    def noisy_inputs(x: torch.Tensor, n_samples: int, stdev: float, seed: int | None,
-                     keys: Sequence[int] | None = None, sampling: str = "gaussian") -> torch.Tensor:
-        """``n_samples`` noisy copies per image, image-major ([img0 x n, img1 x n, ...]) like
-        captum; sigma = stdev * (max - min) of each image.
-
-        Each image's noise comes from its own generator, seeded from ``seed`` and the image's key
-        (``noise_keys``; by default of ``x``), so an image gets the same noise whatever batch it is
-        in, in whatever position: a resumed or sharded dataset run reproduces its maps.
-        ``sampling`` picks how the ``n_samples`` draws of one image relate (``noise.SAMPLINGS``)."""
-        if stdev < 0:
-            raise ValueError(f"stdev must be >= 0, got {stdev}")
-        copies = x.repeat_interleave(n_samples, dim=0)
-        if stdev == 0:
-            return copies
-        keys = IGSmoothGrad.noise_keys(x) if keys is None else list(keys)
-        if len(keys) != x.shape[0]:
-            raise ValueError(f"{len(keys)} noise keys for {x.shape[0]} images")
-        flat = x.flatten(1)
-        sigma = stdev * (flat.amax(1) - flat.amin(1))
-        generator = torch.Generator(device="cpu")
-        noise = []
-        for key in keys:
-            if seed is None:
-                generator.seed()
-            else:
-                digest = hashlib.blake2b(f"{int(seed)}/{key}".encode(), digest_size=8).digest()
-                generator.manual_seed(int.from_bytes(digest, "little") >> 1)
-            # drawn in float32 whatever x's dtype, so a float64 run sees the float32 run's noise
-            noise.append(standard_normal(sampling, n_samples, tuple(x.shape[1:]), generator, torch.float32).to(x.dtype))
-        return copies + torch.cat(noise).to(x.device) * sigma.repeat_interleave(n_samples).view(-1, 1, 1, 1)
+    # the noise is NoiseTunnel's (geoxai.explainers.noise), kept reachable here for callers of the class
+    noise_keys = staticmethod(noise_keys)
+    noisy_inputs = staticmethod(noisy_inputs)
 
     def _integrate(self, model: GeoModel, score: ScoreFn, inputs: torch.Tensor, baselines: torch.Tensor,
                    rows: torch.Tensor, opts: dict[str, Any]) -> torch.Tensor:

@@ -113,7 +113,9 @@ def noisy_inputs(x: torch.Tensor, n_samples: int, stdev: float, seed: int | None
                  keys: Sequence[int] | None = None, sampling: str = "gaussian") -> torch.Tensor:
     """``n_samples`` noisy copies per image [B * n, ...], image-major ([img0 x n, img1 x n, ...])
     like captum; sigma = ``stdev`` * (max - min) of each image; each image's draws from a generator
-    seeded by ``seed`` (None: fresh noise) and its key (:func:`noise_keys`, by default of ``x``)."""
+    seeded by ``seed`` (None: fresh noise) and its key (:func:`noise_keys`, by default of ``x``), so an
+    image gets the same noise whatever batch it is in, in whatever position: a resumed or sharded
+    dataset run reproduces its maps. ``sampling``: how one image's draws relate (``SAMPLINGS``)."""
     if stdev < 0:
         raise ValueError(f"stdev must be >= 0, got {stdev}")
     copies = x.repeat_interleave(n_samples, dim=0)

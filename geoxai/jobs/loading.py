@@ -14,6 +14,7 @@ import torch
 
 from ..interfaces import GeoModel
 from ..io.images import load_image, storable_name
+from ..messages import squeezed
 
 
 def view_function(model: GeoModel) -> Callable[[np.ndarray], torch.Tensor]:
@@ -44,13 +45,8 @@ def decode(sample: Any, view: Callable[[np.ndarray], torch.Tensor],
             record["test_time_pixels"] = test_time(image).numpy()
     except Exception as exc:  # noqa: BLE001 - any decoding failure is recorded, not raised
         record["pixels"] = None
-        record["error"] = _one_line(exc)
+        record["error"] = squeezed(str(exc)) or type(exc).__name__
     return record
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
 
 
 class DecodingDataset(torch.utils.data.Dataset):

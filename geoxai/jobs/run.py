@@ -9,9 +9,9 @@ from dataclasses import replace
 from typing import Any
 
 from ..io.images import storable_name
+from ..progress import Progress
 from .engines import JobEngine
 from .kind import JobKind, JobOptions
-from .progress import Progress
 from .store import PartStore
 
 FLUSH_SECONDS = 120.0

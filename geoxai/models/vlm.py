@@ -32,6 +32,7 @@ import numpy as np
 
 from ..blackbox import GeoAnswer, Geolocator, GeolocatorError
 from ..coordinates import parse_coordinates
+from ..messages import squeezed
 from ..types import ImageBatch
 from ..views import ViewConfig
 
@@ -175,13 +176,13 @@ class VLMGeolocator(Geolocator):
                                           f"{where}: the server wants a key (HTTP {exc.code}); set "
                                           "api_key_env=NAME_OF_AN_ENVIRONMENT_VARIABLE") from None
                 if exc.code not in TRANSIENT:
-                    raise GeolocatorError(f"{where}: HTTP {exc.code}: {one_line(detail)}") from None
+                    raise GeolocatorError(f"{where}: HTTP {exc.code}: {squeezed(detail, 200)}") from None
                 failure = f"HTTP {exc.code}"
                 delay = retry_after(exc.headers.get("Retry-After"), delay)
             except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
                 failure = "timed out" if isinstance(reason, TimeoutError) or "timed out" in str(reason) else \
-                    f"unreachable ({one_line(scrub(str(reason), key))})"
+                    f"unreachable ({squeezed(scrub(str(reason), key), 200)})"
             except ValueError:
                 raise GeolocatorError(f"{where}: the reply is not JSON") from None
             if attempt < self.retries and stop.wait(delay):
@@ -224,10 +225,6 @@ def retry_after(header: str | None, default: float) -> float:
 def scrub(text: str, key: str) -> str:
     """``text`` without the key (servers echo a wrong key back)."""
     return text.replace(key, "***") if key else text
-
-
-def one_line(text: str) -> str:
-    return " ".join(text.split())[:200]
 
 
 # ---- the response cache -----------------------------------------------------------------------

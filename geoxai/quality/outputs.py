@@ -198,17 +198,15 @@ img{max-width:100%}
 
 
 def _random_note(out: Path) -> str:
-    """The random-weights mark for the folder's model/segmenter (from its config.json), or ""."""
-    from ..plugins import RANDOM_WEIGHTS_MARK, random_parts
+    """The random-weights mark for the folder's model/segmenter (from its config.json), or "": the
+    report page's note (``report.html.random_weights_note``), so both pages word it alike."""
+    from ..report.html import random_weights_note
 
     try:
         config = json.loads((Path(out) / "config.json").read_text())
     except (OSError, ValueError):
         return ""
-    if not isinstance(config, dict):
-        return ""
-    parts = random_parts(config.get("model"), config.get("model_options"), config.get("segmenter"))
-    return f"{RANDOM_WEIGHTS_MARK} ({', '.join(parts)})" if parts else ""
+    return random_weights_note(config) if isinstance(config, dict) else ""
 
 
 #: what the sanity verdicts mean (quality.sanity.sanity_verdict), shown under the table

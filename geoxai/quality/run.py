@@ -107,7 +107,7 @@ def _run_quality(model_name, explainers, out: Path, lock, data, images, config, 
         load_explainer(spec.name, **spec.options)
     if local:  # built once, for every explainer's job (an unknown name or option fails here)
         if model is None:
-            from ..jobs.progress import say
+            from ..progress import say
 
             say("quality", f"loading model {config.model!r} (and its weights)", options.progress)
             model = quality_model_spec(config).build()

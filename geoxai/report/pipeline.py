@@ -162,7 +162,7 @@ def run_report(config: ReportConfig, data: str | Path, out: str | Path, options:
         # local: build what the run needs anyway (an unknown name or option fails here);
         # other engines build their replicas elsewhere, so check names and options only
         if options.engine == "local" and components is None:
-            from ..jobs.progress import say
+            from ..progress import say
             from .worker import load_components
 
             say("report", f"loading model {config.model!r} (and its weights), explainer {config.explainer!r} and "

@@ -24,7 +24,7 @@ from ..ci import resize_nearest, topk_mask  # noqa: E402
 from ..concepts import ade20k_palette, resolve_concept  # noqa: E402
 from ..geodesy import great_circle_km, validate_coordinates  # noqa: E402
 from ..types import GeoPrediction  # noqa: E402
-from .worldmap import RANDOM_MARK, draw_world_map, format_location, format_probability, save_figure  # noqa: E402
+from .worldmap import draw_world_map, format_location, format_probability, mark_random_weights, save_figure  # noqa: E402
 
 __all__ = ["explanation_figure", "concept_colors", "format_scores", "map_units", "figure_title"]
 
@@ -160,8 +160,7 @@ def explanation_figure(view_uint8, explanation, segmentation, concepts: Sequence
         if regions:
             _label_regions(fig.axes[0], regions)
         if random_weights:
-            fig.text(0.5, 0.005, RANDOM_MARK, ha="center", va="bottom", fontsize=11, color="#b00020",
-                     fontweight="bold")
+            mark_random_weights(fig, y=0.005, fontsize=11)
     except BaseException:
         plt.close(fig)
         raise

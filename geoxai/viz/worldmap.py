@@ -230,6 +230,11 @@ def draw_world_map(ax, prediction: GeoPrediction, ground_truth: tuple[float, flo
     return ax
 
 
+def mark_random_weights(fig, y: float = 0.01, fontsize: int = 10) -> None:
+    """Write the random-weights mark (``plugins.RANDOM_WEIGHTS_MARK``) across the bottom of ``fig``."""
+    fig.text(0.5, y, RANDOM_MARK, ha="center", va="bottom", fontsize=fontsize, color="#b00020", fontweight="bold")
+
+
 def save_figure(fig, path: str | os.PathLike, dpi: int = 100) -> Path:
     """Write a matplotlib figure as PNG atomically (temporary file + rename) and close it."""
     from ..io.atomic import atomic_path
@@ -265,8 +270,7 @@ def world_map(prediction: GeoPrediction, path: str | os.PathLike, ground_truth: 
         )
         ax.set_title(label, fontsize=9)
         if random_weights:
-            fig.text(0.5, 0.01, RANDOM_MARK, ha="center", va="bottom", fontsize=10, color="#b00020",
-                     fontweight="bold")
+            mark_random_weights(fig)
     except BaseException:
         plt.close(fig)
         raise

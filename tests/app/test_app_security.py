@@ -206,3 +206,39 @@ def test_errors_carry_no_server_path(client, photos, monkeypatch, tmp_path):
     job = client.post("/api/jobs", json={"photo": photo, "model": "needs-weights", "explainer": "gradcam"}).json()
     status = wait_for_job(client, job["job"])
     assert status["error"] == "weights 'big' are not available: …/big.ckpt does not exist"
+
+
+def test_a_plugin_name_that_names_code_is_refused_and_never_imported(client, photos, tmp_path, monkeypatch):
+    # the command line's package.module:Class imports (runs) that module; from a web page it is refused first
+    import sys
+
+    from geoxai.plugins import register_import, registry
+
+    marker = tmp_path / "imported"
+    (tmp_path / "geoxai_page_code.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).touch()\n\n\nclass Evil:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    name = "geoxai_page_code:Evil"
+    photo = _upload(client, photos[0]).json()["photo"]
+    for key in ("model", "explainer", "segmenter"):
+        request = {"photo": photo, "model": "tiny", "explainer": "gradcam", key: name}
+        r = client.post("/api/jobs", json=request, headers=SAME_ORIGIN)
+        assert r.status_code == 422, r.text
+        error = r.json()["error"]
+        assert error.startswith(f"{key} {name!r}: ") and "\n" not in error, error
+        assert name not in registry().entries[key]
+    assert not marker.exists() and "geoxai_page_code" not in sys.modules
+    assert not client.app.app.state.explorer.jobs
+
+    # registered from the command line in this process: still neither offered to the page nor taken from it
+    register_import("model", name)
+    try:
+        listed = [row["name"] for row in client.get("/api/plugins").json()["models"]]
+        assert "tiny" in listed and name not in listed
+        r = client.post("/api/jobs", json={"photo": photo, "model": name, "explainer": "gradcam"}, headers=SAME_ORIGIN)
+        assert r.status_code == 422 and r.json()["error"].startswith(f"model {name!r}: "), r.text
+        assert not client.app.app.state.explorer.jobs
+    finally:
+        registry().entries["model"].pop(name, None)
+        sys.modules.pop("geoxai_page_code", None)

@@ -48,12 +48,9 @@ def test_noise_tunnel_equals_captum_with_the_same_noise(tiny_model, tiny_batch, 
 
 
 def test_the_tunnel_draws_ig_smoothgrads_noise(tiny_model, tiny_batch):
-    x = tiny_model.as_input(tiny_batch)
-    for sampling in ("gaussian", "antithetic"):
-        torch.testing.assert_close(
-            noisy_inputs(x, 4, 0.15, seed=2, keys=noise_keys(tiny_batch), sampling=sampling),
-            IGSmoothGrad.noisy_inputs(x, 4, 0.15, seed=2, keys=IGSmoothGrad.noise_keys(tiny_batch), sampling=sampling),
-            rtol=0, atol=0)
+    # one implementation: IG-SmoothGrad's noise is the tunnel's functions, not a copy of them
+    assert IGSmoothGrad.noisy_inputs is noisy_inputs and IGSmoothGrad.noise_keys is noise_keys
+    assert IGSmoothGrad().noisy_inputs is noisy_inputs  # a static method: no instance bound
 
 
 def test_wrapping_gradcam_keeps_the_contract_and_passes_options_on(tiny_model, tiny_batch):

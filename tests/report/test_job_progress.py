@@ -11,7 +11,7 @@ from _report_helpers import make_dataset
 from click.testing import CliRunner
 
 from geoxai.cli import main
-from geoxai.jobs.progress import Progress
+from geoxai.progress import Progress
 
 
 @pytest.fixture(scope="module")
