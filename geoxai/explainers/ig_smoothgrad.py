@@ -10,7 +10,8 @@ The engine is our own: all (noisy copy x integration step) inputs of a whole bat
 cut into chunks of ``batch_size`` and pushed through the model, with gradients taken w.r.t. the
 input only. In float32 it computes exactly what captum computes (same quadrature nodes and
 weights, same arithmetic), see ``tests/explainers/test_ig_smoothgrad.py``. Faster numerics are
-``memory_format`` (channels_last inputs for a convolutional model on the CPU by default; ``geoxai.layout``), and opt-in: ``fold_batchnorm`` (eval BatchNorm folded into the preceding
+``memory_format`` (channels_last inputs for a convolutional model on the CPU by default;
+``geoxai.layout``), and opt-in: ``fold_batchnorm`` (eval BatchNorm folded into the preceding
 convolution while explaining: the same function, other rounding) and ``dtype`` autocast.
 
 ``budget=N`` spends N forward+backward passes per image the way the measured frontier says is
