@@ -201,10 +201,41 @@ def case_lrp_zennit(args) -> Comparison:
                    note="peer is given the target cell; geoxai finds it", agree=map_agreement)
 
 
+def case_vit_gradcam(args) -> Comparison:
+    """Grad-CAM on a ViT-B/16 (random weights) vs pytorch-grad-cam with the usual reshape_transform on
+    the same tap (the last block's norm1)."""
+    from bench_vit import ViTB16Geo
+    from pytorch_grad_cam import GradCAM as PeerGradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from geoxai.explainers.gradcam import GradCAM
+    from geoxai.testing import synthetic_photo
+
+    model = ViTB16Geo(1000)
+    batch = model.prepare([synthetic_photo(seed=i, height=240, width=320) for i in range(args.images)])
+    x = model.as_input(batch)
+    cells = predicted(model, x)
+    peer_model = copy.deepcopy(model)
+
+    def reshape(tokens):
+        return tokens[:, 1:].reshape(tokens.shape[0], 14, 14, tokens.shape[2]).permute(0, 3, 1, 2)
+
+    cam = PeerGradCAM(peer_model, [peer_model.net.blocks[-1].norm1], reshape_transform=reshape)
+    targets = [ClassifierOutputTarget(int(c)) for c in cells]
+    ours = GradCAM(layer=-1, normalize=True)
+    try:
+        return compare("ViT-B/16 Grad-CAM (last block) vs pytorch-grad-cam + reshape_transform",
+                       lambda: ours.explain(model, batch, "predicted"), lambda: torch.from_numpy(cam(x, targets)),
+                       rounds=args.rounds, agree=map_agreement,
+                       note="peer back-propagates weight gradients through the whole network")
+    finally:
+        cam.activations_and_grads.release()
+
+
 CASES = {
     "ig-5x50": case_ig_5x50, "ig-5x4": case_ig_5x4, "ig-5x4-lite0": case_ig_5x4_lite0, "ig-budget80": case_ig_budget,
     "gradcam": case_gradcam, "gradcam-frozen": case_gradcam_frozen, "combicam": case_combicam,
-    "lrp-zennit": case_lrp_zennit, "ig-2threads": case_ig_2threads,
+    "lrp-zennit": case_lrp_zennit, "ig-2threads": case_ig_2threads, "vit-gradcam": case_vit_gradcam,
 }
 
 
