@@ -37,8 +37,9 @@ from ._common import friendly_errors, plugin_options
               help="Prediction protocol of the rows: the single view that is explained, or the model's "
                    "test-time crops (what `geoxai evaluate` uses by default).")
 @click.option("--shapley", is_flag=True,
-              help="Also compute concept Shapley values (concept-shap, model calls per image) beside the explainer's "
-                   "ci, with an agreement table (Spearman of ci with Shapley shares); on by itself with -e concept-shap.")
+              help="Also compute concept Shapley values (concept-shap, model calls per image) beside the "
+                   "explainer's ci, with an agreement table (Spearman of ci with Shapley shares); on by itself "
+                   "with -e concept-shap.")
 @click.option("--examples", default=0, show_default=True, type=click.IntRange(min=0),
               help="Per-image example figures in the HTML report.")
 @click.option("--part-size", default=256, show_default=True, type=click.IntRange(min=1),
@@ -56,7 +57,8 @@ from ._common import friendly_errors, plugin_options
 @friendly_errors
 def command(ctx, model_name, weights, model_opts, explainer_name, explainer_opts, segmenter_name, segmenter_opts,
             data, out, radius, k, min_size, dilation, min_images, batch_size, workers, shard, engine, ray_address,
-            replicas, seed, views, shapley, examples, part_size, retry_failed, threads, device, quiet, quality_images) -> None:
+            replicas, seed, views, shapley, examples, part_size, retry_failed, threads, device, quiet,
+            quality_images) -> None:
     """Compute a concept-influence report over a dataset.
 
     Without a subcommand, runs (or resumes) a report into --out: per-image predictions, GCD errors

@@ -1,9 +1,9 @@
 """What a report is computed with, and the fingerprint that guards an output folder.
 
 Everything that changes a per-image row (model, weights, explainer and its options, segmenter, k,
-min_size, dilation, seed, the prediction protocol ``views``, ``shapley``, the dataset) is part of the fingerprint; what only
-changes the summary (radius, min_images) or the speed (batch size, workers, engine) is not, so those can differ
-between a run and its resume.
+min_size, dilation, seed, the prediction protocol ``views``, ``shapley``, the dataset) is part of the
+fingerprint; what only changes the summary (radius, min_images) or the speed (batch size, workers, engine)
+is not, so those can differ between a run and its resume.
 """
 from __future__ import annotations
 

@@ -200,7 +200,7 @@ class ReportWorker:
             return None
         if self.shapley is self.explainer:
             return [list((e.info or {}).get("concepts") or []) for e in explanations]
-        segmentation = torch.stack([e.segmentation for e in explanations])  # type: ignore[misc]
+        segmentation = torch.stack([e.segmentation for e in explanations])
         attribution = self.shapley.explain_with_info(self.model, batch, segmentation=segmentation)
         return [list(info.get("concepts") or []) for info in attribution.info or []]
 

@@ -4,6 +4,7 @@ with ``--quiet``, and a line for each slow start-up step."""
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,30 @@ def test_progress_on_a_terminal_redraws_one_line_and_disabled_prints_nothing():
         progress.status("loading")
         progress.advance(2)
     assert silent.getvalue() == ""
+
+
+def test_per_image_progress_inside_a_batch(dataset, tmp_path, monkeypatch, capsys):
+    """Each image's count is written before the next image of the same batch is explained."""
+    import geoxai.jobs.local as local
+    from geoxai.jobs.progress import Progress
+    from geoxai.report.config import ReportConfig
+    from geoxai.report.pipeline import RunOptions, run_report
+    from geoxai.report.worker import load_components
+
+    config = ReportConfig(model="tiny", explainer="gradcam", segmenter="tiny")
+    model, explainer, segmenter = load_components(config, "cpu")
+    explain = explainer.explain_with_info
+
+    def noted(*args, **kwargs):
+        print("explaining", file=sys.stderr)
+        return explain(*args, **kwargs)
+
+    explainer.explain_with_info = noted
+    # every count on its own line (a log's lines are otherwise at most one per 10 s)
+    monkeypatch.setattr(local, "job_progress", lambda job, pending, options: Progress(len(pending), job.label,
+                                                                                      interval=0.0))
+    run_report(config, dataset, tmp_path / "rep", RunOptions(batch_size=3, workers=0, progress=True),
+               min_images=1, components=(model, explainer, segmenter))
+    lines = [x for x in capsys.readouterr().err.splitlines() if x == "explaining" or x.startswith("report: ")]
+    events = ["explain" if x == "explaining" else x.split(": ")[1].split(" images")[0] for x in lines]
+    assert events == ["0/3"] + [e for i in range(1, 4) for e in ("explain", f"{i}/3")]
