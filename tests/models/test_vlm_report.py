@@ -130,3 +130,13 @@ def test_a_gradient_explainer_is_refused_before_the_folder_is_made(server, datas
     line = [x for x in result.output.splitlines() if x.strip()]
     assert len(line) == 1 and "gradcam" in line[0] and "vlm" in line[0] and "Traceback" not in result.output
     assert not server.requests
+    # an engine that builds the model elsewhere (ray) checks the names only: the same line
+    from geoxai.report.config import ReportConfig
+    from geoxai.report.pipeline import check_names
+
+    config = ReportConfig(model="vlm", model_options={"url": server.url, "model": "m"}, explainer="gradcam",
+                          segmenter="tiny")
+    with pytest.raises(ValueError) as refused:
+        check_names(config)
+    assert str(refused.value) == line[0].removeprefix("Error: ")
+    check_names(ReportConfig(model="vlm", model_options={"url": server.url}, explainer="rise", segmenter="tiny"))
