@@ -108,13 +108,7 @@ def test_an_interrupted_report_resumes_without_duplicates_or_repeated_calls(serv
 
 
 def test_an_answer_without_coordinates_fails_its_image_only(server, dataset, tmp_path):
-    asked = []
-
-    def first_answer_lost(lat, lon):  # images go one by one: the first request is photo0's clean view
-        asked.append(lon)
-        return "no idea" if len(asked) == 1 else f"{lat}, {lon}"
-
-    server.wording = first_answer_lost
+    server.lose_first_answer()  # images go one by one: the first request is photo0's clean view
     out = tmp_path / "rep"
     result = report(server, dataset, out, *OCCLUSION)
     assert result.exit_code == 1
