@@ -99,3 +99,19 @@ def test_the_cue_table_of_a_segmenter_with_cue_concepts(tmp_path):
     assert cues[["concept", "true_country", "images"]].values.tolist() == [["text", "DE", 2], ["text", "FR", 1]]
     summary = (out / "summary.md").read_text()
     assert "# Cues by true country" in summary and "| text | Germany (DE) | 2 |" in summary
+
+
+def test_a_batch_explained_in_one_call_gives_the_rows_of_image_by_image(dataset, reference_report, tmp_path,
+                                                                         monkeypatch):
+    # on the CPU (every test) the report explains image by image for per-image progress; on a GPU
+    # the batch goes in one call: the same rows
+    from _report_helpers import BASE_ARGS, assert_same_rows
+
+    from geoxai.report.worker import ReportWorker
+
+    monkeypatch.setattr(ReportWorker, "_explain_each", lambda self: False)
+    out = tmp_path / "batched"
+    result = CliRunner().invoke(main, ["report", *BASE_ARGS, "--data", str(dataset), "--out", str(out),
+                                       "--workers", "0", "--batch-size", "4", "--part-size", "8", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert_same_rows(out, reference_report)
