@@ -110,7 +110,9 @@ class ReportWorker:
 
     def process(self, records: list[dict], on_image=None) -> tuple[list[dict], list[dict]]:
         """Decoded records -> (image rows, concept rows) for the store; ``on_image()`` once per
-        image as its rows are done (the batch is explained at once: its images end together)."""
+        image as its map is done (on a GPU the batch is explained in one call: its images end
+        together). A black-box model's images go one by one; an answer without coordinates makes
+        that image's row a failed one."""
         image_rows: list[dict] = []
         concept_rows: list[dict] = []
         good = [r for r in records if r.get("error") is None and r.get("pixels") is not None]
@@ -157,10 +159,12 @@ class ReportWorker:
             test_time_views = [torch.from_numpy(np.asarray(r["test_time_pixels"], dtype=np.uint8)) for r in records]
         settings = ConceptSettings(k=self.config.k, min_size=self.config.min_size, dilation=self.config.dilation)
         each = self._explain_each()
+        # with a second explainer for the Shapley values, an image is done when its values are
+        second = self.shapley is not None and self.shapley is not self.explainer
         explanations = explain_batch(self.model, self.explainer, batch, segmenter=self.segmenter, top_k=25,
                                      test_time_views=test_time_views, concepts=settings, explain_each=each,
-                                     on_image=on_image if each else None)
-        shapley = self._shapley_rows(batch, explanations)
+                                     on_image=on_image if each and not second else None)
+        shapley = self._shapley_rows(batch, explanations, each, on_image if each and second else None)
         blackbox = is_blackbox(self.model)
         keys = None if blackbox else self.model.finest.keys
         true_countries = _countries_of([r["lat"] for r in records], [r["lon"] for r in records])
@@ -193,16 +197,26 @@ class ReportWorker:
                                      "km_removed": None if own is None else own["km_removed"]})
         return image_rows, concept_rows
 
-    def _shapley_rows(self, batch: ImageBatch, explanations) -> list[list[dict]] | None:
+    def _shapley_rows(self, batch: ImageBatch, explanations, each: bool = False,
+                      on_image=None) -> list[list[dict]] | None:
         """Per image, concept-shap's rows (concept_index, shapley, share, km_removed), or None
-        when the report computes no Shapley values."""
+        when the report computes no Shapley values; ``each``: image by image, ``on_image()``
+        after each."""
         if self.shapley is None:
             return None
         if self.shapley is self.explainer:
             return [list((e.info or {}).get("concepts") or []) for e in explanations]
         segmentation = torch.stack([e.segmentation for e in explanations])
-        attribution = self.shapley.explain_with_info(self.model, batch, segmentation=segmentation)
-        return [list(info.get("concepts") or []) for info in attribution.info or []]
+        step = 1 if each else len(batch)
+        rows: list[list[dict]] = []
+        for start in range(0, len(batch), step):
+            part = ImageBatch(batch.pixels[start:start + step], batch.ids[start:start + step])
+            attribution = self.shapley.explain_with_info(self.model, part,
+                                                         segmentation=segmentation[start:start + step])
+            rows += [list(info.get("concepts") or []) for info in attribution.info or []]
+            if on_image is not None:
+                on_image()
+        return rows
 
     def _keep_example(self, record: dict, explanation, prediction, row: dict) -> None:
         from .example_data import example_payload
