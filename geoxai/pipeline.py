@@ -123,11 +123,17 @@ def is_blackbox(model: Any) -> bool:
 
 def check_pairing(model: Any, explainer: Explainer) -> None:
     """A black-box geolocator can only be explained by a model-agnostic explainer: one line naming both."""
-    if is_blackbox(model) and not getattr(explainer, "model_agnostic", False):
+    if is_blackbox(model):
+        check_blackbox_pairing(getattr(model, "name", type(model).__name__), explainer)
+
+
+def check_blackbox_pairing(model_name: str, explainer: Explainer) -> None:
+    """``check_pairing`` for a black-box model known by name only (not built yet)."""
+    if not getattr(explainer, "model_agnostic", False):
         raise ValueError(
             f"explainer {explainer.name!r} needs gradients or layers of a geoxai GeoModel, but model "
-            f"{getattr(model, 'name', type(model).__name__)!r} is a black-box geolocator: choose a model-agnostic "
-            "explainer (occlusion, rise, concept-shap)")
+            f"{model_name!r} is a black-box geolocator: choose a model-agnostic explainer (occlusion, rise, "
+            "concept-shap)")
 
 
 def prepare_views(model: Any, images: Sequence[np.ndarray], ids: Sequence[str]) -> ImageBatch:

@@ -36,6 +36,10 @@ from ._common import friendly_errors, plugin_options
 @click.option("--views", type=click.Choice(["single", "test-time"]), default="single", show_default=True,
               help="Prediction protocol of the rows: the single view that is explained, or the model's "
                    "test-time crops (what `geoxai evaluate` uses by default).")
+@click.option("--shapley", is_flag=True,
+              help="Also compute concept Shapley values (concept-shap, model calls per image) beside the "
+                   "explainer's ci, with an agreement table (Spearman of ci with Shapley shares); on by itself "
+                   "with -e concept-shap.")
 @click.option("--examples", default=0, show_default=True, type=click.IntRange(min=0),
               help="Per-image example figures in the HTML report.")
 @click.option("--part-size", default=256, show_default=True, type=click.IntRange(min=1),
@@ -53,7 +57,8 @@ from ._common import friendly_errors, plugin_options
 @friendly_errors
 def command(ctx, model_name, weights, model_opts, explainer_name, explainer_opts, segmenter_name, segmenter_opts,
             data, out, radius, k, min_size, dilation, min_images, batch_size, workers, shard, engine, ray_address,
-            replicas, seed, views, examples, part_size, retry_failed, threads, device, quiet, quality_images) -> None:
+            replicas, seed, views, shapley, examples, part_size, retry_failed, threads, device, quiet,
+            quality_images) -> None:
     """Compute a concept-influence report over a dataset.
 
     Without a subcommand, runs (or resumes) a report into --out: per-image predictions, GCD errors
@@ -82,7 +87,7 @@ def command(ctx, model_name, weights, model_opts, explainer_name, explainer_opts
         explainer_options=plugin_options("explainer", explainer_name, explainer_opts),
         segmenter_options=plugin_options("segmenter", segmenter_name, segmenter_opts),
         weights=_weights_for_config(weights),
-        k=k, min_size=min_size, dilation=dilation, seed=seed, views=views,
+        k=k, min_size=min_size, dilation=dilation, seed=seed, views=views, shapley=shapley,
     )
     options = RunOptions(
         batch_size=batch_size, workers=opts.default_workers() if workers is None else workers,

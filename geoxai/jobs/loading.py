@@ -19,8 +19,9 @@ from ..messages import squeezed
 
 def view_function(model: GeoModel) -> Callable[[np.ndarray], torch.Tensor]:
     """The model's explained-view transform: its ``view_config`` (plain data, cheap to ship to a
-    worker process) unless the model replaces ``view`` with code of its own."""
-    if type(model).view is GeoModel.view:
+    worker process) unless the model replaces ``view`` with code of its own. A black-box
+    geolocator (``geoxai.blackbox.Geolocator``) declares its view as data."""
+    if not isinstance(model, GeoModel) or type(model).view is GeoModel.view:
         return model.view_config
     return model.view  # a custom view: workers get the model too (fork shares it for free)
 

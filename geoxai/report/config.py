@@ -1,9 +1,9 @@
 """What a report is computed with, and the fingerprint that guards an output folder.
 
 Everything that changes a per-image row (model, weights, explainer and its options, segmenter, k,
-min_size, dilation, seed, the prediction protocol ``views``, the dataset) is part of the fingerprint; what only
-changes the summary (radius, min_images) or the speed (batch size, workers, engine) is not, so those can differ
-between a run and its resume.
+min_size, dilation, seed, the prediction protocol ``views``, ``shapley``, the dataset) is part of the
+fingerprint; what only changes the summary (radius, min_images) or the speed (batch size, workers, engine)
+is not, so those can differ between a run and its resume.
 """
 from __future__ import annotations
 
@@ -37,6 +37,9 @@ class ReportConfig:
     #: the prediction protocol of the rows (``geoxai.views``): "single" = the explained view (the
     #: default, and what every report before this field used), "test-time" = the test-time crops
     views: str = "single"
+    #: concept Shapley values (``concept-shap``) beside the explainer's ci, and their agreement
+    #: (``--shapley``); always on when the explainer is concept-shap itself
+    shapley: bool = False
     data: str = ""
     data_hash: str = ""
 

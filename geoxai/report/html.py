@@ -10,7 +10,7 @@ from pathlib import Path
 from .summary import ReportSummary
 
 CONFIG_KEYS = ("model", "model_options", "weights", "explainer", "explainer_options", "segmenter",
-               "segmenter_options", "k", "min_size", "dilation", "seed", "views", "data")
+               "segmenter_options", "k", "min_size", "dilation", "seed", "views", "shapley", "data")
 
 
 @lru_cache(maxsize=1)
@@ -65,7 +65,7 @@ def random_weights_note(config: dict | None) -> str:
 
 def _config_items(config: dict) -> list[tuple[str, str]]:
     return [(k, json.dumps(config[k]) if isinstance(config[k], dict) else str(config[k]))
-            for k in CONFIG_KEYS if config and config.get(k) not in (None, {}, "")]
+            for k in CONFIG_KEYS if config and config.get(k) not in (None, {}, "") and config.get(k) is not False]
 
 
 def _num(v) -> str:

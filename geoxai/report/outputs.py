@@ -9,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..io.atomic import atomic_path, write_text_atomic
+from .concept_sections import SHAPLEY_COLUMNS, concept_sections
 from .config import read_config
 from .html import render_html, write_html
 from .store import PartStore
@@ -20,14 +21,17 @@ PLOTS_DIR = "plots"
 def finalize(out: Path, radius_km: float = 750.0, min_images: int = 100, examples: int = 0,
              components=None, device: str | None = None, sections=()) -> ReportSummary:
     """Write the summary, plots and HTML page; ``sections`` (``geoxai.jobs.sections.Section``)
-    are further tables, rendered after the report's own in both ``summary.md`` and the page."""
+    are further tables, rendered after the report's own (and after ``concept_sections``: Shapley
+    values, agreement, cues) in both ``summary.md`` and the page."""
     out = Path(out)
     config = read_config(out)
     store = PartStore(out)
     images = store.read_images()
     concepts = store.read_concepts(columns=["image_id", "concept", "ci", "valid"])
     summary = summarize(images, concepts, radius_km=radius_km, min_images=min_images, config=asdict(config))
-    summary.sections = list(sections)
+    # Shapley values, their agreement with ci and the cue table, where the rows hold them
+    summary.sections = concept_sections(out, images, store.read_concepts(columns=SHAPLEY_COLUMNS),
+                                        config.explainer) + list(sections)
 
     with atomic_path(out / "summary.csv") as tmp:
         summary.concepts.assign(views=summary.views).to_csv(tmp, index=False)

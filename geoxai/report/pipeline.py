@@ -129,7 +129,9 @@ def check_names(config: ReportConfig) -> None:
     given an option it does not declare (or of the wrong type), without building the model or
     segmenter (an engine that builds them elsewhere calls this before binding the folder). The
     explainer, cheap to build, is built, so its own value checks run too."""
+    from ..blackbox import Geolocator
     from ..options import check_options
+    from ..pipeline import check_blackbox_pairing
     from ..plugins import load_explainer, registry
     from .worker import report_model_spec
 
@@ -138,7 +140,10 @@ def check_names(config: ReportConfig) -> None:
                                 ("segmenter", config.segmenter, config.segmenter_options)):
         entry = registry().get(kind, name)
         check_options(entry.label, entry.options(), options)
-    load_explainer(config.explainer, **config.explainer_options)
+    explainer = load_explainer(config.explainer, **config.explainer_options)
+    factory = registry().get("model", config.model).resolve_factory()
+    if isinstance(factory, type) and issubclass(factory, Geolocator):  # a black box: no gradients to explain
+        check_blackbox_pairing(config.model, explainer)
 
 
 def run_report(config: ReportConfig, data: str | Path, out: str | Path, options: RunOptions | None = None,

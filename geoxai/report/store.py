@@ -43,6 +43,13 @@ CONCEPT_SCHEMA = pa.schema([
     ("tki", pa.float64()),
     ("size", pa.float64()),
     ("valid", pa.bool_()),
+    # null in parts written before these columns existed: whether the concept is one of the
+    # segmenter's geolocation cues (``Segmenter.cue_concepts``), and concept-shap's Shapley value,
+    # its share (value / sum of |values| in the image) and the km the answer moves without it
+    ("cue", pa.bool_()),
+    ("shapley", pa.float64()),
+    ("shapley_share", pa.float64()),
+    ("km_removed", pa.float64()),
 ])
 
 

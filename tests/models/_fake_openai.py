@@ -81,6 +81,16 @@ class FakeServer:
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
+    def lose_first_answer(self) -> None:
+        """The first request gets an answer without coordinates, every later one a location."""
+        asked = []
+
+        def first_answer_lost(lat: float, lon: float) -> str:
+            asked.append(lon)
+            return "no idea" if len(asked) == 1 else f"{lat}, {lon}"
+
+        self.wording = first_answer_lost
+
     def close(self) -> None:
         if self.hold is not None:
             self.hold.set()

@@ -52,13 +52,7 @@ def test_refusals_and_no_coordinate_answers(server, photo_files, tmp_path, monke
     assert result.exit_code != 0 and "gradcam" in result.output and "vlm" in result.output
     result = explain(server, photo_files[:1], tmp_path / "o", "-e", "concept-shap")
     assert result.exit_code != 0 and "-s" in result.output
-    asked = []
-
-    def first_answer_lost(lat, lon):  # images go one by one: the first request is photo0's clean view
-        asked.append(lon)
-        return "no idea" if len(asked) == 1 else f"{lat}, {lon}"
-
-    server.wording = first_answer_lost
+    server.lose_first_answer()  # images go one by one: the first request is photo0's clean view
     out = tmp_path / "partial"
     result = explain(server, photo_files[:4], out, "-e", "occlusion", "-o", "window=16", "-o", "stride=16")
     assert result.exit_code == 1

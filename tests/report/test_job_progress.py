@@ -4,6 +4,7 @@ with ``--quiet``, and a line for each slow start-up step."""
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,47 @@ def test_progress_on_a_terminal_redraws_one_line_and_disabled_prints_nothing():
         progress.status("loading")
         progress.advance(2)
     assert silent.getvalue() == ""
+
+
+def noting(explainer, word: str):
+    """``explainer`` with ``word`` written to stderr before each of its calls."""
+    explain = explainer.explain_with_info
+
+    def noted(*args, **kwargs):
+        print(word, file=sys.stderr)
+        return explain(*args, **kwargs)
+
+    explainer.explain_with_info = noted
+    return explainer
+
+
+@pytest.mark.parametrize("shapley", [False, True], ids=["gradcam", "gradcam+shapley"])
+def test_per_image_progress_inside_a_batch(dataset, tmp_path, monkeypatch, capsys, shapley):
+    """Each image's count is written before the next image of the same batch is explained (with
+    --shapley: when its Shapley values, the slow part, are done)."""
+    import geoxai.jobs.local as local
+    import geoxai.report.worker as worker
+    from geoxai.jobs.progress import Progress
+    from geoxai.report.config import ReportConfig
+    from geoxai.report.pipeline import RunOptions, run_report
+
+    config = ReportConfig(model="tiny", explainer="gradcam", segmenter="tiny", segmenter_options={"num_concepts": 3},
+                          shapley=shapley)
+    model, explainer, segmenter = worker.load_components(config, "cpu")
+    noting(explainer, "explaining")
+    shapley_explainer = worker.shapley_explainer
+    monkeypatch.setattr(worker, "shapley_explainer",
+                        lambda config, explainer: None if not config.shapley else noting(
+                            shapley_explainer(config, explainer), "shapley"))
+    # every count on its own line (a log's lines are otherwise at most one per 10 s)
+    monkeypatch.setattr(local, "job_progress", lambda job, pending, options: Progress(len(pending), job.label,
+                                                                                      interval=0.0))
+    run_report(config, dataset, tmp_path / "rep", RunOptions(batch_size=3, workers=0, progress=True),
+               min_images=1, components=(model, explainer, segmenter))
+    lines = [x for x in capsys.readouterr().err.splitlines() if x in ("explaining", "shapley")
+             or x.startswith("report: ")]
+    events = [x if x in ("explaining", "shapley") else x.split(": ")[1].split(" images")[0] for x in lines]
+    if shapley:
+        assert events == ["0/3"] + ["explaining"] * 3 + [e for i in range(1, 4) for e in ("shapley", f"{i}/3")]
+    else:
+        assert events == ["0/3"] + [e for i in range(1, 4) for e in ("explaining", f"{i}/3")]
