@@ -132,7 +132,7 @@ def test_per_image_progress_inside_a_batch(dataset, tmp_path, monkeypatch, capsy
     --shapley: when its Shapley values, the slow part, are done)."""
     import geoxai.jobs.local as local
     import geoxai.report.worker as worker
-    from geoxai.jobs.progress import Progress
+    from geoxai.progress import Progress
     from geoxai.report.config import ReportConfig
     from geoxai.report.pipeline import RunOptions, run_report
 
