@@ -148,7 +148,7 @@ def main() -> None:
     t_ours, ours = timed(lambda: GradCAM(normalize=True).explain(model, batch, "predicted"), repeats=3)
     print(f"Grad-CAM layer4: pytorch-grad-cam {b / t_pgc:.2f} img/s, ours {b / t_ours:.2f} img/s "
           f"(x{t_pgc / t_ours:.2f}); max |diff| {float((ours - pgc).abs().max()):.2e}")
-    blocks = CombiCAM().layers(model, CombiCAM().resolved_options())
+    blocks = CombiCAM().layers(model, CombiCAM().resolve())
     with ReferenceGradCAM(model, [model.get_submodule(p) for p in blocks]) as cam:
         t_pgc_all, _ = timed(lambda: cam(x, targets), repeats=2)
     model.zero_grad(set_to_none=True)

@@ -56,7 +56,7 @@ def map_agreement(ours: torch.Tensor, peer: torch.Tensor) -> dict[str, float]:
 
     ours, peer = ours.float(), peer.float().reshape(ours.shape)
     scale = float(peer.abs().max()) or 1.0
-    return {"max|diff|/max": float((ours - peer).abs().max()) / scale,
+    return {"rel. max diff": float((ours - peer).abs().max()) / scale,
             "spearman": float(similarity.spearman(ours, peer).mean())}
 
 
@@ -163,7 +163,7 @@ def case_combicam(args) -> Comparison:
     model, batch = resnet_inputs(args.images, args.size)
     x = model.as_input(batch)
     combi = CombiCAM()
-    blocks = combi.layers(model, combi.resolved_options())
+    blocks = combi.layers(model, combi.resolve())
     targets = [ClassifierOutputTarget(int(c)) for c in predicted(model, x)]
     peer_model = copy.deepcopy(model)
     cam = PeerGradCAM(peer_model, [peer_model.get_submodule(p) for p in blocks])
