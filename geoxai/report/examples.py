@@ -25,6 +25,7 @@ import torch
 
 from ..io.images import load_image
 from ..jobs.loading import decode, view_function
+from ..messages import first_line
 from ..types import ImageBatch
 from ..views import TEST_TIME
 from .config import ReportConfig
@@ -82,7 +83,7 @@ class ExampleKeeper:
                     if not isinstance(image_id, str) or path.name != data_name(image_id):
                         raise ValueError(f"image_id {image_id!r} does not match the file name")
                 except Exception as exc:  # noqa: BLE001 - an unreadable leftover is recomputed if needed
-                    print(f"warning: {path}: unreadable example data ({one_line_reason(exc)}); removed",
+                    print(f"warning: {path}: unreadable example data ({first_line(exc)[:200]}); removed",
                           file=sys.stderr)
                     path.unlink(missing_ok=True)
                     continue
@@ -117,12 +118,6 @@ class ExampleKeeper:
                 path.unlink(missing_ok=True)
 
 
-def one_line_reason(exc: BaseException) -> str:
-    """The gist of ``exc`` on one line (its type when it says nothing)."""
-    text = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:200]
-
-
 def _with_gcd(payload: bytes, gcd_km: float) -> bytes:
     """Add the row's GCD to the payload's meta (the keeper sorts files into splits by it)."""
     with np.load(io.BytesIO(payload), allow_pickle=False) as data:
@@ -151,7 +146,7 @@ def write_examples(out: Path, config: ReportConfig, images: pd.DataFrame, n: int
         try:
             payload = read_payload(data)
         except Exception as exc:  # noqa: BLE001 - damaged kept data is computed again, not fatal
-            print(f"warning: {data}: unreadable example data ({one_line_reason(exc)}); computing it again",
+            print(f"warning: {data}: unreadable example data ({first_line(exc)[:200]}); computing it again",
                   file=sys.stderr)
             data.unlink(missing_ok=True)
             missing.append(row)
