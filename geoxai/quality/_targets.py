@@ -29,19 +29,28 @@ class FixedTarget:
     score: ScoreFn
     kind: str                       # "probability" or "logit"
 
-    def explain(self, explainer, model, images) -> torch.Tensor:
-        """Maps [B, H, W] of ``explainer`` for this fixed target (cell targets grouped by cell)."""
+    def explain(self, explainer, model, images, **options) -> torch.Tensor:
+        """Maps [B, H, W] of ``explainer`` for this fixed target (cell targets grouped by cell);
+        ``options`` override the explainer's for this call."""
         if self.cells is None:
-            return explainer.explain(model, images, target=self.target).detach().float().cpu()
+            return explainer.explain(model, images, target=self.target, **options).detach().float().cpu()
         maps = None
         for cell in torch.unique(self.cells).tolist():
             rows = torch.nonzero(self.cells == cell).flatten()
-            part = explainer.explain(model, _select(images, rows), target=Cell(int(cell))).detach().float().cpu()
+            part = explainer.explain(model, _select(images, rows), target=Cell(int(cell)),
+                                     **options).detach().float().cpu()
             if maps is None:
                 maps = torch.zeros((len(self.cells), *part.shape[1:]), dtype=torch.float32)
             maps[rows] = part
         assert maps is not None  # self.cells holds one cell per image, at least one
         return maps
+
+
+def maps_only(explainer) -> dict:
+    """Options that switch off an explainer's per-image extras where only its maps are read (the
+    randomised maps of the sanity check, the re-seeded ones of the stability check): ig-smoothgrad's
+    completeness passes (``diagnostics``) cost forward passes and are never read there."""
+    return {"diagnostics": False} if "diagnostics" in getattr(explainer, "defaults", {}) else {}
 
 
 def fix_target(model, clean_scores: torch.Tensor, target, score: str = "probability") -> FixedTarget:

@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from ..interfaces import GeoModel
-from ._targets import fix_target
+from ._targets import fix_target, maps_only
 from .deletion import as_batch, resolve_explainer
 from .similarity import spearman, ssim
 
@@ -164,12 +164,13 @@ def sanity_check(model: GeoModel, explainer, images, target=None, stages: int | 
             with torch.inference_mode():
                 fixed = fix_target(model, model(x).float(), target)
             torch.manual_seed(seed)
-            original = maps.float().cpu() if maps is not None else fixed.explain(explainer, model, images)
+            original = maps.float().cpu() if maps is not None else fixed.explain(explainer, model, images,
+                                                                                 **maps_only(explainer))
             generator = torch.Generator().manual_seed(int(seed))
             for _, names in groups:
                 randomise([params[n] for n in names], generator)
                 torch.manual_seed(seed)
-                randomised = fixed.explain(explainer, model, images)
+                randomised = fixed.explain(explainer, model, images, **maps_only(explainer))
                 rows_s.append(_constant_is_zero(spearman(randomised, original)))
                 rows_m.append(ssim(randomised, original).numpy())
     finally:

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from ..interfaces import GeoModel
-from ._targets import fix_target
+from ._targets import fix_target, maps_only
 from .deletion import as_batch, resolve_explainer
 from .sanity import restored_rng
 from .similarity import spearman, topk_overlap
@@ -77,13 +77,13 @@ def maps_with_seed(explainer, model, images, fixed, seed: int) -> torch.Tensor:
         original = dict(explainer.options)
         explainer.options["seed"] = int(seed)
         try:
-            return fixed.explain(explainer, model, images)
+            return fixed.explain(explainer, model, images, **maps_only(explainer))
         finally:
             explainer.options.clear()
             explainer.options.update(original)
     with restored_rng():
         torch.manual_seed(int(seed))
-        return fixed.explain(explainer, model, images)
+        return fixed.explain(explainer, model, images, **maps_only(explainer))
 
 
 def _rank_agreement(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:

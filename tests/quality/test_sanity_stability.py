@@ -126,3 +126,22 @@ def test_stability_reuses_maps_it_is_given(tiny_model, tiny_batch):
     assert per_seed >= 1 and len(calls) == per_seed  # seed 1 only
     np.testing.assert_allclose(reused.spearman, fresh.spearman)
     np.testing.assert_allclose(reused.topk, fresh.topk)
+
+
+def test_randomised_and_reseeded_maps_skip_the_completeness_passes_and_equal_the_full_maps(tiny_model, tiny_batch,
+                                                                                         monkeypatch):
+    """Only their maps are read, so ig-smoothgrad's completeness forwards are switched off there; the
+    maps do not depend on them."""
+    from geoxai.explainers.ig_smoothgrad import IGSmoothGrad
+
+    explainer = load_explainer("ig-smoothgrad", n_samples=2, n_steps=4, completeness_copies=2)
+    x = tiny_model.as_input(tiny_batch)
+    fixed = fix_target(tiny_model, tiny_model(x).detach(), None)
+    full = maps_with_seed(explainer, tiny_model, tiny_batch, fixed, seed=3)
+    calls = []
+    real = IGSmoothGrad._score_gaps
+    monkeypatch.setattr(IGSmoothGrad, "_score_gaps", staticmethod(lambda *a: calls.append(1) or real(*a)))
+    torch.testing.assert_close(maps_with_seed(explainer, tiny_model, tiny_batch, fixed, seed=3), full,
+                               rtol=0, atol=0)
+    sanity_check(tiny_model, explainer, tiny_batch, stages=2)
+    assert calls == []
