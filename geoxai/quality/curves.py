@@ -24,7 +24,6 @@ import torch
 from tqdm.auto import tqdm
 
 from ..geodesy import great_circle_km
-from ..layout import MEMORY_FORMATS as MEMORY_FORMATS
 from ..layout import input_layout
 from .fills import check_fill, road_impute, static_fill
 
@@ -160,9 +159,9 @@ def run_curves(model, x: torch.Tensor, maps: torch.Tensor, fixed, kinds=KINDS, o
     """Deletion and/or insertion curves of float inputs ``x`` [B, 3, H, W] ranked by ``maps``.
 
     ``fixed`` is the resolved target (``_targets.fix_target``); ``memory_format`` is the layout
-    of the perturbed copies (``forward_layout``). Returns {kind: Curves}."""
+    of the perturbed copies (``geoxai.layout.input_layout``). Returns {kind: Curves}."""
     check_fill(fill)
-    layout = forward_layout(model, x, memory_format)
+    layout = input_layout(model, x, memory_format)
     for kind in kinds:
         if kind not in KINDS:
             raise ValueError(f"unknown curve {kind!r}; use deletion or insertion")
@@ -245,12 +244,6 @@ def run_curves(model, x: torch.Tensor, maps: torch.Tensor, fixed, kinds=KINDS, o
             options={"steps": steps, "fill": fill, "unit": unit, "order": order},
         )
     return out
-
-
-def forward_layout(model, x: torch.Tensor, memory_format: str = "auto") -> torch.memory_format:
-    """The memory layout the perturbed copies are fed in (``geoxai.layout.input_layout``): only float
-    rounding depends on it, never which copies run."""
-    return input_layout(model, x, memory_format)
 
 
 def _job_key(kind: str, count: int, positions: int) -> tuple[str, int] | None:
