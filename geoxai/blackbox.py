@@ -142,11 +142,15 @@ def as_geolocator(model: GeoModel | Geolocator) -> Geolocator:
 def check_answer(answer: GeoAnswer, image_id: str) -> GeoAnswer:
     """``answer`` if it holds coordinates, else a one-line ``NoCoordinatesError`` naming the image."""
     if not answer.ok:
-        text = (answer.answer or "").replace("\n", " ").strip()
-        shown = (text[:80] + "...") if len(text) > 80 else text
-        raise NoCoordinatesError(f"image {image_id!r}: {answer.meta.get('error', 'no coordinates')} "
-                                 f"(answer: {shown!r})")
+        raise no_coordinates(image_id, answer.answer, answer.meta.get("error"))
     return answer
+
+
+def no_coordinates(image_id: str, answer: str | None, error: str | None = None) -> NoCoordinatesError:
+    """The one-line error for an image whose answer holds no coordinates (the answer shortened)."""
+    text = (answer or "").replace("\n", " ").strip()
+    shown = (text[:80] + "...") if len(text) > 80 else text
+    return NoCoordinatesError(f"image {image_id!r}: {error or 'no coordinates'} (answer: {shown!r})")
 
 
 def km_from_target(lat: Any, lon: Any, target: Any, reference: tuple[float, float] | None,

@@ -12,6 +12,7 @@ explained view (``views="single"``); the test-time crops' prediction is added on
 """
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -284,16 +285,18 @@ def _explain(model, explainer: Explainer, batch: ImageBatch, target: Target, opt
 def _located(model, batch: ImageBatch, infos: list[dict[str, Any]] | None = None) -> list[GeoPrediction]:
     """A black-box geolocator's answers as predictions (no cell: ``cell=-1``). A perturbation
     explainer already asked for the clean answers (``info["answer"]``): no second call for them."""
-    if infos is not None and all(isinstance(i.get("answer"), dict) for i in infos):
-        answers = [(a["lat"], a["lon"], a.get("confidence"), a.get("answer")) for a in (i["answer"] for i in infos)]
-    else:
-        answers = [(a.lat, a.lon, a.confidence, a.answer) for a in model.locate(batch)]
-    out = []
-    for image_id, (lat, lon, confidence, text) in zip(batch.ids, answers):
-        if lat is None or lon is None:
-            from .blackbox import NoCoordinatesError
+    from .blackbox import no_coordinates
 
-            raise NoCoordinatesError(f"image {image_id}: the model's answer holds no coordinates: {text!r:.200}")
+    if infos is not None and all(isinstance(i.get("answer"), dict) for i in infos):
+        answers = [(a["lat"], a["lon"], a.get("confidence"), a.get("answer"), a.get("error"))
+                   for a in (i["answer"] for i in infos)]
+    else:
+        answers = [(a.lat, a.lon, a.confidence, a.answer, getattr(a, "meta", {}).get("error"))
+                   for a in model.locate(batch)]
+    out = []
+    for image_id, (lat, lon, confidence, text, error) in zip(batch.ids, answers):
+        if lat is None or lon is None or not (math.isfinite(lat) and math.isfinite(lon)):  # NaN: a failed answer
+            raise no_coordinates(image_id, text, error)
         label = text or f"{lat:.4f}, {lon:.4f}"
         out.append(GeoPrediction(cell=-1, lat=float(lat), lon=float(lon), label=label,
                                  probability=float("nan") if confidence is None else float(confidence),

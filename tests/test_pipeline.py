@@ -84,6 +84,17 @@ def test_a_blackbox_geolocator_is_asked_through_locate_and_refuses_gradient_expl
         explain_batch(_Locator(), geoxai.load_explainer("gradcam"), photos[:1])
 
 
+def test_a_failed_black_box_answer_is_one_line_naming_the_image_not_a_nan_prediction(photos):
+    from geoxai.blackbox import GeoAnswer, NoCoordinatesError
+
+    class Lost(_Locator):
+        def locate(self, images):
+            return [GeoAnswer.failed("somewhere nice", "no coordinates in the answer")]
+
+    with pytest.raises(NoCoordinatesError, match="'lost-photo'.*no coordinates in the answer.*somewhere nice"):
+        explain_batch(Lost(), _Brightness(), photos[:1], ids=["lost-photo"])
+
+
 class _ConceptMass(Explainer):
     """An explainer that needs the segmentation: the map is the concept index (to prove it arrived)."""
 
