@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import torch
 from _common import ResNet50Geo  # the scripts' folder is on sys.path when run as a script
-from harness import Comparison, Timings, compare, describe_machine, machine, markdown_table
+from harness import Comparison, Timings, compare, describe_machine, machine, markdown_table, replace_block
 
 HERE = Path(__file__).parent
 
@@ -306,14 +305,6 @@ def run_each_in_its_own_process(names: list[str], args) -> tuple[list[Comparison
     return results, info
 
 
-def update_docs(path: Path, text: str) -> None:
-    doc = path.read_text()
-    pattern = re.compile(r"(<!-- compare:begin -->\n).*?(<!-- compare:end -->)", re.S)
-    if not pattern.search(doc):
-        raise SystemExit(f"{path}: no <!-- compare:begin --> ... <!-- compare:end --> block to update")
-    path.write_text(pattern.sub(lambda m: m.group(1) + text + "\n" + m.group(2), doc))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", action="append", choices=sorted(CASES), help="run only these (repeatable)")
@@ -339,7 +330,7 @@ def main() -> None:
             f"--rounds {args.rounds} --images {args.images} --size {args.size}`.\n\n{markdown_table(results)}")
     print(text)
     if args.update_docs:
-        update_docs(args.update_docs, text)
+        replace_block(args.update_docs, "compare", text)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 #: CPU flags that decide which kernels run (float32 width, bfloat16 and AMX units)
@@ -145,3 +147,13 @@ def markdown_table(results: list[Comparison]) -> str:
                      f"{c.ours.spread():.0%} / {c.peer.spread():.0%} | "
                      f"{c.cores_busy('ours'):.2f} / {c.cores_busy('peer'):.2f} | {agreement} | {c.note or '-'} |")
     return "\n".join(lines)
+
+
+def replace_block(path: Path, name: str, text: str) -> None:
+    """Rewrite what lies between ``<!-- name:begin -->`` and ``<!-- name:end -->`` in the Markdown
+    file ``path`` (the generated parts of docs/benchmarks.md); the rest of the file is kept."""
+    doc = path.read_text()
+    pattern = re.compile(rf"(<!-- {re.escape(name)}:begin -->\n).*?(<!-- {re.escape(name)}:end -->)", re.S)
+    if not pattern.search(doc):
+        raise SystemExit(f"{path}: no <!-- {name}:begin --> ... <!-- {name}:end --> block to update")
+    path.write_text(pattern.sub(lambda m: m.group(1) + text.rstrip("\n") + "\n" + m.group(2), doc))
