@@ -162,6 +162,7 @@ def explain_batch(
     explain_each: bool = False,
     on_image: Callable[[], None] | None = None,
     provenance: dict[str, Any] | None = None,
+    logits: torch.Tensor | None = None,
 ) -> list[Explanation]:
     """Explain one batch: RGB uint8 arrays [H, W, 3] or an ImageBatch of ready views.
 
@@ -169,7 +170,9 @@ def explain_batch(
     per image, as the built-ins do) so that ``on_image`` can report progress per photo;
     ``on_image`` is called once per image when its map is done. ``test_time`` adds the prediction
     from the model's test-time crops (needs the raw arrays, or ``test_time_views``: each image's
-    uint8 test-time views [n, 3, S, S], decoded beforehand, e.g. by a data loader's workers)."""
+    uint8 test-time views [n, 3, S, S], decoded beforehand, e.g. by a data loader's workers).
+    ``logits`` are the model's clean scores [B, C] on the batch when the caller already has them
+    (the predictions are made from them, without another forward pass)."""
     check_pairing(model, explainer)
     options = dict(options or {})
     parsed = parse_target(target)
@@ -182,6 +185,8 @@ def explain_batch(
         ids = list(ids) if ids is not None else [str(i) for i in range(len(raw))]
         batch = prepare_views(model, raw, ids)
     count = len(batch)
+    if logits is not None and logits.shape[0] != count:
+        raise ValueError(f"logits has {logits.shape[0]} rows for a batch of {count} images")
     timings: dict[str, float] = {}
 
     segmentation = masks = None
@@ -196,7 +201,10 @@ def explain_batch(
         options["segmentation"] = segmentation
 
     start = time.perf_counter()
-    maps, infos, logits, explain_times = _explain(model, explainer, batch, parsed, options, explain_each, on_image)
+    maps, infos, explained_logits, explain_times = _explain(model, explainer, batch, parsed, options, explain_each,
+                                                            on_image)
+    if logits is None:
+        logits = explained_logits
     timings["explain"] = time.perf_counter() - start
 
     start = time.perf_counter()

@@ -53,6 +53,18 @@ def maps_only(explainer) -> dict:
     return {"diagnostics": False} if "diagnostics" in getattr(explainer, "defaults", {}) else {}
 
 
+def intact_scores(model, x: torch.Tensor, known: torch.Tensor | None = None) -> torch.Tensor:
+    """The model's scores [B, C] on the clean input ``x``: ``known`` when the caller already made
+    that forward pass (the quality worker makes it once per image for every measure), else one
+    forward pass."""
+    if known is not None:
+        if known.shape[0] != x.shape[0]:
+            raise ValueError(f"clean_scores has {known.shape[0]} rows for {x.shape[0]} images")
+        return known.float()
+    with torch.inference_mode():
+        return model(x).float()
+
+
 def fix_target(model, clean_scores: torch.Tensor, target, score: str = "probability") -> FixedTarget:
     """Resolve ``target`` (a Target or its text: predicted, cell:I, region:N, within:..., country:...)
     on the clean finest-cell scores [B, C], through the SDK's ``Target.bind``."""

@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from ..interfaces import GeoModel
-from ._targets import fix_target, maps_only
+from ._targets import fix_target, intact_scores, maps_only
 from .deletion import as_batch, resolve_explainer
 from .similarity import spearman, ssim
 
@@ -146,11 +146,13 @@ def sanity_verdict(spearman: np.ndarray, threshold: float = 0.5) -> str:
 
 
 def sanity_check(model: GeoModel, explainer, images, target=None, stages: int | None = None,
-                 seed: int = 0, maps: torch.Tensor | None = None) -> SanityResult:
+                 seed: int = 0, maps: torch.Tensor | None = None,
+                 clean_scores: torch.Tensor | None = None) -> SanityResult:
     """Cascading randomisation from the head down (at most ``stages`` stages; default all).
 
-    ``maps`` are the original maps if already computed. The target is fixed on the intact model
-    (``predicted`` = the intact model's top cell), so every randomised map explains the same cell."""
+    ``maps`` are the original maps and ``clean_scores`` the intact model's scores [B, C] on
+    ``images``, if already computed. The target is fixed on the intact model (``predicted`` = the
+    intact model's top cell), so every randomised map explains the same cell."""
     explainer = resolve_explainer(explainer)
     images, x = as_batch(model, images)
     ids = list(images.ids) if hasattr(images, "ids") else [str(i) for i in range(len(x))]
@@ -161,8 +163,7 @@ def sanity_check(model: GeoModel, explainer, images, target=None, stages: int | 
     rows_s, rows_m = [], []
     try:
         with restored_weights(model), restored_rng():
-            with torch.inference_mode():
-                fixed = fix_target(model, model(x).float(), target)
+            fixed = fix_target(model, intact_scores(model, x, clean_scores), target)
             torch.manual_seed(seed)
             original = maps.float().cpu() if maps is not None else fixed.explain(explainer, model, images,
                                                                                  **maps_only(explainer))

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from ..interfaces import GeoModel
-from ._targets import fix_target, maps_only
+from ._targets import fix_target, intact_scores, maps_only
 from .deletion import as_batch, resolve_explainer
 from .sanity import restored_rng
 from .similarity import spearman, topk_overlap
@@ -95,11 +95,13 @@ def _rank_agreement(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
 
 def stability(model: GeoModel, explainer, images, seeds=(0, 1), target=None, k: int = 1000,
               segmenter=None, ci_k: int = 1000, min_size: float = 0.1,
-              known_maps: Mapping[int, torch.Tensor] | None = None) -> StabilityResult:
+              known_maps: Mapping[int, torch.Tensor] | None = None,
+              clean_scores: torch.Tensor | None = None) -> StabilityResult:
     """Explain ``images`` once per seed and compare the maps (and ci) of every pair of seeds.
 
     ``known_maps`` {seed: maps [B, H, W]} are maps the caller already made with this explainer,
-    target and images for those seeds; they are used instead of explaining again."""
+    target and images for those seeds; they are used instead of explaining again.
+    ``clean_scores`` are the model's scores [B, C] on ``images``, if the caller has them."""
     seeds = [int(s) for s in seeds]
     if len(seeds) < 2 or len(set(seeds)) != len(seeds):
         raise ValueError(f"stability needs at least two distinct seeds, got {seeds}")
@@ -109,8 +111,7 @@ def stability(model: GeoModel, explainer, images, seeds=(0, 1), target=None, k: 
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode():
-            fixed = fix_target(model, model(x).float(), target)
+        fixed = fix_target(model, intact_scores(model, x, clean_scores), target)
         known = dict(known_maps or {})
         maps = [known[s] if s in known else maps_with_seed(explainer, model, images, fixed, s) for s in seeds]
     finally:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..jobs.kind import JobOptions
+from ..targets import Cell
 from ..types import ImageBatch
 from ._targets import fix_target
 from .baselines import baseline_maps
@@ -98,9 +99,13 @@ class QualityWorker:
             from ..pipeline import explain_batch
 
             torch.manual_seed(cfg.seed)
-            # the target binds once, on the clean images, inside the explainer (Target.bind): the
-            # same cells as ``fixed``
-            explanations = explain_batch(model, self.explainer, batch, fixed.target, top_k=1)
+            target = fixed.target
+            if fixed.cells is not None and len(torch.unique(fixed.cells)) == 1:
+                # one cell for the batch (always so, image by image): ``fixed`` bound it on the clean
+                # scores already, so the explainer needs no clean pass of its own to bind it again
+                target = Cell(int(fixed.cells[0]))
+            # otherwise the target binds inside the explainer (Target.bind): the same cells as ``fixed``
+            explanations = explain_batch(model, self.explainer, batch, target, top_k=1, logits=clean)
             maps = torch.stack([e.map for e in explanations]).float()
         truth = np.asarray([[r["lat"], r["lon"]] for r in records], dtype=np.float64)
         rows = [dict(b, status="ok", error=None, clean_score=None) for b in base]
@@ -121,7 +126,7 @@ class QualityWorker:
             row["target_cell"] = None if fixed.cells is None else int(fixed.cells[b])
         if self.explainer is not None and cfg.sanity_stages >= 0:
             result = sanity_check(model, self.explainer, batch, target=fixed.target, stages=cfg.sanity_stages or None,
-                                  seed=cfg.seed, maps=maps)
+                                  seed=cfg.seed, maps=maps, clean_scores=clean)
             for b, row in enumerate(rows):
                 row["sanity"] = json.dumps({"stages": result.stages, "spearman": result.spearman[:, b].tolist(),
                                             "ssim": result.ssim[:, b].tolist()})
@@ -130,7 +135,8 @@ class QualityWorker:
             own_seed = {**self.explainer.defaults, **getattr(self.explainer, "options", {})}.get("seed")
             result = stability(model, self.explainer, batch, seeds=cfg.stability_seeds, target=fixed.target,
                                k=cfg.k, segmenter=self.segmenter, ci_k=cfg.k,
-                               known_maps=None if own_seed is None else {int(own_seed): maps})
+                               known_maps=None if own_seed is None else {int(own_seed): maps},
+                               clean_scores=clean)
             diff = result.ci_abs_difference() / np.nanmean(result.ci, axis=0) if result.ci is not None else None
             for b, row in enumerate(rows):
                 row["stability_spearman"] = float(np.nanmean(result.spearman[:, b]))
