@@ -1,6 +1,8 @@
 """``fold_batchnorm``: eval BatchNorm folded into its convolution while explaining, then undone."""
 import copy
+import warnings
 
+import numpy as np
 import pytest
 import torch
 from fidelity import assert_faithful
@@ -46,14 +48,14 @@ OPTIONS = {"n_steps": 3, "n_samples": 2, "seed": 1}
 def test_folded_and_channels_last_maps_are_the_same_function_in_float64(resnet_model, resnet_batch):
     """Proved in float64, where no kernel choice of any CPU moves a map by more than ~1e-15."""
     model = resnet_model.double()
-    ref = IGSmoothGrad(**OPTIONS).explain(model, resnet_batch)
+    ref = IGSmoothGrad(fold_batchnorm=False, **OPTIONS).explain(model, resnet_batch)
     assert ref.dtype == torch.float64  # a float64 model is explained (and returned) in float64
     folded = IGSmoothGrad(fold_batchnorm=True, **OPTIONS).explain(model, resnet_batch)
     both = IGSmoothGrad(fold_batchnorm=True, channels_last=True, **OPTIONS).explain(model, resnet_batch)
     assert not torch.equal(folded, ref)  # it really ran another network: other rounding ...
     for fast in (folded, both):  # ... of the same function
         torch.testing.assert_close(fast, ref, rtol=1e-9, atol=1e-11 * ref.max().item())
-    raw_ref = IGSmoothGrad(n_steps=4).attribute_raw(model, resnet_batch)
+    raw_ref = IGSmoothGrad(n_steps=4, fold_batchnorm=False).attribute_raw(model, resnet_batch)
     raw = IGSmoothGrad(n_steps=4, fold_batchnorm=True).attribute_raw(model, resnet_batch)
     torch.testing.assert_close(raw, raw_ref, rtol=1e-9, atol=1e-11 * raw_ref.abs().max().item())
 
@@ -62,7 +64,8 @@ def test_folded_float32_map_is_faithful_to_the_float64_map(resnet_model, resnet_
     """The float32 fast path, judged by fidelity (its rounding depends on the CPU's kernels)."""
     fast = IGSmoothGrad(fold_batchnorm=True, channels_last=True, **OPTIONS).explain(resnet_model, resnet_batch)
     assert fast.dtype == torch.float32
-    reference = IGSmoothGrad(**OPTIONS).explain(copy.deepcopy(resnet_model).double(), resnet_batch)
+    reference = IGSmoothGrad(fold_batchnorm=False, **OPTIONS).explain(copy.deepcopy(resnet_model).double(),
+                                                                      resnet_batch)
     assert_faithful(fast, reference)  # measured here: relative L2 ~1e-6
 
 
@@ -164,3 +167,107 @@ def test_modules_restored_after_an_error(resnet_model, resnet_batch):
 def test_flag_must_be_boolean(tiny_model, tiny_batch):
     with pytest.raises(ValueError, match="fold_batchnorm must be true or false"):
         IGSmoothGrad(fold_batchnorm="False").explain(tiny_model, tiny_batch)
+
+
+class TimmStyleNet(nn.Module):
+    """Conv -> timm BatchNormAct2d (ReLU6) twice, then a head: EfficientNet-Lite0's pattern."""
+
+    def __init__(self):
+        super().__init__()
+        from timm.layers.norm_act import BatchNormAct2d
+
+        torch.manual_seed(3)
+        self.conv1, self.bn1 = nn.Conv2d(3, 6, 3, padding=1, bias=False), BatchNormAct2d(6, act_layer=nn.ReLU6)
+        self.conv2, self.bn2 = nn.Conv2d(6, 6, 3, padding=1, groups=6, bias=False), BatchNormAct2d(6)
+        self.head = nn.Linear(6, 8)
+        with torch.no_grad():
+            for bn in (self.bn1, self.bn2):
+                bn.running_mean.uniform_(-0.5, 0.5)
+                bn.running_var.uniform_(0.2, 3)
+                bn.weight.uniform_(0.5, 2)
+                bn.bias.uniform_(-0.5, 0.5)
+        self.eval()
+
+    def forward(self, x):
+        return self.head(self.bn2(self.conv2(self.bn1(self.conv1(x)))).mean((2, 3)))
+
+
+def test_timm_batchnorm_act_folds_into_its_conv_leaving_the_activation():
+    pytest.importorskip("timm")
+    from geoxai.explainers.batchnorm import folded_network
+
+    model = TimmStyleNet().double()
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    assert conv_batchnorm_pairs(model, x[:1]) == [("conv1", "bn1"), ("conv2", "bn2")]
+    network, folded = folded_network(model, x[:1])
+    assert folded == 2
+    assert isinstance(network.bn1, nn.Sequential) and isinstance(network.bn1[1], nn.ReLU6)
+    with torch.no_grad():
+        torch.testing.assert_close(network(x), model(x), rtol=1e-12, atol=1e-12)
+
+
+def test_folded_network_leaves_the_model_untouched_and_shares_the_rest(resnet_model, resnet_batch):
+    from geoxai.explainers.batchnorm import folded_network
+
+    x = resnet_model.as_input(resnet_batch)
+    before = _modules(resnet_model)
+    network, folded = folded_network(resnet_model, x[:1])
+    assert folded == 20 and network is not resnet_model
+    after = _modules(resnet_model)
+    assert after.keys() == before.keys() and all(after[k] is before[k] for k in before)
+    assert isinstance(network.net.bn1, nn.Identity) and network.net.fc is resnet_model.net.fc
+    assert network.net.layer1[0].conv1.weight is not resnet_model.net.layer1[0].conv1.weight  # folded copy
+    resnet_model.train()
+    assert folded_network(resnet_model, x[:1]) == (resnet_model, 0)
+
+
+def test_ig_folds_by_default_without_touching_the_shared_model():
+    """Threads explaining one model must never see it half-folded: during the passes, the model's
+    own module tree is the original one."""
+    pytest.importorskip("timm")
+    from geoxai.testing import TinyGeoModel
+
+    class Geo(TinyGeoModel):
+        def __init__(self):
+            super().__init__(seed=0)
+            self.net = TimmStyleNet()
+
+        def forward(self, x):
+            return self.net(x)
+
+    model = Geo().double()
+    original = _modules(model)
+    seen = []
+
+    def check(module, args):  # runs on the model and on the folded network (they share hooks)
+        seen.append(module is model)
+        assert _modules(model) == original
+
+    model.register_forward_pre_hook(check)
+    batch = model.prepare([np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)], ids=["a"])
+    folded = IGSmoothGrad(**OPTIONS).explain(model, batch, target="cell:1")
+    assert not all(seen)  # some passes ran the folded network ...
+    plain = IGSmoothGrad(fold_batchnorm=False, **OPTIONS).explain(model, batch, target="cell:1")
+    assert not torch.equal(folded, plain)  # ... with other rounding of the same function
+    torch.testing.assert_close(folded, plain, rtol=1e-9, atol=1e-11 * plain.max().item())
+
+
+def test_only_an_explicit_fold_warns_when_folding_is_impossible():
+    from geoxai.testing import TinyGeoModel
+
+    class Geo(TinyGeoModel):
+        def __init__(self):
+            super().__init__(seed=0)
+            self.net = SharedConvOutput()
+            self.net.head = nn.Linear(4, 8)
+
+        def forward(self, x):
+            return self.net(x)
+
+    model = Geo()
+    batch = model.prepare([np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8)], ids=["a"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        IGSmoothGrad(**OPTIONS).explain(model, batch, target="cell:1")
+    with pytest.warns(UserWarning, match="changed this model's output"):
+        IGSmoothGrad(fold_batchnorm=True, **OPTIONS).explain(model, batch, target="cell:1")
