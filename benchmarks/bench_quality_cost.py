@@ -178,8 +178,9 @@ def markdown(sides: dict[str, dict[str, dict[str, float]]]) -> str:
 
 def ratios(before: dict[str, dict[str, float]], now: dict[str, dict[str, float]], label: str) -> list[str]:
     """One line per explainer measured on both sides: before / now (> 1: cheaper now)."""
-    return [f"- {name} (each side's own defaults): {label} / this tree = **{before[name]['time_units'] / m['time_units']:.2f}x** "
-            f"in time units, {before[name]['units'] / m['units']:.2f}x in counted units, "
+    return [f"- {name} (each side's own defaults): {label} / this tree = "
+            f"**{before[name]['time_units'] / m['time_units']:.2f}x** in time units, "
+            f"{before[name]['units'] / m['units']:.2f}x in counted units, "
             f"{before[name]['cpu'] / m['cpu']:.2f}x in CPU seconds"
             for name, m in now.items() if name in before]
 
@@ -205,7 +206,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         sides = {f"this tree ({revision_name()})": (ROOT, explainers)}
         if args.against:
-            sides[revision_name(args.against)] = (exported_tree(args.against, Path(tmp)), args.against_explainer or ["ig-smoothgrad"])
+            sides[revision_name(args.against)] = (exported_tree(args.against, Path(tmp)),
+                                                  args.against_explainer or ["ig-smoothgrad"])
         results: dict[str, list[dict]] = {name: [] for name in sides}
         order = list(sides)
         for r in range(args.rounds):
