@@ -111,6 +111,8 @@ def main() -> None:
     ap.add_argument("--reference-steps", type=int, default=50)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    for module, package in ([] if args.skip_captum else [("captum", "captum")]) + [("pytorch_grad_cam", "grad-cam")]:
+        require_peer(module, package)  # before anything is timed, not after the IG table
     device = torch.device(args.device)
     model = ResNet50Geo(args.cells, args.size).to(device)
     photos = [synthetic_photo(seed=i, height=args.size + 40, width=args.size + 90) for i in range(args.images)]

@@ -10,7 +10,7 @@ the ISA flags that change float32 and bfloat16 kernels, torch and its thread cou
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import os
 import platform
 import re
@@ -205,10 +205,12 @@ def timing_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def require_peer(module: str, package: str) -> None:
-    """Stop with one line, not a traceback, when a benchmark-only peer library is not installed."""
-    if importlib.util.find_spec(module) is None:
-        raise SystemExit(f"this benchmark compares with {package}, which is not installed "
-                         f"(pip install {package}; a benchmark-only peer, no test needs it)")
+    """Stop with one line, not a traceback, when a benchmark-only peer library cannot be imported."""
+    try:
+        importlib.import_module(module)
+    except ImportError as error:
+        raise SystemExit(f"this benchmark compares with {package}, which cannot be imported ({error}; "
+                         f"pip install {package}: a benchmark-only peer, no test needs it)") from None
 
 
 def markdown_table(results: list[Comparison]) -> str:
