@@ -14,19 +14,19 @@ model, where the exhaustive answer is cheap to compute, per photo:
   seeds; the error is max |sampled - exact| / sum |exact| (normalised), and the estimator's own
   convergence estimate (normalised standard error) is shown beside it.
 
-Wall time per image is per method on this machine. ``--model tiny`` uses the random-weight test
-model (no download); ``lite0`` the real ImageNet EfficientNet-Lite0 (``geoxai.realnet``).
+Time per image is measured apart from the fidelity, by the one harness (``harness.time_rotating``):
+every method and its reference on every photo, and exact against sampled Shapley (seed 0), a warm-up
+of each, then ``--rounds`` rounds in rotating order; medians of CPU and wall seconds. ``--model
+tiny`` uses the random-weight test model (no download); ``lite0`` the real ImageNet
+EfficientNet-Lite0 (``geoxai.realnet``).
 """
 from __future__ import annotations
 
 import argparse
-import platform
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from harness import describe_machine, rotation_table, time_rotating, timing_arguments
 
 from geoxai.concept_shapley import CoalitionGame, exact_shapley, sampled_shapley
 from geoxai.explainers.concept_shap import ConceptShap
@@ -35,8 +35,6 @@ from geoxai.explainers.perturbation import image_scorers
 from geoxai.explainers.rise import RISE
 from geoxai.quality.similarity import spearman
 from geoxai.types import ImageBatch
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 
 def load(name: str, size: int):
@@ -51,12 +49,6 @@ def load(name: str, size: int):
     return model
 
 
-def timed(fn):
-    start = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - start, out
-
-
 def grid_segmentation(size: int, rows: int = 2, cols: int = 5) -> torch.Tensor:
     r = torch.arange(size) * rows // size
     c = torch.arange(size) * cols // size
@@ -69,7 +61,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=96)
     ap.add_argument("--photos", default="chelsea,coffee")
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=2)
+    timing_arguments(ap)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from geoxai.realnet import real_photos
@@ -79,34 +71,32 @@ def main() -> None:
     photos = real_photos(tuple(names))
     views = model.prepare([photos[n] for n in names], ids=names)
     size = views.size[0]
-    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, threads "
-          f"{torch.get_num_threads()}; model {args.model} at {size} px; photos {names}")
+    print(f"machine: {describe_machine()}; model {args.model} at {size} px; photos {names}; {args.rounds} rounds "
+          f"in rotating order after a warm-up of each")
     occlusion, rise, shap = Occlusion(), RISE(), ConceptShap()
     window = size // 4
     fine_stride = max(1, size // 32)
-    rows = []
+    calls = {}
     for i, name in enumerate(names):
         one = ImageBatch(views.pixels[i:i + 1], [name])
-        t_occ, cheap_occ = timed(lambda one=one: occlusion.explain_with_info(model, one))
-        t_ref, ref_occ = timed(lambda one=one: occlusion.explain_with_info(model, one, stride=fine_stride,
-                                                                           window=window))
-        t_rise, cheap_rise = timed(lambda one=one: rise.explain_with_info(model, one, n_masks=63, seed=1))
-        t_rref, ref_rise = timed(lambda one=one: rise.explain_with_info(model, one, n_masks=1024, seed=2))
-        rows.append((name, "occlusion", cheap_occ.info[0]["calls"], ref_occ.info[0]["calls"],
-                     float(spearman(cheap_occ.maps, ref_occ.maps)[0]), t_occ, t_ref))
-        rows.append((name, "rise", cheap_rise.info[0]["calls"], ref_rise.info[0]["calls"],
-                     float(spearman(cheap_rise.maps, ref_rise.maps)[0]), t_rise, t_rref))
-    print("\n| photo | method | calls | reference calls | Spearman to reference | s / image | reference s / image |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
-    for name, method, calls, ref_calls, rho, t, t_ref in rows:
-        print(f"| {name} | {method} | {calls} | {ref_calls} | {rho:.3f} | {t:.1f} | {t_ref:.1f} |")
+        calls[f"{name} occlusion"] = lambda one=one: occlusion.explain_with_info(model, one)
+        calls[f"{name} occlusion reference"] = lambda one=one: occlusion.explain_with_info(
+            model, one, stride=fine_stride, window=window)
+        calls[f"{name} rise"] = lambda one=one: rise.explain_with_info(model, one, n_masks=63, seed=1)
+        calls[f"{name} rise reference"] = lambda one=one: rise.explain_with_info(model, one, n_masks=1024, seed=2)
+    maps = time_rotating(calls, rounds=args.rounds)
+    print("\n| photo | method | calls | reference calls | Spearman to reference |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for name in names:
+        for method in ("occlusion", "rise"):
+            cheap, ref = maps.outputs[f"{name} {method}"], maps.outputs[f"{name} {method} reference"]
+            print(f"| {name} | {method} | {cheap.info[0]['calls']} | {ref.info[0]['calls']} | "
+                  f"{float(spearman(cheap.maps, ref.maps)[0]):.3f} |")
 
-    print("\n| photo | exact evaluations | sampled evaluations | seeds | normalised error mean / max "
-          "| normalised stderr (estimate) mean | exact s | sampled s |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     segmentation = grid_segmentation(size)
     labels = segmentation[0]
     one_hot = torch.nn.functional.one_hot(labels, 10).permute(2, 0, 1).double()
+    games, calls = {}, {}
     for i, name in enumerate(names):
         one = ImageBatch(views.pixels[i:i + 1], [name])
         (scorer,), _, _ = image_scorers(model, one, None, shap.resolve())
@@ -115,17 +105,25 @@ def main() -> None:
             keep = torch.einsum("mn,nhw->mhw", torch.from_numpy(members).double(), one_hot)
             return scorer.score_with_km(keep)
 
-        t_exact, exact = timed(lambda evaluate=evaluate: exact_shapley(CoalitionGame(10, evaluate)))
-        errors, stderrs, times, calls = [], [], [], []
-        for seed in range(args.seeds):
-            t, estimate = timed(lambda seed=seed, evaluate=evaluate: sampled_shapley(
-                CoalitionGame(10, evaluate), 1024 // 8, seed=seed))
-            errors.append(np.abs(estimate.values - exact.values).max() / np.abs(exact.values).sum())
-            stderrs.append(estimate.normalised_stderr)
-            times.append(t)
-            calls.append(estimate.calls)
-        print(f"| {name} | {exact.calls} | {max(calls)} | {args.seeds} | {np.mean(errors):.3f} / {np.max(errors):.3f} "
-              f"| {np.mean(stderrs):.3f} | {t_exact:.1f} | {np.mean(times):.1f} |")
+        games[name] = evaluate
+        calls[f"{name} exact Shapley"] = lambda evaluate=evaluate: exact_shapley(CoalitionGame(10, evaluate))
+        calls[f"{name} sampled Shapley (seed 0)"] = lambda evaluate=evaluate: sampled_shapley(
+            CoalitionGame(10, evaluate), 1024 // 8, seed=0)
+    shapley = time_rotating(calls, rounds=args.rounds)
+    print("\n| photo | exact evaluations | sampled evaluations | seeds | normalised error mean / max "
+          "| normalised stderr (estimate) mean |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for name in names:
+        exact = shapley.outputs[f"{name} exact Shapley"]
+        estimates = [shapley.outputs[f"{name} sampled Shapley (seed 0)"]]
+        estimates += [sampled_shapley(CoalitionGame(10, games[name]), 1024 // 8, seed=seed)
+                      for seed in range(1, args.seeds)]
+        errors = [np.abs(e.values - exact.values).max() / np.abs(exact.values).sum() for e in estimates]
+        stderr = np.mean([e.normalised_stderr for e in estimates])
+        print(f"| {name} | {exact.calls} | {max(e.calls for e in estimates)} | {len(estimates)} | "
+              f"{np.mean(errors):.3f} / {np.max(errors):.3f} | {stderr:.3f} |")
+
+    print(f"\ntime per image\n\n{rotation_table(maps)}\n\n{rotation_table(shapley)}")
 
 
 if __name__ == "__main__":

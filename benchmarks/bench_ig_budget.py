@@ -14,20 +14,22 @@ completeness error |sum IG / (f(x+noise) - f(baseline)) - 1|. captum's
 ``NoiseTunnel(IntegratedGradients)`` (smoothgrad_sq, 5 x 50, Gauss-Legendre, its own noise) is
 measured in the same run. ``--goal`` runs only captum, the paper's setting and the ``budget=``
 option at the given budgets (the goal table); ``--resnet-timing`` times them on a random-weight
-ResNet-50 at 224 px. Results per (row, photo, seed) go to ``OUT/rows.jsonl`` as they are made, so
-an interrupted run resumes where it stopped.
+ResNet-50 at 224 px (no fidelity). Fidelity results per (row, photo, seed) go to ``OUT/rows.jsonl``
+as they are made, so an interrupted run resumes where it stopped. Time is measured apart from
+fidelity, by the one harness (``harness.time_rotating``): every row on the first photo (seed 0),
+a warm-up of each, then ``--rounds`` rounds in rotating order; medians of CPU and wall seconds
+per image against captum's, written to ``OUT/<mode>-timing.md`` (kept on a resumed run).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import platform
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+from harness import describe_machine, require_peer, rotation_table, time_rotating, timed_call, timing_arguments
 
 from geoxai.ci import concept_influence
 from geoxai.explainers._ig_diagnostics import rank_correlation
@@ -74,7 +76,7 @@ WIDE = (
 
 def frontier_rows(budgets: list[int], wide: bool = False) -> list[dict]:
     """captum's 5 x 50, then every (split, sampling, rule) of ``FRONTIER`` at the chosen budgets."""
-    rows = [{"budget": 250, "label": "captum NoiseTunnel(IG) 5x50", "captum": True}]
+    rows = [{"budget": 250, "label": CAPTUM, "captum": True}]
     for budget, samples, steps, sampling, method in FRONTIER + (WIDE if wide else ()):
         if budget not in budgets:
             continue
@@ -86,7 +88,7 @@ def frontier_rows(budgets: list[int], wide: bool = False) -> list[dict]:
 
 
 def goal_rows(budgets: list[int]) -> list[dict]:
-    rows = [{"budget": 250, "label": "captum NoiseTunnel(IG) 5x50", "captum": True},
+    rows = [{"budget": 250, "label": CAPTUM, "captum": True},
             {"budget": 250, "label": "ours paper 5x50 gaussian", "n_samples": 5, "n_steps": 50,
              "sampling": "gaussian", "method": "gausslegendre"}]
     for budget in budgets:
@@ -95,22 +97,27 @@ def goal_rows(budgets: list[int]) -> list[dict]:
     return rows
 
 
-def run_row(row: dict, model, batch_i, x_i, cell, seed: int, batch_size: int):
-    """(map [H, W], per-channel SmoothGrad² [3, H, W], completeness or None, seconds)."""
+CAPTUM = "captum NoiseTunnel(IG) 5x50"
+
+
+def row_call(row: dict, model, batch_i, x_i, cell, seed: int, batch_size: int):
+    """A callable computing the row's map of one photo: (map [H, W], per-channel SmoothGrad² [3, H, W],
+    completeness or None)."""
     if row.get("captum"):
+        require_peer("captum", "captum")
         from captum.attr import IntegratedGradients, NoiseTunnel
 
         sigma = 0.15 * float(x_i.max() - x_i.min())
         black = IGSmoothGrad.baseline(model, x_i, "black")
-        torch.manual_seed(seed)
-        start = time.perf_counter()
-        attr = NoiseTunnel(IntegratedGradients(model)).attribute(
-            x_i, nt_type="smoothgrad_sq", nt_samples=5, stdevs=sigma, n_steps=50, method="gausslegendre",
-            baselines=black, target=cell, internal_batch_size=batch_size).detach().cpu()
-        seconds = time.perf_counter() - start
-        model.zero_grad(set_to_none=True)
-        per_channel = attr[0]
-        return per_channel.amax(0), per_channel, None, seconds
+
+        def captum_row():
+            torch.manual_seed(seed)
+            attr = NoiseTunnel(IntegratedGradients(model)).attribute(
+                x_i, nt_type="smoothgrad_sq", nt_samples=5, stdevs=sigma, n_steps=50, method="gausslegendre",
+                baselines=black, target=cell, internal_batch_size=batch_size).detach().cpu()
+            model.zero_grad(set_to_none=True)
+            return attr[0].amax(0), attr[0], None
+        return captum_row
     # every copy's completeness is measured, as in the tables of docs/explainers.md (the default measures
     # only what fits in 2 % of the work)
     explainer = IGSmoothGrad(seed=seed, batch_size=batch_size, completeness_copies=1 << 16)
@@ -118,11 +125,26 @@ def run_row(row: dict, model, batch_i, x_i, cell, seed: int, batch_size: int):
         opts = {"budget": row["budget_option"]}
     else:
         opts = {k: row[k] for k in ("n_samples", "n_steps", "sampling", "method")}
-    start = time.perf_counter()
-    attributions, info = explainer.attribute_with_info(model, batch_i, **opts)
-    seconds = time.perf_counter() - start
-    per_channel = attributions[0]
-    return per_channel.amax(0), per_channel, (info or [{}])[0].get("completeness"), seconds
+
+    def ours_row():
+        attributions, info = explainer.attribute_with_info(model, batch_i, **opts)
+        return attributions[0].amax(0), attributions[0], (info or [{}])[0].get("completeness")
+    return ours_row
+
+
+def timing_table(rows: list[dict], model, batch_i, x_i, cell, args, path: Path) -> str:
+    """Every row on one photo, timed by the harness in rotating order; cached in ``path``."""
+    if path.exists():
+        return path.read_text()
+    run = time_rotating({row["label"]: row_call(row, model, batch_i, x_i, cell, 0, args.batch_size)
+                         for row in rows}, rounds=args.rounds)
+    errors = {label: {"completeness error": "-" if out[2] is None else f"{abs(out[2] - 1):.4f}"}
+              for label, out in run.outputs.items()}
+    text = (f"{describe_machine()}; photo {batch_i.ids[0]}, {args.rounds} rounds in rotating order after a "
+            f"warm-up of each row\n\n" + rotation_table(run, reference=CAPTUM if CAPTUM in run.timings else None,
+                                                         extra=errors))
+    path.write_text(text + "\n")
+    return text
 
 
 def reference(model, batch, names, args, out: Path) -> dict[str, dict]:
@@ -136,11 +158,10 @@ def reference(model, batch, names, args, out: Path) -> dict[str, dict]:
     for i, name in enumerate(names):
         halves = []
         for seed in (10_001, 10_002):
-            start = time.perf_counter()
             e = IGSmoothGrad(n_samples=half, n_steps=args.ref_steps, seed=seed, batch_size=args.batch_size)
-            attributions, info = e.attribute_with_info(model, batch[i])
+            wall, _, (attributions, info) = timed_call(lambda e=e, i=i: e.attribute_with_info(model, batch[i]))
             halves.append(attributions[0])
-            print(f"reference {name} half seed {seed}: {time.perf_counter() - start:.0f} s, "
+            print(f"reference {name} half seed {seed}: {wall:.0f} s (progress, not a figure), "
                   f"completeness {(info or [{}])[0].get('completeness', float('nan')):.4f}", flush=True)
         refs[name] = {"a": halves[0], "b": halves[1]}
         arrays[f"{name}_a"], arrays[f"{name}_b"] = halves[0].numpy(), halves[1].numpy()
@@ -150,9 +171,6 @@ def reference(model, batch, names, args, out: Path) -> dict[str, dict]:
 
 def load_network(size: int, resnet: bool):
     if resnet:
-        import sys
-
-        sys.path.insert(0, str(Path(__file__).parent))
         from _common import ResNet50Geo
 
         return ResNet50Geo(1000, 224)
@@ -172,7 +190,7 @@ def main() -> None:
     ap.add_argument("--ref-samples", type=int, default=64)
     ap.add_argument("--ref-steps", type=int, default=16)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--threads", type=int, default=None)
+    timing_arguments(ap)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--wide", action="store_true", help="also the splits of WIDE (a faster machine's run)")
     ap.add_argument("--goal", action="store_true", help="only captum, the paper's setting and budget=")
@@ -181,8 +199,7 @@ def main() -> None:
     args = ap.parse_args()
     # completeness is measured and printed per row; the explainer's warning would repeat it
     warnings.filterwarnings("ignore", message="ig-smoothgrad: the IG attributions")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     from geoxai.realnet import real_photos
 
@@ -195,34 +212,40 @@ def main() -> None:
     x = model.as_input(views)
     with torch.no_grad():
         cells = model(x).argmax(1)
-    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"threads {torch.get_num_threads()}, device {args.device}; model {type(model).__name__} "
+    print(f"machine: {describe_machine()}, device {args.device}; model {type(model).__name__} "
           f"at {model.view_config.input_size} px; photos {names}")
     rows = goal_rows(budgets) if args.goal or args.resnet_timing else frontier_rows(budgets, args.wide)
-    IGSmoothGrad(n_samples=1, n_steps=2).explain(model, batch[0])  # warm-up
-    refs = None if args.resnet_timing else reference(model, batch, names, args, args.out)
-    if refs:
-        for name in names:
-            a, b = refs[name]["a"].amax(0), refs[name]["b"].amax(0)
-            print(f"reference {name}: halves spearman {rank_correlation(a, b):.4f}, top-1000 "
-                  f"{top_overlap(a, b):.3f}, ci error {np.abs(region_ci(a) - region_ci(b)).mean():.4f}", flush=True)
-    log = args.out / ("resnet-rows.jsonl" if args.resnet_timing else "goal-rows.jsonl" if args.goal else "rows.jsonl")
+    mode = "resnet" if args.resnet_timing else "goal" if args.goal else "frontier"
+    if not args.resnet_timing:
+        log = args.out / ("rows.jsonl" if mode == "frontier" else "goal-rows.jsonl")
+        fidelity(rows, model, batch, x, cells, names, args, log)
+    table = timing_table(rows, model, batch[0], x[:1], cells[:1], args, args.out / f"{mode}-timing.md")
+    print(f"\ntiming (the first photo, seed 0)\n{table}")
+
+
+def fidelity(rows: list[dict], model, batch, x, cells, names: list[str], args, log: Path) -> None:
+    """Every row's distances to the reference per (photo, seed), appended to ``log`` (a resumed run skips
+    what it holds), then their means."""
+    refs = reference(model, batch, names, args, args.out)
+    for name in names:
+        a, b = refs[name]["a"].amax(0), refs[name]["b"].amax(0)
+        print(f"reference {name}: halves spearman {rank_correlation(a, b):.4f}, top-1000 "
+              f"{top_overlap(a, b):.3f}, ci error {np.abs(region_ci(a) - region_ci(b)).mean():.4f}", flush=True)
     done = {(r["label"], r["photo"], r["seed"]) for r in map(json.loads, log.open())} if log.exists() else set()
     for row in rows:
         for i, name in enumerate(names):
             for seed in range(args.seeds):
                 if (row["label"], name, seed) in done:
                     continue
-                heat, per_channel, completeness, seconds = run_row(row, model, batch[i], x[i:i + 1],
-                                                                   cells[i:i + 1], seed, args.batch_size)
+                heat, per_channel, completeness = row_call(row, model, batch[i], x[i:i + 1], cells[i:i + 1], seed,
+                                                           args.batch_size)()
+                ref = (refs[name]["a"] + refs[name]["b"]) / 2
+                ref_heat = ref.amax(0)
                 record = {"label": row["label"], "budget": row["budget"], "photo": name, "seed": seed,
-                          "seconds": seconds, "completeness": completeness}
-                if refs:
-                    ref = (refs[name]["a"] + refs[name]["b"]) / 2
-                    ref_heat = ref.amax(0)
-                    record.update(spearman=rank_correlation(heat, ref_heat), top1000=top_overlap(heat, ref_heat),
-                                  ci_error=float(np.abs(region_ci(heat) - region_ci(ref_heat)).mean()),
-                                  mass_ratio=float(per_channel.double().sum() / ref.double().sum()))
+                          "completeness": completeness, "spearman": rank_correlation(heat, ref_heat),
+                          "top1000": top_overlap(heat, ref_heat),
+                          "ci_error": float(np.abs(region_ci(heat) - region_ci(ref_heat)).mean()),
+                          "mass_ratio": float(per_channel.double().sum() / ref.double().sum())}
                 with log.open("a") as handle:
                     handle.write(json.dumps(record) + "\n")
                 print(json.dumps(record), flush=True)
@@ -234,13 +257,13 @@ def print_table(log: Path) -> None:
 
     frame = pd.DataFrame([json.loads(line) for line in log.open()])
     frame["completeness_error"] = (frame["completeness"].astype(float) - 1).abs()
-    columns = [c for c in ("seconds", "spearman", "top1000", "ci_error", "mass_ratio", "completeness_error")
+    columns = [c for c in ("spearman", "top1000", "ci_error", "mass_ratio", "completeness_error")
                if c in frame]
     groups = frame.groupby(["budget", "label"], sort=False)
     table = groups[columns].mean()
     table.insert(0, "runs", groups.size())
     print(f"\nmean over photos and seeds (runs = photo x seed pairs; {frame.photo.nunique()} photos, up to "
-          f"{frame.seed.nunique()} seeds); seconds per image")
+          f"{frame.seed.nunique()} seeds)")
     print(table.to_string(float_format=lambda v: f"{v:.4f}"))
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from _common import ResNet50Geo  # the scripts' folder is on sys.path when run as a script
+from harness import describe_machine
 from PIL import Image
 
 from geoxai.hookspecs import hookimpl
@@ -105,8 +106,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     register_plugin(_BenchPlugin(), "geoxai-bench")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu, explainer {args.explainer}, "
-          f"batch {args.batch_size}, {args.workers} decoding worker(s)")
+    print(f"machine: {describe_machine()}")
+    print(f"device cpu, explainer {args.explainer}, batch {args.batch_size}, {args.workers} decoding worker(s); "
+          f"each run timed once (a streaming run over a dataset, not a repeated call)")
     print(f"{'model':<16}{'images':>8}{'seconds':>10}{'img/s':>9}{'ms/img':>9}{'summary s':>11}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -1,21 +1,22 @@
 """Seconds per photo of the ``text`` segmenter (rapidocr PP-OCR ONNX models) on CPU.
 
-    python benchmarks/bench_text.py [--threads 2] [--repeats 3]
+    PYTHONPATH=. python benchmarks/bench_text.py [--threads 1] [--rounds 3]
 
 Photos: four skimage photos resized to 640 x 480, two of them with a drawn street sign. Settings
 compared: the segmenter's defaults (detection at the photo's own size up to det_limit=960, no
 direction classifier), with the direction classifier, and rapidocr's own defaults (detection
-input upscaled so its short side is at least 736).
+input upscaled so its short side is at least 736). ``--threads`` is onnxruntime's intra-op thread
+count (and torch's). The settings are timed by the one harness (``harness.time_rotating``): a
+warm-up of each, then ``--rounds`` rounds in rotating order; medians of CPU and wall seconds per
+photo. CPU seconds are the measure that does not depend on how busy the machine is.
 """
 from __future__ import annotations
 
 import argparse
-import platform
-import time
 
 import numpy as np
 import torch
-from _common import timed
+from harness import describe_machine, rotation_table, time_rotating, timing_arguments
 from PIL import Image, ImageDraw, ImageFont
 from skimage import data
 
@@ -34,14 +35,16 @@ def photos() -> torch.Tensor:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--photos", type=int, choices=range(1, 5), default=4, help="how many of the 4 photos")
+    timing_arguments(parser)
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     from geoxai.segmenters.text import TextSegmenter
 
-    images = photos()
-    print(f"onnxruntime CPU, {args.threads} threads, {platform.machine()}, {len(images)} photos 640x480, "
-          f"best of {args.repeats}")
+    images = photos()[:args.photos]
+    print(f"machine: {describe_machine()}")
+    print(f"onnxruntime CPU, {args.threads} thread(s), {len(images)} photos 640x480, {args.rounds} rounds in "
+          f"rotating order after a warm-up of each setting")
     settings = {
         "defaults (det at own size, no direction)": {},
         "with direction classifier": {"direction": True},
@@ -51,17 +54,11 @@ def main() -> None:
     upscaled = TextSegmenter(threads=args.threads)
     upscaled._ocr.cfg.Det.limit_type, upscaled._ocr.cfg.Det.limit_side_len = "min", 736
     segmenters["rapidocr detection default (short side 736)"] = upscaled
-    for label, segmenter in segmenters.items():
-        segmenter.segment_masks(images[:1])  # warm-up: onnxruntime sessions
-        cpu = time.process_time()
-        seconds, result = timed(lambda s=segmenter: s.segment_masks(images), args.repeats)
-        cpu = (time.process_time() - cpu) / args.repeats / len(images)
-        read = sum(len(r) for r in result.regions)
-        # CPU seconds / threads: the wall time an idle machine would need (the VM is shared)
-        print(f"{label:<46} {seconds / len(images):.3f} s/photo wall, {cpu:.3f} CPU s/photo "
-              f"({cpu / args.threads:.3f} s on {args.threads} idle cores)  ({read} regions read)")
+    run = time_rotating({label: lambda s=segmenter: s.segment_masks(images) for label, segmenter in segmenters.items()},
+                        rounds=args.rounds)
+    read = {label: {"regions read": str(sum(len(r) for r in result.regions))} for label, result in run.outputs.items()}
+    print(rotation_table(run, per=len(images), unit="photo", extra=read))
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(1)
     main()

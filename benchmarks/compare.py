@@ -15,6 +15,7 @@ through the whole network), the table says so, and a row with that work removed 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import subprocess
@@ -22,8 +23,18 @@ import sys
 from pathlib import Path
 
 import torch
-from _common import ResNet50Geo  # the scripts' folder is on sys.path when run as a script
-from harness import Comparison, Timings, compare, describe_machine, machine, markdown_table, replace_block
+from _common import ResNet50Geo, ViTB16Geo  # the scripts' folder is on sys.path when run as a script
+from harness import (
+    Comparison,
+    Timings,
+    compare,
+    describe_machine,
+    machine,
+    markdown_table,
+    replace_block,
+    require_peer,
+    timing_arguments,
+)
 
 HERE = Path(__file__).parent
 
@@ -64,6 +75,7 @@ def ig_case(name: str, model, batch, n: int, steps: int, rounds: int, ours_optio
             note: str = "") -> Comparison:
     """geoxai's IG-SmoothGrad² against captum's NoiseTunnel(IntegratedGradients) given the SAME noisy
     copies and the same chunk size; ``ours_options`` may run another setting (budget=80) instead."""
+    require_peer("captum", "captum")
     from captum.attr import IntegratedGradients, NoiseTunnel
 
     from geoxai.explainers.ig_smoothgrad import IGSmoothGrad
@@ -119,63 +131,71 @@ def case_ig_2threads(args) -> Comparison:
     return ig_case("IG+SmoothGrad² 5 x 20, ResNet-50 vs captum, 2 threads", model, batch, 5, 20, args.rounds)
 
 
-def gradcam_case(args, frozen: bool) -> Comparison:
+@contextlib.contextmanager
+def grad_cam_peer(peer_model, x, cells, layers: list, **options):
+    """pytorch-grad-cam's GradCAM on ``peer_model`` (a copy: it writes ``.grad`` on the parameters) at
+    ``layers``, targeted at ``cells``; yields a callable that returns its maps as a tensor."""
+    require_peer("pytorch_grad_cam", "grad-cam")
     from pytorch_grad_cam import GradCAM as PeerGradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
+    cam = PeerGradCAM(peer_model, layers, **options)
+    targets = [ClassifierOutputTarget(int(c)) for c in cells]
+    try:
+        yield lambda: torch.from_numpy(cam(x, targets))
+    finally:
+        cam.activations_and_grads.release()
+
+
+def gradcam_comparison(model, batch, rounds: int, frozen: bool = False) -> Comparison:
+    """geoxai's Grad-CAM at ResNet-50's layer4 against pytorch-grad-cam at the same layer; ``frozen``
+    freezes the peer's weights before layer4, so its backward pass stops there too."""
     from geoxai.explainers.gradcam import GradCAM
 
-    model, batch = resnet_inputs(args.images, args.size)
     x = model.as_input(batch)
     peer_model = copy.deepcopy(model)
     if frozen:  # no weight gradients before the target layer: backward stops at layer4's input
         peer_model.requires_grad_(False)
         peer_model.net.layer4.requires_grad_(True)
         peer_model.net.fc.requires_grad_(True)
-    targets = [ClassifierOutputTarget(int(c)) for c in predicted(model, x)]
-    cam = PeerGradCAM(peer_model, [peer_model.net.layer4])
     ours = GradCAM(normalize=True)
     name = "Grad-CAM layer4 vs pytorch-grad-cam" + (" (frozen weights before layer4)" if frozen else "")
     note = ("weight gradients of layer4 and fc only" if frozen
             else "peer back-propagates weight gradients through the whole network")
-    try:
-        return compare(name, lambda: ours.explain(model, batch, "predicted"),
-                       lambda: torch.from_numpy(cam(x, targets)), rounds=args.rounds, note=note, agree=map_agreement)
-    finally:
-        cam.activations_and_grads.release()
+    with grad_cam_peer(peer_model, x, predicted(model, x), [peer_model.net.layer4]) as peer:
+        return compare(name, lambda: ours.explain(model, batch, "predicted"), peer, rounds=rounds, note=note,
+                       agree=map_agreement)
 
 
 def case_gradcam(args) -> Comparison:
-    return gradcam_case(args, frozen=False)
+    return gradcam_comparison(*resnet_inputs(args.images, args.size), args.rounds)
 
 
 def case_gradcam_frozen(args) -> Comparison:
-    return gradcam_case(args, frozen=True)
+    return gradcam_comparison(*resnet_inputs(args.images, args.size), args.rounds, frozen=True)
 
 
-def case_combicam(args) -> Comparison:
-    from pytorch_grad_cam import GradCAM as PeerGradCAM
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-
+def combicam_comparison(model, batch, rounds: int) -> Comparison:
+    """Combi-CAM over every block in one pass against pytorch-grad-cam given the same layers."""
     from geoxai.explainers.combicam import CombiCAM
 
-    model, batch = resnet_inputs(args.images, args.size)
     x = model.as_input(batch)
     combi = CombiCAM()
     blocks = combi.layers(model, combi.resolve())
-    targets = [ClassifierOutputTarget(int(c)) for c in predicted(model, x)]
     peer_model = copy.deepcopy(model)
-    cam = PeerGradCAM(peer_model, [peer_model.get_submodule(p) for p in blocks])
-    try:
+    with grad_cam_peer(peer_model, x, predicted(model, x), [peer_model.get_submodule(p) for p in blocks]) as peer:
         return compare(f"Combi-CAM {len(blocks)} blocks (one pass) vs pytorch-grad-cam given {len(blocks)} layers",
-                       lambda: combi.explain(model, batch), lambda: torch.from_numpy(cam(x, targets)),
-                       rounds=args.rounds, note="other combination rule (mean of per-layer normalised maps); "
-                                                "peer computes weight gradients")
-    finally:
-        cam.activations_and_grads.release()
+                       lambda: combi.explain(model, batch), peer, rounds=rounds,
+                       note="other combination rule (mean of per-layer normalised maps); peer computes weight "
+                            "gradients")
+
+
+def case_combicam(args) -> Comparison:
+    return combicam_comparison(*resnet_inputs(args.images, args.size), args.rounds)
 
 
 def case_lrp_zennit(args) -> Comparison:
+    require_peer("zennit", "zennit")
     from zennit.attribution import Gradient
     from zennit.composites import EpsilonPlusFlat
     from zennit.torchvision import ResNetCanonizer
@@ -200,78 +220,53 @@ def case_lrp_zennit(args) -> Comparison:
                    note="peer is given the target cell; geoxai finds it", agree=map_agreement)
 
 
-def case_vit_gradcam(args) -> Comparison:
-    """Grad-CAM on a ViT-B/16 (random weights) vs pytorch-grad-cam with the usual reshape_transform on
-    the same tap (the last block's norm1)."""
-    from bench_vit import ViTB16Geo
-    from pytorch_grad_cam import GradCAM as PeerGradCAM
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-
-    from geoxai.explainers.gradcam import GradCAM
+def vit_inputs(images: int):
     from geoxai.testing import synthetic_photo
 
     model = ViTB16Geo(1000)
-    batch = model.prepare([synthetic_photo(seed=i, height=240, width=320) for i in range(args.images)])
+    return model, model.prepare([synthetic_photo(seed=i, height=240, width=320) for i in range(images)])
+
+
+def vit_tokens_to_grid(tokens: torch.Tensor) -> torch.Tensor:
+    """pytorch-grad-cam's usual ViT reshape_transform: drop the class token, tokens -> 14 x 14 grid."""
+    return tokens[:, 1:].reshape(tokens.shape[0], 14, 14, tokens.shape[2]).permute(0, 3, 1, 2)
+
+
+def vit_comparison(model, batch, rounds: int, ours=None,
+                   name: str = "ViT-B/16 Grad-CAM (last block) vs pytorch-grad-cam + reshape_transform") -> Comparison:
+    """A ViT explainer (default: geoxai's Grad-CAM at the last block's norm1, whose map is then compared)
+    against pytorch-grad-cam's Grad-CAM with the usual reshape_transform on that tap; both explain the
+    predicted cell."""
+    from geoxai.explainers.gradcam import GradCAM
+
     x = model.as_input(batch)
-    cells = predicted(model, x)
+    explainer = ours or GradCAM(layer=-1, normalize=True)
     peer_model = copy.deepcopy(model)
-
-    def reshape(tokens):
-        return tokens[:, 1:].reshape(tokens.shape[0], 14, 14, tokens.shape[2]).permute(0, 3, 1, 2)
-
-    cam = PeerGradCAM(peer_model, [peer_model.net.blocks[-1].norm1], reshape_transform=reshape)
-    targets = [ClassifierOutputTarget(int(c)) for c in cells]
-    ours = GradCAM(layer=-1, normalize=True)
-    try:
-        return compare("ViT-B/16 Grad-CAM (last block) vs pytorch-grad-cam + reshape_transform",
-                       lambda: ours.explain(model, batch, "predicted"), lambda: torch.from_numpy(cam(x, targets)),
-                       rounds=args.rounds, agree=map_agreement,
+    with grad_cam_peer(peer_model, x, predicted(model, x), [peer_model.net.blocks[-1].norm1],
+                       reshape_transform=vit_tokens_to_grid) as peer:
+        return compare(name, lambda: explainer.explain(model, batch, "predicted"), peer, rounds=rounds,
+                       agree=None if ours else map_agreement,
                        note="peer back-propagates weight gradients through the whole network")
-    finally:
-        cam.activations_and_grads.release()
+
+
+def case_vit_gradcam(args) -> Comparison:
+    """Grad-CAM on a ViT-B/16 (random weights) vs pytorch-grad-cam with the usual reshape_transform on
+    the same tap (the last block's norm1)."""
+    return vit_comparison(*vit_inputs(args.images), args.rounds)
 
 
 def case_deletion_torchcam(args) -> Comparison:
     """Deletion/insertion curves (20 steps, blur fill, probability) of the same Grad-CAM maps on the real
     EfficientNet-Lite0: geoxai.quality against torchcam 0.5's DeletionInsertionMetric (a benchmark-only
     peer: pip install torchcam)."""
-    from bench_quality import GivenMaps
-    from torchcam.metrics import DeletionInsertionMetric
-
-    import geoxai.quality as q
-    from geoxai.plugins import load_explainer
-    from geoxai.quality._targets import fix_target
-    from geoxai.quality.fills import gaussian_blur
+    from bench_quality import curves_agree, geoxai_curves, gradcam_maps, torchcam_curves
 
     model, batch = lite0_inputs(max(args.images, 2))
     x = model.as_input(batch)
-    with torch.inference_mode():
-        clean = model(x)
-    maps = fix_target(model, clean, None).explain(load_explainer("gradcam"), model, batch)
-
-    def ours():
-        result = q.deletion_insertion(model, maps, x, steps=20, fill="blur", blur_sigma=5.0, batch_size=32)
-        return torch.as_tensor(result["deletion"].score)
-
-    def peer():
-        metric = DeletionInsertionMetric(GivenMaps(model, maps), lambda z: torch.softmax(z, dim=-1), steps=20,
-                                         baseline=lambda z: gaussian_blur(z, 5.0), batch_size=32)
-        captured = {}
-        original = metric._compute_curves
-
-        def keep(*a, **k):
-            captured["curves"] = original(*a, **k)
-            return captured["curves"]
-
-        metric._compute_curves = keep
-        metric.update(x)  # torchcam's documented path; the curves are read where it computes them
-        return captured["curves"][1].double()
-
-    def curves_agree(a, b):
-        return {"max curve diff": float((a.double().reshape(b.shape) - b).abs().max())}
-
-    return compare("deletion/insertion curves, real EfficientNet-Lite0 vs torchcam 0.5", ours, peer,
-                   rounds=args.rounds, agree=curves_agree,
+    maps = gradcam_maps(model, batch)
+    return compare("deletion/insertion curves, real EfficientNet-Lite0 vs torchcam 0.5",
+                   geoxai_curves(model, maps, x, steps=20, batch_size=32),
+                   torchcam_curves(model, maps, x, steps=20, batch_size=32), rounds=args.rounds, agree=curves_agree,
                    note="geoxai also feeds channels-last copies (memory_format=auto); torchcam users can wrap the "
                         "model by hand (benchmarks/bench_quality.py times that too)")
 
@@ -308,8 +303,7 @@ def run_each_in_its_own_process(names: list[str], args) -> tuple[list[Comparison
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", action="append", choices=sorted(CASES), help="run only these (repeatable)")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--rounds", type=int, default=3)
+    timing_arguments(ap)
     ap.add_argument("--images", type=int, default=1)
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--json", action="store_true", help="(internal) print one case's result as JSON")
