@@ -101,7 +101,7 @@ def test_every_python_block_runs_top_to_bottom(tmp_path, monkeypatch, capsys):
                        "explainer 'occlusion': option stride must be >= 1, got 0",
                        "explainer 'occlusion': option fill must be >= -5 and <= 5, got 9.0",
                        "occlusion: stride 8 > window 4 skips pixels",
-                       "(2, 64, 64) True", "20 BatchNorms folded"]
+                       "(2, 64, 64) True", "20 BatchNorms folded", "20 False True"]
 
 
 def test_the_extension_examples_import_only_public_modules():
