@@ -142,13 +142,14 @@ def folded_network(model: nn.Module, probe: torch.Tensor, warn: bool = True) -> 
 
 
 def _structure(model: nn.Module, probe: torch.Tensor) -> tuple:
-    """What the pairs depend on: which module objects sit where (and whether they are training,
+    """What the pairs depend on: which module objects (of which types) sit where (whether they are training,
     and for convolutions and BatchNorms whether they are hooked), and the input's shape, type and
     device."""
     def hooked(m: nn.Module) -> bool:
         return isinstance(m, _CONVS + _BATCHNORMS) and bool(m._forward_hooks or m._forward_pre_hooks)
 
-    modules = tuple((name, id(m), m.training, hooked(m)) for name, m in model.named_modules(remove_duplicate=False))
+    modules = tuple((name, id(m), type(m), m.training, hooked(m))
+                    for name, m in model.named_modules(remove_duplicate=False))
     return modules, tuple(probe.shape[1:]), probe.dtype, probe.device
 
 
