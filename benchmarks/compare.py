@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import datetime
 import json
 import subprocess
 import sys
@@ -321,7 +322,8 @@ def main() -> None:
         raise SystemExit("no case finished")
     text = (f"Machine: {describe_machine(info)} (the -2threads row: 2). {args.rounds} rounds, "
             f"{args.images} image(s) at {args.size} px; command: `PYTHONPATH=. python benchmarks/compare.py "
-            f"--rounds {args.rounds} --images {args.images} --size {args.size}`.\n\n{markdown_table(results)}")
+            f"--rounds {args.rounds} --images {args.images} --size {args.size}`, {datetime.date.today().isoformat()}."
+            f"\n\n{markdown_table(results)}")
     print(text)
     if args.update_docs:
         replace_block(args.update_docs, "compare", text)
