@@ -20,7 +20,7 @@ are several rounds, so "cheaper than before" is a ratio from one run on one mach
 ``--update-docs FILE`` rewrites the ``quality-cost`` block of FILE (docs/benchmarks.md).
 
     PYTHONPATH=. python benchmarks/bench_quality_cost.py --photos 2
-    PYTHONPATH=. python benchmarks/bench_quality_cost.py --photos 2 --against e641228 \\
+    PYTHONPATH=. python benchmarks/bench_quality_cost.py --photos 2 --rounds 3 --against e641228 \\
         --update-docs docs/benchmarks.md
 """
 from __future__ import annotations
