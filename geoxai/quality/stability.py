@@ -73,14 +73,11 @@ class StabilityResult:
 
 
 def maps_with_seed(explainer, model, images, fixed, seed: int) -> torch.Tensor:
+    """The maps of ``explainer`` with noise seed ``seed``: its own ``seed`` option for this call
+    (the explainer instance is not changed, so other threads may share it), else torch's global
+    generator seeded around the call."""
     if "seed" in getattr(explainer, "defaults", {}):
-        original = dict(explainer.options)
-        explainer.options["seed"] = int(seed)
-        try:
-            return fixed.explain(explainer, model, images, **maps_only(explainer))
-        finally:
-            explainer.options.clear()
-            explainer.options.update(original)
+        return fixed.explain(explainer, model, images, **maps_only(explainer), seed=int(seed))
     with restored_rng():
         torch.manual_seed(int(seed))
         return fixed.explain(explainer, model, images, **maps_only(explainer))

@@ -145,3 +145,15 @@ def test_randomised_and_reseeded_maps_skip_the_completeness_passes_and_equal_the
                                rtol=0, atol=0)
     sanity_check(tiny_model, explainer, tiny_batch, stages=2)
     assert calls == []
+
+
+def test_reseeded_maps_leave_the_explainer_as_it_was(tiny_model, tiny_batch):
+    """The stability check's seed is an option of the call: the shared explainer instance is not changed."""
+    explainer = load_explainer("ig-smoothgrad", n_samples=2, n_steps=4)
+    before = dict(explainer.options)
+    fixed = fix_target(tiny_model, tiny_model(tiny_model.as_input(tiny_batch)).detach(), None)
+    maps = maps_with_seed(explainer, tiny_model, tiny_batch, fixed, seed=5)
+    assert explainer.options == before
+    seeded = load_explainer("ig-smoothgrad", n_samples=2, n_steps=4, seed=5, diagnostics=False)
+    torch.testing.assert_close(maps, fixed.explain(seeded, tiny_model, tiny_batch), rtol=0, atol=0)
+    assert not torch.equal(maps, maps_with_seed(explainer, tiny_model, tiny_batch, fixed, seed=6))
