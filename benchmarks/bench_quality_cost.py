@@ -1,5 +1,6 @@
-"""What `geoxai quality` costs per image, in units comparable across machines, this tree against
-another revision of geoxai measured in the same run.
+"""What `geoxai quality` costs per image, in units comparable across machines (and against another revision).
+
+This tree is measured, and with ``--against`` another revision of geoxai in the same run.
 
 The unit is one forward+backward pass of a batch of 8 images through the same network (issue 24):
 every forward pass the run makes is counted in images (a forward hook on the network), every
@@ -37,7 +38,7 @@ import time
 from pathlib import Path
 
 import torch
-from harness import describe_machine, machine, replace_block  # the scripts' folder is on sys.path
+from harness import describe_machine, machine, replace_block, timing_arguments  # scripts' folder on sys.path
 
 UNIT_IMAGES = 8
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,6 +82,8 @@ def time_one_unit(model, repeats: int = 5) -> float:
 
 
 def parse_explainer(text: str):
+    """``name[:key=value,...]`` -> ExplainerSpec. Its own small parser, not geoxai.options.parse_options:
+    it also runs inside the older revisions measured with --against, which may predate that module."""
     from geoxai.quality.worker import ExplainerSpec
 
     name, _, rest = text.partition(":")
@@ -193,8 +196,7 @@ def main() -> None:
     ap.add_argument("--against", metavar="REV", help="also measure geoxai at this git revision")
     ap.add_argument("--against-explainer", action="append",
                     help="what to measure at REV (repeatable); default ig-smoothgrad (that revision's defaults)")
-    ap.add_argument("--rounds", type=int, default=1, help="rounds per side, in rotating order")
-    ap.add_argument("--threads", type=int, default=1)
+    timing_arguments(ap)  # --threads (1) and --rounds (>= 3) per side, in rotating order
     ap.add_argument("--json", action="store_true", help="(internal) measure in this process, print JSON")
     ap.add_argument("--update-docs", type=Path, help="rewrite the quality-cost block of this Markdown file")
     args = ap.parse_args()
