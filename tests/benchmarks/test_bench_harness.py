@@ -2,23 +2,15 @@
 
 Fake callables and a fake clock: nothing here depends on how fast the machine is."""
 import argparse
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
-def harness():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import harness
+def harness(benchmarks_on_path):
+    import harness
 
-        yield harness
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    return harness
 
 
 class FakeClock:

@@ -1,23 +1,14 @@
 """benchmarks/bench_quality_cost.py's arithmetic: the pass counter, medians over rounds, the ratios
 line. The measurement itself runs geoxai quality on the real network (minutes): not a test."""
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
-def cost():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import bench_quality_cost
+def cost(benchmarks_on_path):
+    import bench_quality_cost
 
-        yield bench_quality_cost
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    return bench_quality_cost
 
 
 def test_the_counter_counts_images_forwarded_and_back_propagated(cost):
